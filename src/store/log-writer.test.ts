@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { logRecord } from '../../test/fixtures.js';
+import type { LogRecord } from '../domain.js';
+import { createLogWriter } from './log-writer.js';
+
+/** A store that records batches and can be told to fail or to hold writes. */
+function fakeSink() {
+  const batches: LogRecord[][] = [];
+  let failures = 0;
+  let gate: Promise<void> | null = null;
+  return {
+    batches,
+    failNext(times: number) {
+      failures = times;
+    },
+    hold() {
+      let release = () => {};
+      gate = new Promise((resolve) => {
+        release = resolve;
+      });
+      return () => {
+        gate = null;
+        release();
+      };
+    },
+    async insertLogs(batch: readonly LogRecord[]) {
+      if (gate) await gate;
+      if (failures > 0) {
+        failures--;
+        throw new Error('database is busy');
+      }
+      batches.push([...batch]);
+    },
+  };
+}
+
+describe('log writer', () => {
+  it('writes queued records in batches and drains on demand', async () => {
+    const sink = fakeSink();
+    const writer = createLogWriter(sink, { batchSize: 3, flushIntervalMs: 1000 });
+    for (let i = 0; i < 7; i++) writer.enqueue(logRecord());
+    await writer.drain();
+    expect(sink.batches.map((b) => b.length)).toEqual([3, 3, 1]);
+    expect(writer.stats).toMatchObject({ queued: 0, written: 7, dropped: 0, failed: 0 });
+  });
+
+  it('flushes a partial batch after the interval without a drain', async () => {
+    const sink = fakeSink();
+    const writer = createLogWriter(sink, { flushIntervalMs: 5 });
+    writer.enqueue(logRecord());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sink.batches).toHaveLength(1);
+  });
+
+  it('drops and counts records beyond the bound while the store is slow', async () => {
+    const sink = fakeSink();
+    const release = sink.hold();
+    const dropped: string[] = [];
+    const writer = createLogWriter(sink, { maxQueue: 2, batchSize: 1, onDrop: (r) => dropped.push(r.id) });
+    const records = Array.from({ length: 5 }, () => logRecord());
+    const accepted = records.map((r) => writer.enqueue(r));
+    // The first record is in flight, two wait in the queue, two are dropped.
+    expect(accepted).toEqual([true, true, true, false, false]);
+    release();
+    await writer.drain();
+    expect(dropped).toEqual([records[3]?.id, records[4]?.id]);
+    expect(writer.stats).toMatchObject({ written: 3, dropped: 2 });
+  });
+
+  it('retries a failed batch once, then reports it as failed', async () => {
+    const sink = fakeSink();
+    const errors: number[] = [];
+    const writer = createLogWriter(sink, { onError: (_e, batch) => errors.push(batch.length) });
+    sink.failNext(1);
+    writer.enqueue(logRecord());
+    await writer.drain();
+    expect(writer.stats).toMatchObject({ written: 1, failed: 0 });
+    sink.failNext(2);
+    writer.enqueue(logRecord());
+    await writer.drain();
+    expect(writer.stats).toMatchObject({ written: 1, failed: 1 });
+    expect(errors).toEqual([1]);
+  });
+
+  it('drops records after close', async () => {
+    const sink = fakeSink();
+    const writer = createLogWriter(sink);
+    writer.enqueue(logRecord());
+    await writer.close();
+    expect(writer.enqueue(logRecord())).toBe(false);
+    expect(sink.batches.flat()).toHaveLength(1);
+  });
+});

@@ -1,0 +1,79 @@
+// Schema migrations, in code so they ship inside the package and run at start. Each
+// migration is written once for both dialects; `sql` types differ only where they must.
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+/** 64-bit integer for epoch milliseconds: SQLite's INTEGER is already 64-bit. */
+const bigint = 'bigint' as const;
+
+const initial: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('settings')
+      .addColumn('key', 'text', (col) => col.primaryKey())
+      .addColumn('value', 'text', (col) => col.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('connections')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('name', 'text', (col) => col.notNull())
+      .addColumn('key_hash', 'text', (col) => col.notNull().unique())
+      .addColumn('key_prefix', 'text', (col) => col.notNull())
+      .addColumn('enabled', 'integer', (col) => col.notNull())
+      .addColumn('policy', 'text', (col) => col.notNull())
+      .addColumn('upstream', 'text')
+      .addColumn('provider_key_encrypted', 'text')
+      .addColumn('managed_by', 'text', (col) => col.notNull())
+      .addColumn('created_at', bigint, (col) => col.notNull())
+      .addColumn('updated_at', bigint, (col) => col.notNull())
+      .addColumn('deleted_at', bigint)
+      .execute();
+
+    await db.schema
+      .createTable('logs')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('ts', bigint, (col) => col.notNull())
+      .addColumn('connection_id', 'text')
+      .addColumn('connection_name', 'text')
+      .addColumn('endpoint', 'text', (col) => col.notNull())
+      .addColumn('method', 'text', (col) => col.notNull())
+      .addColumn('operation', 'text', (col) => col.notNull())
+      .addColumn('model', 'text')
+      .addColumn('stream', 'integer', (col) => col.notNull())
+      .addColumn('status', 'integer', (col) => col.notNull())
+      .addColumn('error', 'text')
+      .addColumn('latency_ms', 'double precision', (col) => col.notNull())
+      .addColumn('upstream_latency_ms', 'double precision')
+      .addColumn('prompt_tokens', 'integer')
+      .addColumn('completion_tokens', 'integer')
+      .addColumn('total_tokens', 'integer')
+      .addColumn('cost_usd', 'double precision')
+      .addColumn('upstream_id', 'text')
+      .addColumn('organization', 'text')
+      .addColumn('ip', 'text')
+      .addColumn('user_agent', 'text')
+      .addColumn('end_user', 'text')
+      .addColumn('trace_id', 'text')
+      .addColumn('flags', 'text', (col) => col.notNull())
+      .addColumn('moderated', 'integer', (col) => col.notNull())
+      .addColumn('provider', 'text', (col) => col.notNull())
+      .addColumn('request_body', 'text')
+      .addColumn('response_body', 'text')
+      .execute();
+
+    // Pages are read newest first by id (ids are time-ordered), optionally narrowed.
+    await db.schema.createIndex('logs_ts').on('logs').column('ts').execute();
+    await db.schema.createIndex('logs_connection_id').on('logs').columns(['connection_id', 'id']).execute();
+    await db.schema.createIndex('logs_end_user_id').on('logs').columns(['end_user', 'id']).execute();
+    await db.schema.createIndex('logs_model_id').on('logs').columns(['model', 'id']).execute();
+    await db.schema.createIndex('logs_trace_id').on('logs').column('trace_id').execute();
+  },
+};
+
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': initial,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => MIGRATIONS,
+};

@@ -1,0 +1,63 @@
+// The tables as Kysely sees them. Column names are camelCase here and snake_case in SQL
+// (CamelCasePlugin). One shape serves SQLite and PostgreSQL: times are epoch milliseconds
+// in 64-bit integers, booleans are 0/1 integers and lists are JSON text, so rows read back
+// the same from either database.
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface ConnectionsTable {
+  id: string;
+  name: string;
+  /** sha256 of the key; `deleted:<id>` once the connection is deleted. */
+  keyHash: string;
+  keyPrefix: string;
+  enabled: number;
+  /** PolicySettings as JSON. */
+  policy: string;
+  upstream: string | null;
+  providerKeyEncrypted: string | null;
+  managedBy: string;
+  createdAt: number;
+  updatedAt: number;
+  deletedAt: number | null;
+}
+
+export interface LogsTable {
+  id: string;
+  ts: number;
+  connectionId: string | null;
+  connectionName: string | null;
+  endpoint: string;
+  method: string;
+  operation: string;
+  model: string | null;
+  stream: number;
+  status: number;
+  error: string | null;
+  latencyMs: number;
+  upstreamLatencyMs: number | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  totalTokens: number | null;
+  costUsd: number | null;
+  upstreamId: string | null;
+  organization: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  endUser: string | null;
+  traceId: string | null;
+  /** Flag[] as JSON. */
+  flags: string;
+  moderated: number;
+  provider: string;
+  requestBody: string | null;
+  responseBody: string | null;
+}
+
+export interface Database {
+  settings: SettingsTable;
+  connections: ConnectionsTable;
+  logs: LogsTable;
+}

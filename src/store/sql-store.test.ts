@@ -1,0 +1,173 @@
+// The store against real databases: a SQLite file in a temp dir and the machine's
+// PostgreSQL, each test run in a schema of its own that is dropped afterwards.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { logRecord } from '../../test/fixtures.js';
+import { DEFAULT_POLICY } from '../policies/settings.js';
+import { openStore } from './sql-store.js';
+import type { Store } from './store.js';
+
+const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface Target {
+  name: string;
+  open(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+function sqliteTarget(): Target {
+  let dir = '';
+  return {
+    name: 'sqlite',
+    async open() {
+      dir ||= await mkdtemp(join(tmpdir(), 'usage-panda-store-'));
+      return openStore({ dataDir: dir });
+    },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+function postgresTarget(): Target {
+  const schema = `test_store_${randomBytes(6).toString('hex')}`;
+  const admin = () => new pg.Client({ connectionString: POSTGRES_URL });
+  let created = false;
+  return {
+    name: 'postgres',
+    async open() {
+      if (!created) {
+        const client = admin();
+        await client.connect();
+        await client.query(`create schema ${schema}`);
+        await client.end();
+        created = true;
+      }
+      return openStore({ databaseUrl: POSTGRES_URL, dataDir: '.', schema });
+    },
+    async cleanup() {
+      const client = admin();
+      await client.connect();
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.end();
+    },
+  };
+}
+
+describe.each([sqliteTarget(), postgresTarget()])('store on $name', (target) => {
+  let store: Store;
+
+  beforeAll(async () => {
+    store = await target.open();
+    await store.migrate();
+  });
+  afterAll(async () => {
+    await store.close();
+    await target.cleanup();
+  });
+
+  it('keeps settings and overwrites them', async () => {
+    expect(await store.getSetting('missing')).toBeUndefined();
+    await store.setSetting('k', 'one');
+    await store.setSetting('k', 'two');
+    expect(await store.getSetting('k')).toBe('two');
+  });
+
+  it('creates, finds, updates and soft-deletes connections', async () => {
+    const created = await store.insertConnection({
+      name: 'prod',
+      keyHash: 'hash-1',
+      keyPrefix: 'up-abcd',
+      enabled: true,
+      policy: { ...DEFAULT_POLICY, enforceUserIds: true },
+      upstream: null,
+      providerKeyEncrypted: 'v1:secret',
+      managedBy: 'api',
+    });
+    expect(created.id).toMatch(/^conn_[0-9a-f]{16}$/);
+    expect(created.policy.enforceUserIds).toBe(true);
+    expect((await store.findConnectionByKeyHash('hash-1'))?.id).toBe(created.id);
+    expect((await store.findConnectionByName('prod'))?.id).toBe(created.id);
+
+    const updated = await store.updateConnection(created.id, { enabled: false, keyHash: 'hash-2' });
+    expect(updated?.enabled).toBe(false);
+    expect(updated?.providerKeyEncrypted).toBe('v1:secret');
+    expect(await store.findConnectionByKeyHash('hash-1')).toBeUndefined();
+
+    expect(await store.deleteConnection(created.id)).toBe(true);
+    expect(await store.deleteConnection(created.id)).toBe(false);
+    expect(await store.findConnectionById(created.id)).toBeUndefined();
+    expect(await store.findConnectionByKeyHash('hash-2')).toBeUndefined();
+    expect(await store.updateConnection(created.id, { enabled: true })).toBeUndefined();
+    expect((await store.listConnections()).map((c) => c.id)).not.toContain(created.id);
+  });
+
+  it('writes log records and reads them back field for field', async () => {
+    const record = logRecord({
+      stream: true,
+      moderated: true,
+      flags: [{ type: 'policy_enforce_user_ids', description: 'Config set to block requests without user field' }],
+      ts: 1_750_000_000_123,
+    });
+    await store.insertLogs([record]);
+    await store.insertLogs([record]); // a retried batch is not an error
+    expect(await store.findLog(record.id)).toEqual(record);
+    expect(await store.findLog('req_nothing')).toBeUndefined();
+  });
+
+  it('pages newest first with a cursor and filters by every field', async () => {
+    const base = 1_800_000_000_000;
+    const records = Array.from({ length: 25 }, (_, i) =>
+      logRecord({
+        id: `req_page_${String(i).padStart(3, '0')}`,
+        ts: base + i,
+        connectionId: i % 2 ? 'conn_odd' : 'conn_even',
+        endUser: i % 5 === 0 ? 'alice' : null,
+        status: i % 7 === 0 ? 422 : 200,
+        flags: i % 7 === 0 ? [{ type: 'policy_%_x', description: 'odd type' }] : [],
+        traceId: i === 3 ? 'trace-3' : null,
+      }),
+    );
+    await store.insertLogs(records);
+    const window = { from: base, to: base + 25 };
+
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.queryLogs(window, { limit: 10, cursor });
+      seen.push(...page.records.map((r) => r.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(seen).toEqual(records.map((r) => r.id).reverse());
+
+    const ids = async (filter: Parameters<Store['queryLogs']>[0]) =>
+      (await store.queryLogs({ ...window, ...filter }, { limit: 500 })).records.map((r) => r.id.slice(-3));
+    expect(await ids({ connectionId: 'conn_odd' })).toHaveLength(12);
+    expect(await ids({ endUser: 'alice' })).toEqual(['020', '015', '010', '005', '000']);
+    expect(await ids({ error: true })).toEqual(['021', '014', '007', '000']);
+    expect(await ids({ error: false })).toHaveLength(21);
+    expect(await ids({ flagType: 'policy_%_x' })).toEqual(['021', '014', '007', '000']);
+    expect(await ids({ flagType: 'policy_' })).toEqual([]);
+    expect(await ids({ traceId: 'trace-3' })).toEqual(['003']);
+    expect(await ids({ from: base + 20 })).toHaveLength(5);
+    expect(await ids({ to: base + 2 })).toEqual(['001', '000']);
+  });
+
+  it('writes a large batch in one go', async () => {
+    const batch = Array.from({ length: 1200 }, () => logRecord({ connectionId: 'conn_bulk' }));
+    await store.insertLogs(batch);
+    const page = await store.queryLogs({ connectionId: 'conn_bulk' }, { limit: 9999 });
+    expect(page.records).toHaveLength(500);
+    expect(page.nextCursor).not.toBeNull();
+  });
+
+  it('runs migrations again without harm on restart', async () => {
+    await store.migrate();
+    const again = await target.open();
+    await again.migrate();
+    expect(await again.getSetting('k')).toBe('two');
+    await again.close();
+  });
+});

@@ -1,0 +1,289 @@
+// The Store on Kysely: SQLite (better-sqlite3, a file under the data dir) by default,
+// PostgreSQL when the database URL says so. Queries are written once; the dialects
+// differ only in how the database is opened.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import {
+  CamelCasePlugin,
+  type Expression,
+  type ExpressionBuilder,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  type Selectable,
+  type SqlBool,
+  SqliteDialect,
+  sql,
+} from 'kysely';
+import pg from 'pg';
+import type { Connection, Flag, LogRecord, Operation } from '../domain.js';
+import { readStoredPolicy } from '../policies/settings.js';
+import { migrationProvider } from './migrations.js';
+import type { ConnectionsTable, Database, LogsTable } from './schema.js';
+import type { ConnectionPatch, LogFilter, LogPage, NewConnection, Store } from './store.js';
+
+export interface StoreOptions {
+  /** `postgres://…` selects PostgreSQL; otherwise SQLite under dataDir. */
+  databaseUrl?: string | null;
+  dataDir: string;
+  /** PostgreSQL only: the schema to use (tests run each in their own). */
+  schema?: string;
+}
+
+export const SQLITE_FILE = 'usage-panda.sqlite';
+/** Rows per INSERT statement: keeps PostgreSQL under its 65,535 bind parameters. */
+const INSERT_CHUNK = 500;
+export const MAX_PAGE = 500;
+
+export const isPostgresUrl = (url: string | null | undefined): url is string =>
+  !!url && /^postgres(ql)?:\/\//.test(url);
+
+export async function openStore(options: StoreOptions): Promise<Store> {
+  const plugins = [new CamelCasePlugin()];
+  if (isPostgresUrl(options.databaseUrl)) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: 10,
+      ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+      // int8 columns hold epoch milliseconds, well inside Number's exact range.
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === pg.types.builtins.INT8
+            ? Number
+            : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins });
+    return new SqlStore(db, 'postgres', options.schema);
+  }
+  const database = new SQLite(join(options.dataDir, SQLITE_FILE));
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 5000');
+  return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }), plugins }), 'sqlite');
+}
+
+const newConnectionId = () => `conn_${randomBytes(8).toString('hex')}`;
+const bit = (value: boolean) => (value ? 1 : 0);
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function toConnection(row: Selectable<ConnectionsTable>): Connection {
+  return {
+    id: row.id,
+    name: row.name,
+    keyPrefix: row.keyPrefix,
+    enabled: row.enabled === 1,
+    policy: readStoredPolicy(parseJson(row.policy)),
+    upstream: row.upstream,
+    providerKeyEncrypted: row.providerKeyEncrypted,
+    managedBy: row.managedBy === 'file' ? 'file' : 'api',
+    createdAt: Number(row.createdAt),
+    updatedAt: Number(row.updatedAt),
+  };
+}
+
+function toLogRow(record: LogRecord): LogsTable {
+  return {
+    ...record,
+    stream: bit(record.stream),
+    moderated: bit(record.moderated),
+    flags: JSON.stringify(record.flags),
+  };
+}
+
+function toLogRecord(row: Selectable<LogsTable>): LogRecord {
+  return {
+    ...row,
+    ts: Number(row.ts),
+    operation: row.operation as Operation,
+    stream: row.stream === 1,
+    moderated: row.moderated === 1,
+    flags: JSON.parse(row.flags) as Flag[],
+  };
+}
+
+/** LIKE pattern for `"type":"<flag>"` inside the flags JSON, wildcards escaped. */
+function flagPattern(flagType: string): string {
+  const json = JSON.stringify({ type: flagType }).slice(1, -1);
+  return `%${json.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
+const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString();
+
+/** The WHERE clause of a log filter; shared by pages, exports and stats. */
+export function logConditions(filter: LogFilter) {
+  return (eb: ExpressionBuilder<Database, 'logs'>): Expression<SqlBool> => {
+    const conditions: Expression<SqlBool>[] = [];
+    if (filter.connectionId !== undefined) conditions.push(eb('connectionId', '=', filter.connectionId));
+    if (filter.endUser !== undefined) conditions.push(eb('endUser', '=', filter.endUser));
+    if (filter.model !== undefined) conditions.push(eb('model', '=', filter.model));
+    if (filter.operation !== undefined) conditions.push(eb('operation', '=', filter.operation));
+    if (filter.traceId !== undefined) conditions.push(eb('traceId', '=', filter.traceId));
+    if (filter.from !== undefined) conditions.push(eb('ts', '>=', filter.from));
+    if (filter.to !== undefined) conditions.push(eb('ts', '<', filter.to));
+    if (filter.flagType !== undefined) {
+      conditions.push(sql<SqlBool>`${eb.ref('flags')} like ${flagPattern(filter.flagType)} escape '\\'`);
+    }
+    if (filter.error === true) conditions.push(eb.or([eb('status', '>=', 400), eb('error', 'is not', null)]));
+    if (filter.error === false) conditions.push(eb.and([eb('status', '<', 400), eb('error', 'is', null)]));
+    return eb.and(conditions);
+  };
+}
+
+export class SqlStore implements Store {
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: 'sqlite' | 'postgres',
+    /** PostgreSQL schema holding the tables, when not the default one. */
+    private readonly schema?: string,
+  ) {}
+
+  async migrate(): Promise<void> {
+    const { error, results } = await new Migrator({
+      db: this.db,
+      provider: migrationProvider,
+      migrationTableSchema: this.schema,
+    }).migrateToLatest();
+    if (error) {
+      const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
+      throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.db.destroy();
+  }
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+    return row?.value;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('settings')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
+  }
+
+  async insertConnection(connection: NewConnection): Promise<Connection> {
+    const now = Date.now();
+    const row = await this.db
+      .insertInto('connections')
+      .values({
+        id: newConnectionId(),
+        name: connection.name,
+        keyHash: connection.keyHash,
+        keyPrefix: connection.keyPrefix,
+        enabled: bit(connection.enabled),
+        policy: JSON.stringify(connection.policy),
+        upstream: connection.upstream,
+        providerKeyEncrypted: connection.providerKeyEncrypted,
+        managedBy: connection.managedBy,
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toConnection(row);
+  }
+
+  async updateConnection(id: string, patch: ConnectionPatch): Promise<Connection | undefined> {
+    const row = await this.db
+      .updateTable('connections')
+      .set({
+        name: patch.name,
+        enabled: patch.enabled === undefined ? undefined : bit(patch.enabled),
+        policy: patch.policy === undefined ? undefined : JSON.stringify(patch.policy),
+        upstream: patch.upstream,
+        providerKeyEncrypted: patch.providerKeyEncrypted,
+        keyHash: patch.keyHash,
+        keyPrefix: patch.keyPrefix,
+        updatedAt: Date.now(),
+      })
+      .where('id', '=', id)
+      .where('deletedAt', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toConnection(row);
+  }
+
+  private live() {
+    return this.db.selectFrom('connections').selectAll().where('deletedAt', 'is', null);
+  }
+
+  async findConnectionById(id: string): Promise<Connection | undefined> {
+    const row = await this.live().where('id', '=', id).executeTakeFirst();
+    return row && toConnection(row);
+  }
+
+  async findConnectionByName(name: string): Promise<Connection | undefined> {
+    const row = await this.live().where('name', '=', name).executeTakeFirst();
+    return row && toConnection(row);
+  }
+
+  async findConnectionByKeyHash(keyHash: string): Promise<Connection | undefined> {
+    const row = await this.live().where('keyHash', '=', keyHash).executeTakeFirst();
+    return row && toConnection(row);
+  }
+
+  async listConnections(): Promise<Connection[]> {
+    const rows = await this.live().orderBy('createdAt').orderBy('id').execute();
+    return rows.map(toConnection);
+  }
+
+  async deleteConnection(id: string): Promise<boolean> {
+    const now = Date.now();
+    const result = await this.db
+      .updateTable('connections')
+      .set({ deletedAt: now, updatedAt: now, keyHash: `deleted:${id}`, providerKeyEncrypted: null })
+      .where('id', '=', id)
+      .where('deletedAt', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async insertLogs(batch: readonly LogRecord[]): Promise<void> {
+    if (batch.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (let start = 0; start < batch.length; start += INSERT_CHUNK) {
+        const rows = batch.slice(start, start + INSERT_CHUNK).map(toLogRow);
+        // A record retried after a failed batch must not fail the whole batch again.
+        await trx
+          .insertInto('logs')
+          .values(rows)
+          .onConflict((oc) => oc.column('id').doNothing())
+          .execute();
+      }
+    });
+  }
+
+  async findLog(id: string): Promise<LogRecord | undefined> {
+    const row = await this.db.selectFrom('logs').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toLogRecord(row);
+  }
+
+  async queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage> {
+    const limit = Math.min(Math.max(Math.trunc(page.limit) || 1, 1), MAX_PAGE);
+    let query = this.db.selectFrom('logs').selectAll().where(logConditions(filter));
+    if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
+    const rows = await query
+      .orderBy('id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    const records = rows.slice(0, limit).map(toLogRecord);
+    const last = records.at(-1);
+    return { records, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
+  }
+}

@@ -1,0 +1,71 @@
+// The storage interface, in the product's words. SQLite and PostgreSQL implement it
+// through one Kysely query layer and differ only where SQL must.
+import type { Connection, LogRecord, Operation } from '../domain.js';
+import type { PolicySettings } from '../policies/settings.js';
+
+export interface NewConnection {
+  name: string;
+  keyHash: string;
+  keyPrefix: string;
+  enabled: boolean;
+  policy: PolicySettings;
+  upstream: string | null;
+  providerKeyEncrypted: string | null;
+  managedBy: 'api' | 'file';
+}
+
+export interface ConnectionPatch {
+  name?: string;
+  enabled?: boolean;
+  policy?: PolicySettings;
+  upstream?: string | null;
+  providerKeyEncrypted?: string | null;
+  keyHash?: string;
+  keyPrefix?: string;
+}
+
+export interface LogFilter {
+  connectionId?: string;
+  endUser?: string;
+  model?: string;
+  operation?: Operation;
+  /** Records carrying a flag of this type. */
+  flagType?: string;
+  /** true: only records with an error (status >= 400); false: only successes. */
+  error?: boolean;
+  traceId?: string;
+  /** Inclusive lower bound, epoch ms. */
+  from?: number;
+  /** Exclusive upper bound, epoch ms. */
+  to?: number;
+}
+
+export interface LogPage {
+  records: LogRecord[];
+  /** Opaque; pass back as `cursor` for the next (older) page. Null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs pending migrations; called once at start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+
+  insertConnection(connection: NewConnection): Promise<Connection>;
+  updateConnection(id: string, patch: ConnectionPatch): Promise<Connection | undefined>;
+  findConnectionById(id: string): Promise<Connection | undefined>;
+  findConnectionByName(name: string): Promise<Connection | undefined>;
+  findConnectionByKeyHash(keyHash: string): Promise<Connection | undefined>;
+  listConnections(): Promise<Connection[]>;
+  /** Soft delete: the key stops working, old log records keep their connection. */
+  deleteConnection(id: string): Promise<boolean>;
+
+  insertLogs(batch: readonly LogRecord[]): Promise<void>;
+  findLog(id: string): Promise<LogRecord | undefined>;
+  /** Newest first. */
+  queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage>;
+}
