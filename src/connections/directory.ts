@@ -1,0 +1,150 @@
+// Connections (Usage Panda API keys): creating, rotating and updating them, and finding
+// the one a request's key belongs to, through a short-lived cache in front of the store.
+import { z } from 'zod';
+import type { Connection } from '../domain.js';
+import { PolicySettingsPatchSchema, PolicySettingsSchema } from '../policies/settings.js';
+import type { SecretBox } from '../secrets/cipher.js';
+import { generateApiKey, hashSecret, keyPrefix } from '../secrets/keys.js';
+import type { Store } from '../store/store.js';
+
+const UpstreamUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://api.openai.com/v1' });
+
+/** The body of `POST /api/connections`, and what the CLI and the config file create. */
+export const ConnectionCreateSchema = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    enabled: z.boolean().default(true),
+    policy: PolicySettingsPatchSchema.default({}),
+    upstream: UpstreamUrl.nullable().default(null),
+    providerKey: z.string().min(1).nullable().default(null),
+  })
+  .strict();
+export type ConnectionCreate = z.input<typeof ConnectionCreateSchema>;
+
+/** The body of `PATCH /api/connections/:id`; `policy` is merged into the current one. */
+export const ConnectionUpdateSchema = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    enabled: z.boolean(),
+    policy: PolicySettingsPatchSchema,
+    upstream: UpstreamUrl.nullable(),
+    providerKey: z.string().min(1).nullable(),
+  })
+  .partial()
+  .strict();
+export type ConnectionUpdate = z.infer<typeof ConnectionUpdateSchema>;
+
+/** A connection as the admin API shows it: no key, no provider key. */
+export function publicConnection(connection: Connection) {
+  const { providerKeyEncrypted, ...rest } = connection;
+  return {
+    ...rest,
+    hasProviderKey: providerKeyEncrypted !== null,
+    createdAt: new Date(connection.createdAt).toISOString(),
+    updatedAt: new Date(connection.updatedAt).toISOString(),
+  };
+}
+
+interface CacheEntry {
+  connection: Connection | undefined;
+  expires: number;
+}
+
+const MAX_CACHED_KEYS = 10_000;
+
+export class ConnectionDirectory {
+  private readonly byKeyHash = new Map<string, CacheEntry>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly box: SecretBox,
+    /** How long a key lookup is trusted; other replicas' changes are seen within it. */
+    private readonly cacheTtlMs = 5_000,
+  ) {}
+
+  async findByKey(key: string): Promise<Connection | undefined> {
+    const hash = hashSecret(key);
+    const now = Date.now();
+    const cached = this.byKeyHash.get(hash);
+    if (cached && cached.expires > now) return cached.connection;
+    const connection = await this.store.findConnectionByKeyHash(hash);
+    // Unknown keys are cached too, bounded, so a flood of bad keys does not become a flood of queries.
+    if (this.byKeyHash.size >= MAX_CACHED_KEYS) this.byKeyHash.clear();
+    this.byKeyHash.set(hash, { connection, expires: now + this.cacheTtlMs });
+    return connection;
+  }
+
+  /** The stored provider key, decrypted, or null. */
+  providerKey(connection: Connection): string | null {
+    return connection.providerKeyEncrypted === null ? null : this.box.decrypt(connection.providerKeyEncrypted);
+  }
+
+  list(): Promise<Connection[]> {
+    return this.store.listConnections();
+  }
+
+  get(id: string): Promise<Connection | undefined> {
+    return this.store.findConnectionById(id);
+  }
+
+  findByName(name: string): Promise<Connection | undefined> {
+    return this.store.findConnectionByName(name);
+  }
+
+  /** Creates a connection; the returned key is shown once and never stored. */
+  async create(
+    input: ConnectionCreate,
+    managedBy: Connection['managedBy'] = 'api',
+  ): Promise<{ connection: Connection; key: string }> {
+    const data = ConnectionCreateSchema.parse(input);
+    const key = generateApiKey();
+    const connection = await this.store.insertConnection({
+      name: data.name,
+      keyHash: hashSecret(key),
+      keyPrefix: keyPrefix(key),
+      enabled: data.enabled,
+      policy: PolicySettingsSchema.parse(data.policy),
+      upstream: data.upstream,
+      providerKeyEncrypted: data.providerKey === null ? null : this.box.encrypt(data.providerKey),
+      managedBy,
+    });
+    return { connection, key };
+  }
+
+  async update(id: string, update: ConnectionUpdate): Promise<Connection | undefined> {
+    const current = await this.store.findConnectionById(id);
+    if (!current) return undefined;
+    const updated = await this.store.updateConnection(id, {
+      name: update.name,
+      enabled: update.enabled,
+      policy: update.policy ? PolicySettingsSchema.parse({ ...current.policy, ...update.policy }) : undefined,
+      upstream: update.upstream,
+      providerKeyEncrypted:
+        update.providerKey === undefined
+          ? undefined
+          : update.providerKey === null
+            ? null
+            : this.box.encrypt(update.providerKey),
+    });
+    this.invalidate();
+    return updated;
+  }
+
+  /** Issues a new key; the old one stops working at once on this replica. */
+  async rotate(id: string): Promise<{ connection: Connection; key: string } | undefined> {
+    const key = generateApiKey();
+    const connection = await this.store.updateConnection(id, { keyHash: hashSecret(key), keyPrefix: keyPrefix(key) });
+    this.invalidate();
+    return connection && { connection, key };
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const removed = await this.store.deleteConnection(id);
+    this.invalidate();
+    return removed;
+  }
+
+  invalidate(): void {
+    this.byKeyHash.clear();
+  }
+}

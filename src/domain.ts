@@ -1,0 +1,70 @@
+// The product's nouns, shared by the proxy, the store and the admin API.
+import type { PolicySettings } from './policies/settings.js';
+
+export const OPERATIONS = [
+  'completion',
+  'chat',
+  'embedding',
+  'edit',
+  'image',
+  'audio',
+  'moderation',
+  'response',
+  'other',
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+/** A flag raised by a policy: a stable type and a human description. */
+export interface Flag {
+  type: string;
+  description: string;
+}
+
+/** A Usage Panda API key and the policy that comes with it. */
+export interface Connection {
+  id: string;
+  name: string;
+  /** The first characters of the key, enough to recognise it in a list. */
+  keyPrefix: string;
+  enabled: boolean;
+  policy: PolicySettings;
+  /** Upstream base URL including its version path; null means the gateway's default. */
+  upstream: string | null;
+  /** The provider key, encrypted with the gateway secret; never sent to a client. */
+  providerKeyEncrypted: string | null;
+  managedBy: 'api' | 'file';
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One request through the proxy, as stored. Times are epoch milliseconds. */
+export interface LogRecord {
+  id: string;
+  ts: number;
+  connectionId: string | null;
+  connectionName: string | null;
+  endpoint: string;
+  method: string;
+  operation: Operation;
+  model: string | null;
+  stream: boolean;
+  status: number;
+  error: string | null;
+  latencyMs: number;
+  upstreamLatencyMs: number | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  totalTokens: number | null;
+  costUsd: number | null;
+  upstreamId: string | null;
+  organization: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  endUser: string | null;
+  traceId: string | null;
+  flags: Flag[];
+  moderated: boolean;
+  provider: string;
+  requestBody: string | null;
+  responseBody: string | null;
+}

@@ -1,0 +1,80 @@
+// Every error a client can cause is made here, once: one constructor per situation,
+// each with a stable code, one status and one OpenAI-shaped body.
+
+export type ErrorType =
+  | 'access_denied'
+  | 'invalid_request'
+  | 'rate_limit_exceeded'
+  | 'upstream_error'
+  | 'not_found'
+  | 'server_error';
+
+export interface ErrorBody {
+  error: { message: string; type: ErrorType; param: string | null; code: string | null };
+}
+
+export class GatewayError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    readonly type: ErrorType,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'GatewayError';
+  }
+
+  toBody(): ErrorBody {
+    return { error: { message: this.message, type: this.type, param: null, code: null } };
+  }
+}
+
+const say = (text: string) => `Usage Panda: ${text}`;
+
+export const invalidKey = () =>
+  new GatewayError('UP_ERR_INVALID_KEY', 401, 'access_denied', say('invalid or missing API key'));
+
+export const connectionDisabled = () =>
+  new GatewayError('UP_ERR_DISABLED', 403, 'access_denied', say('this API key is disabled'));
+
+export const missingProviderKey = () =>
+  new GatewayError(
+    'UP_ERR_NO_PROVIDER_KEY',
+    401,
+    'access_denied',
+    say('no provider API key: send "Authorization: Bearer sk-…", store one on the connection, or set OPENAI_API_KEY'),
+  );
+
+export const badRequest = (reason: string) =>
+  new GatewayError('UP_ERR_BAD_REQUEST', 400, 'invalid_request', say(reason));
+
+export const badHeader = (name: string, reason: string) =>
+  new GatewayError('UP_ERR_BAD_HEADER', 400, 'invalid_request', say(`invalid ${name} header: ${reason}`));
+
+export const bodyTooLarge = (limit: number) =>
+  new GatewayError('UP_ERR_BODY_TOO_LARGE', 413, 'invalid_request', say(`request body exceeds ${limit} bytes`));
+
+/** One 422 for every blocking flag of a request, as the seed page shows it. */
+export const policyBlocked = (descriptions: readonly string[]) =>
+  new GatewayError('UP_ERR_POLICY_BLOCKED', 422, 'invalid_request', say(descriptions.join(', ')));
+
+export const rateLimited = (reason: string, retryAfterSeconds: number) =>
+  new GatewayError('UP_ERR_RATE_LIMITED', 429, 'rate_limit_exceeded', say(reason), {
+    'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))),
+  });
+
+export const upstreamUnreachable = (reason: string) =>
+  new GatewayError('UP_ERR_UPSTREAM_UNREACHABLE', 502, 'upstream_error', say(`upstream unreachable: ${reason}`));
+
+export const upstreamTimeout = (reason: string) =>
+  new GatewayError('UP_ERR_UPSTREAM_TIMEOUT', 504, 'upstream_error', say(`upstream timed out: ${reason}`));
+
+export const notFound = (what: string) =>
+  new GatewayError('UP_ERR_NOT_FOUND', 404, 'not_found', say(`${what} not found`));
+
+export const adminUnauthorized = () =>
+  new GatewayError('UP_ERR_ADMIN_UNAUTHORIZED', 401, 'access_denied', say('invalid or missing admin token'));
+
+/** A bug: logged with its cause, never shown to the client. */
+export const internalError = () => new GatewayError('UP_ERR_INTERNAL', 500, 'server_error', say('internal error'));

@@ -1,0 +1,55 @@
+// Prometheus metrics for /metrics: what the proxy did and how the log queue is keeping up.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LogRecord } from './domain.js';
+import type { LogWriter } from './store/log-writer.js';
+
+export interface GatewayMetrics {
+  registry: Registry;
+  observe(record: LogRecord): void;
+}
+
+export function createMetrics(logWriter: () => LogWriter | undefined): GatewayMetrics {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: 'usage_panda_requests_total',
+    help: 'Requests through the proxy, by operation and status code.',
+    labelNames: ['operation', 'status'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'usage_panda_request_duration_seconds',
+    help: 'Total request latency through the proxy.',
+    labelNames: ['operation'] as const,
+    buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const flags = new Counter({
+    name: 'usage_panda_flags_total',
+    help: 'Flags raised by policies, by type.',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  });
+  const queueStat = (name: string, help: string, pick: (stats: LogWriter['stats']) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const writer = logWriter();
+        if (writer) this.set(pick(writer.stats));
+      },
+    });
+  queueStat('usage_panda_log_queue_size', 'Log records waiting to be written.', (s) => s.queued);
+  queueStat('usage_panda_log_records_written', 'Log records written to the store.', (s) => s.written);
+  queueStat('usage_panda_log_records_dropped', 'Log records dropped because the queue was full.', (s) => s.dropped);
+  queueStat('usage_panda_log_records_failed', 'Log records the store failed to write.', (s) => s.failed);
+
+  return {
+    registry,
+    observe(record) {
+      requests.inc({ operation: record.operation, status: String(record.status) });
+      latency.observe({ operation: record.operation }, record.latencyMs / 1000);
+      for (const flag of record.flags) flags.inc({ type: flag.type });
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// Runs the policies in their declared order: resolves each setting (header, then
+// connection, then off), runs the request phase, and gathers the answer filters.
+import { badHeader, policyBlocked } from '../errors.js';
+import type { Exchange } from '../proxy/exchange.js';
+import { POLICIES } from './index.js';
+import { type AnswerFilter, type AnyPolicy, appliesTo, type PolicyContext, type SettingKey } from './policy.js';
+import type { PolicySettings } from './settings.js';
+
+export const HEADER_OVERRIDE_FLAG_TYPE = 'policy_header_override';
+
+/**
+ * The settings in force for this request. A header that would loosen a setting of a
+ * connection with header overrides off is refused: flagged, and blocking.
+ */
+export function resolveSettings(ex: Exchange, configured: PolicySettings, policies = POLICIES): PolicySettings {
+  const settings: PolicySettings = { ...configured };
+  for (const policy of policies) {
+    if (!policy.header || !policy.headerSchema) continue;
+    const raw = ex.header(policy.header);
+    if (raw === undefined) continue;
+    const parsed = policy.headerSchema.safeParse(raw);
+    if (!parsed.success) throw badHeader(policy.header, parsed.error.issues[0]?.message ?? 'invalid value');
+    const current = configured[policy.setting];
+    if (!configured.allowHeaderOverrides && policy.loosens(parsed.data, current)) {
+      ex.flag(
+        { type: HEADER_OVERRIDE_FLAG_TYPE, description: `Config does not allow header overrides: ${policy.header}` },
+        { block: true },
+      );
+      continue;
+    }
+    (settings as Record<SettingKey, unknown>)[policy.setting] = parsed.data;
+  }
+  ex.settings = settings;
+  return settings;
+}
+
+function activePolicies(ex: Exchange, settings: PolicySettings, policies: readonly AnyPolicy[]) {
+  return policies.filter((policy) => appliesTo(policy, ex.endpoint) && policy.isOn(settings[policy.setting]));
+}
+
+/** Every applicable policy looks at the request; any blocking flag ends it with one 422. */
+export async function runRequestPhase(
+  ex: Exchange,
+  settings: PolicySettings,
+  ctx: PolicyContext,
+  policies = POLICIES,
+): Promise<void> {
+  for (const policy of activePolicies(ex, settings, policies)) {
+    await policy.onRequest?.(ex, settings[policy.setting], ctx);
+  }
+  if (ex.blocked) throw policyBlocked(ex.blocking);
+}
+
+/** The filters the answer text passes through, in policy order; empty for most requests. */
+export function answerFilters(ex: Exchange, settings: PolicySettings, policies = POLICIES): AnswerFilter[] {
+  const filters: AnswerFilter[] = [];
+  for (const policy of activePolicies(ex, settings, policies)) {
+    const filter = policy.onAnswer?.(ex, settings[policy.setting]);
+    if (filter) filters.push(filter);
+  }
+  return filters;
+}

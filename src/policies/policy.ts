@@ -1,0 +1,60 @@
+// What a policy is: a setting, an optional header that overrides it per request, the
+// endpoints it applies to, and hooks for the request phase and the answer.
+import { z } from 'zod';
+import type { Endpoint } from '../proxy/endpoints.js';
+import type { Exchange } from '../proxy/exchange.js';
+import type { PolicySettings } from './settings.js';
+
+export type SettingKey = Exclude<keyof PolicySettings, 'allowHeaderOverrides'>;
+
+export interface PolicyContext {
+  /** POSTs JSON to the connection's upstream with this request's provider key. */
+  callUpstream(path: string, body: unknown): Promise<{ status: number; json: unknown }>;
+}
+
+/**
+ * Sees the answer text as it passes (whole for JSON answers, piece by piece for streams).
+ * `write` returns what may be released now (possibly rewritten); `end` returns the rest.
+ */
+export interface AnswerFilter {
+  write(text: string): string;
+  end(): string;
+}
+
+// Method syntax on purpose: it lets the pipeline hold policies of different value types
+// in one list, while definePolicy checks each one against its own setting's type.
+export interface Policy<K extends SettingKey = SettingKey, V = PolicySettings[K]> {
+  readonly setting: K;
+  /** The per-request override header, lower case; absent when the setting is not overridable. */
+  readonly header?: string;
+  /** Parses the header's text into a setting value; its error message names what is expected. */
+  readonly headerSchema?: z.ZodType<V, string>;
+  readonly endpoints: readonly Endpoint[] | 'all';
+  /** Whether the setting does anything with this value. */
+  isOn(value: V): boolean;
+  /** Whether `override` is less strict than `configured` (refused when overrides are locked). */
+  loosens(override: V, configured: V): boolean;
+  onRequest?(ex: Exchange, value: V, ctx: PolicyContext): void | Promise<void>;
+  onAnswer?(ex: Exchange, value: V): AnswerFilter | undefined;
+}
+
+export type AnyPolicy = Policy<SettingKey, unknown>;
+
+export function definePolicy<K extends SettingKey>(policy: Policy<K>): Policy<K> {
+  return policy;
+}
+
+export function appliesTo(policy: AnyPolicy, endpoint: Endpoint): boolean {
+  return policy.endpoints === 'all' || policy.endpoints.includes(endpoint);
+}
+
+/** `true` / `false`, any case, as every boolean policy header takes it. */
+export const booleanHeader = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false'], { error: 'expected true or false' }))
+  .transform((value) => value === 'true');
+
+/** Loosening for on/off settings: turning off what the connection turned on. */
+export const loosensBoolean = (override: boolean, configured: boolean): boolean => configured && !override;

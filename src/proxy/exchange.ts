@@ -1,0 +1,119 @@
+// One request through the gateway: what came in, the connection and its resolved policy,
+// the flags raised, what upstream answered, and the timings — everything the log record needs.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Connection, Flag, Operation } from '../domain.js';
+import type { PolicySettings } from '../policies/settings.js';
+import { classifyEndpoint, type Endpoint, operationOf } from './endpoints.js';
+
+export type RequestBody =
+  | { kind: 'none' }
+  | { kind: 'json'; raw: Buffer; json: Record<string, unknown> }
+  | { kind: 'multipart'; raw: Buffer; fields: Record<string, string> }
+  | { kind: 'raw'; raw: Buffer };
+
+export interface Usage {
+  promptTokens: number | null;
+  completionTokens: number | null;
+  totalTokens: number | null;
+}
+
+/** An answer made by the gateway itself (an auto-reply), sent instead of calling upstream. */
+export interface GatewayAnswer {
+  status: number;
+  json: unknown;
+}
+
+let sequence = 0;
+
+/** Time-ordered, unique ids: newest-first is `ORDER BY id DESC`. */
+export function newRequestId(now: number): string {
+  sequence = (sequence + 1) % 46656;
+  const random = Math.floor(Math.random() * 36 ** 6);
+  return `req_${now.toString(36).padStart(9, '0')}${sequence.toString(36).padStart(3, '0')}${random.toString(36).padStart(6, '0')}`;
+}
+
+export class Exchange {
+  readonly id: string;
+  readonly ts = Date.now();
+  /** performance.now() at arrival. */
+  readonly startedAt = performance.now();
+  readonly endpoint: Endpoint;
+  readonly operation: Operation;
+
+  connection: Connection | null = null;
+  body: RequestBody = { kind: 'none' };
+  /** True once a policy changed the JSON body (redaction), so it must be serialised again. */
+  bodyRewritten = false;
+  /** The resolved value of every policy setting: header override, else connection, else default. */
+  settings: PolicySettings | null = null;
+
+  model: string | null = null;
+  endUser: string | null = null;
+  stream = false;
+  traceId: string | null = null;
+
+  readonly flags: Flag[] = [];
+  /** Descriptions of the flags that block the request; non-empty means 422. */
+  readonly blocking: string[] = [];
+  moderated = false;
+  answer: GatewayAnswer | null = null;
+
+  status = 0;
+  error: string | null = null;
+  usage: Usage | null = null;
+  upstreamId: string | null = null;
+  /** ms from sending upstream to its response headers; null when upstream was not called. */
+  upstreamHeadersMs: number | null = null;
+  /** ms from sending upstream to the end of its answer. */
+  upstreamLatencyMs: number | null = null;
+  requestBodyText: string | null = null;
+  responseBodyText: string | null = null;
+
+  constructor(
+    readonly method: string,
+    /** Path below the version prefix, e.g. `/chat/completions`. */
+    readonly path: string,
+    /** Query string including its `?`, or ''. */
+    readonly query: string,
+    readonly headers: IncomingHttpHeaders,
+    readonly ip: string | null,
+  ) {
+    this.id = newRequestId(this.ts);
+    this.endpoint = classifyEndpoint(method, path);
+    this.operation = operationOf(this.endpoint);
+  }
+
+  /** Raises a flag; `block` makes the request fail with 422 after the request phase. */
+  flag(flag: Flag, options: { block: boolean }): void {
+    this.flags.push(flag);
+    if (options.block) this.blocking.push(flag.description);
+  }
+
+  get blocked(): boolean {
+    return this.blocking.length > 0;
+  }
+
+  /** The JSON body as an object, or undefined for other bodies. */
+  get json(): Record<string, unknown> | undefined {
+    return this.body.kind === 'json' ? this.body.json : undefined;
+  }
+
+  /** A top-level body field as a string: JSON property or multipart field. */
+  field(name: string): string | undefined {
+    if (this.body.kind === 'json') {
+      const value = this.body.json[name];
+      return typeof value === 'string' ? value : undefined;
+    }
+    if (this.body.kind === 'multipart') return this.body.fields[name];
+    return undefined;
+  }
+
+  header(name: string): string | undefined {
+    const value = this.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  }
+
+  elapsedMs(): number {
+    return performance.now() - this.startedAt;
+  }
+}

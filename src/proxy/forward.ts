@@ -1,0 +1,131 @@
+// Sends a request to the connection's upstream through one keep-alive undici Agent, and
+// decides which headers cross the gateway in each direction.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { Agent, type Dispatcher } from 'undici';
+import type { Config } from '../config/config.js';
+import { GatewayError, upstreamTimeout, upstreamUnreachable } from '../errors.js';
+
+/** Headers that describe one hop, not the message, plus those the gateway sets itself. */
+const NOT_FORWARDED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  // Asked for identity so answers can be read for usage; the gateway compresses nothing itself.
+  'accept-encoding',
+  'authorization',
+]);
+
+const NOT_RETURNED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+]);
+
+export const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': '*',
+  'access-control-allow-methods': 'OPTIONS,POST,GET,PUT,PATCH,DELETE',
+  'access-control-expose-headers': 'x-usagepanda-request-id, x-usagepanda-overhead-ms, x-request-id',
+});
+
+export function createUpstreamAgent(config: Config): Agent {
+  return new Agent({
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 120_000,
+    connect: { timeout: config.upstreamConnectTimeoutMs },
+    headersTimeout: config.upstreamHeadersTimeoutMs,
+    bodyTimeout: config.upstreamIdleTimeoutMs,
+  });
+}
+
+interface UpstreamBase {
+  origin: string;
+  /** The base URL's path without its trailing slash, e.g. `/v1`. */
+  path: string;
+}
+
+const bases = new Map<string, UpstreamBase>();
+
+function parseBase(base: string): UpstreamBase {
+  let parsed = bases.get(base);
+  if (!parsed) {
+    const url = new URL(base);
+    parsed = { origin: url.origin, path: url.pathname.replace(/\/+$/, '') };
+    bases.set(base, parsed);
+  }
+  return parsed;
+}
+
+/** The client's headers minus hop-by-hop and `x-usagepanda-*`, with the provider key. */
+export function upstreamHeaders(incoming: IncomingHttpHeaders, providerKey: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name in incoming) {
+    if (NOT_FORWARDED.has(name) || name.startsWith('x-usagepanda-')) continue;
+    const value = incoming[name];
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  headers.authorization = `Bearer ${providerKey}`;
+  return headers;
+}
+
+/** Upstream's answer headers minus hop-by-hop, ready to send on. */
+export function clientHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { ...CORS_HEADERS };
+  for (const name in upstream) {
+    if (!NOT_RETURNED.has(name)) headers[name] = upstream[name];
+  }
+  return headers;
+}
+
+export interface UpstreamCall {
+  base: string;
+  method: string;
+  /** Below the base's version path, e.g. `/chat/completions?x=1`. */
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer | string | null;
+  signal?: AbortSignal;
+}
+
+export async function sendUpstream(agent: Agent, call: UpstreamCall): Promise<Dispatcher.ResponseData> {
+  const base = parseBase(call.base);
+  try {
+    return await agent.request({
+      origin: base.origin,
+      path: base.path + call.path,
+      method: call.method as Dispatcher.HttpMethod,
+      headers: call.headers,
+      body: call.body,
+      signal: call.signal,
+    });
+  } catch (err) {
+    throw upstreamFailure(err);
+  }
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** Maps a network failure to 502/504; an abort (the client left) is passed through as it is. */
+export function upstreamFailure(err: unknown): unknown {
+  if (err instanceof GatewayError) return err;
+  const error = err as NodeJS.ErrnoException;
+  if (error?.name === 'AbortError' || error?.code === 'UND_ERR_ABORTED') return err;
+  const code = error?.code ?? error?.name ?? 'error';
+  if (TIMEOUT_CODES.has(code)) return upstreamTimeout(code);
+  const cause = (error as { cause?: NodeJS.ErrnoException })?.cause;
+  return upstreamUnreachable(cause?.code ?? code);
+}

@@ -1,0 +1,255 @@
+// The /v1 proxy, one request top to bottom: authenticate → resolve policy → request
+// phase → forward → response phase → record.
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Agent, Dispatcher } from 'undici';
+import { errorMessageFrom, usageFrom } from '../accounting/usage.js';
+import type { ConnectionDirectory } from '../connections/directory.js';
+import type { Connection, LogRecord } from '../domain.js';
+import {
+  connectionDisabled,
+  GatewayError,
+  internalError,
+  invalidKey,
+  missingProviderKey,
+  policyBlocked,
+} from '../errors.js';
+import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
+import type { PolicyContext } from '../policies/policy.js';
+import type { PolicySettings } from '../policies/settings.js';
+import { filterAnswerTexts } from './answer.js';
+import { Exchange } from './exchange.js';
+import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
+import { toLogRecord } from './record.js';
+import { parseBody, readBody, readTraceId } from './request.js';
+import { relayStream, StreamInspector } from './stream.js';
+
+export interface ProxyDeps {
+  connections: ConnectionDirectory;
+  agent: Agent;
+  /** The default upstream base URL, for connections without their own. */
+  upstream: string;
+  /** Provider key used when neither the client nor the connection has one. */
+  fallbackProviderKey: string | null;
+  /** Key used when a request carries none (USAGE_PANDA_API_KEY). */
+  defaultApiKey: string | null;
+  maxBodyBytes: number;
+  record(record: LogRecord): void;
+  logger: FastifyBaseLogger;
+}
+
+export async function proxyRoutes(app: FastifyInstance, deps: ProxyDeps): Promise<void> {
+  // The proxy reads bodies itself (bounded, raw bytes kept for forwarding).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  const handler = (request: FastifyRequest, reply: FastifyReply) => handle(deps, request, reply);
+  app.all('/v1', handler);
+  app.all('/v1/*', handler);
+  // A path without the version prefix is treated as if it had it.
+  app.all('/*', handler);
+}
+
+/** nginx's status for a request the client abandoned; recorded, never sent. */
+const CLIENT_CLOSED = 499;
+
+async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  const ex = startExchange(request);
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) {
+      // The client left before the answer was complete: stop upstream too.
+      abort.abort();
+      ex.error ??= 'client disconnected';
+      if (ex.status === 0) ex.status = CLIENT_CLOSED;
+    }
+    deps.record(toLogRecord(ex, 'openai'));
+  });
+
+  try {
+    if (ex.method === 'OPTIONS') return answerPreflight(ex, res);
+    const { connection, providerKey: clientProviderKey } = await authenticate(deps, ex);
+    ex.connection = connection;
+    ex.traceId = readTraceId(ex);
+    await parseBody(ex, request.headers['content-type'], await readBody(request.raw, deps.maxBodyBytes));
+    const settings = resolveSettings(ex, connection.policy);
+
+    const base = connection.upstream ?? deps.upstream;
+    const providerKey = () => {
+      const key = clientProviderKey ?? deps.connections.providerKey(connection) ?? deps.fallbackProviderKey;
+      if (!key) throw missingProviderKey();
+      return key;
+    };
+    await runRequestPhase(ex, settings, policyContext(deps, ex, base, providerKey, abort.signal));
+    if (ex.answer) return sendJson(ex, res, ex.answer.status, ex.answer.json, {});
+
+    const sentAt = performance.now();
+    const upstream = await sendUpstream(deps.agent, {
+      base,
+      method: ex.method,
+      path: ex.path + ex.query,
+      headers: upstreamHeaders(ex.headers, providerKey()),
+      body: forwardedBody(ex),
+      signal: abort.signal,
+    });
+    ex.upstreamHeadersMs = performance.now() - sentAt;
+    await relayAnswer(ex, upstream, res, settings, abort.signal, sentAt);
+  } catch (err) {
+    sendError(deps.logger, ex, res, err);
+  }
+}
+
+function startExchange(request: FastifyRequest): Exchange {
+  const url = request.raw.url ?? '/';
+  const q = url.indexOf('?');
+  let path = q === -1 ? url : url.slice(0, q);
+  if (path === '/v1' || path.startsWith('/v1/')) path = path.slice(3) || '/';
+  return new Exchange(request.method, path, q === -1 ? '' : url.slice(q), request.headers, request.ip ?? null);
+}
+
+function bearer(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(value);
+  return match?.[1]?.trim();
+}
+
+/** The Usage Panda key picks the connection; any other bearer token is the provider key. */
+async function authenticate(deps: ProxyDeps, ex: Exchange): Promise<{ connection: Connection; providerKey?: string }> {
+  const token = bearer(ex.header('authorization'));
+  const tokenIsOurs = token?.startsWith('up-') ?? false;
+  const key = ex.header('x-usagepanda-api-key') ?? (tokenIsOurs ? token : undefined) ?? deps.defaultApiKey;
+  if (!key) throw invalidKey();
+  const connection = await deps.connections.findByKey(key);
+  if (!connection) throw invalidKey();
+  ex.connection = connection;
+  if (!connection.enabled) throw connectionDisabled();
+  return { connection, providerKey: tokenIsOurs ? undefined : token };
+}
+
+function policyContext(
+  deps: ProxyDeps,
+  ex: Exchange,
+  base: string,
+  providerKey: () => string,
+  signal: AbortSignal,
+): PolicyContext {
+  return {
+    async callUpstream(path, body) {
+      const headers = upstreamHeaders(ex.headers, providerKey());
+      headers['content-type'] = 'application/json';
+      const answer = await sendUpstream(deps.agent, {
+        base,
+        method: 'POST',
+        path,
+        headers,
+        body: JSON.stringify(body),
+        signal,
+      });
+      return { status: answer.statusCode, json: await answer.body.json() };
+    },
+  };
+}
+
+function forwardedBody(ex: Exchange): Buffer | string | null {
+  if (ex.body.kind === 'none') return null;
+  if (ex.body.kind === 'json' && ex.bodyRewritten) return JSON.stringify(ex.body.json);
+  return ex.body.raw;
+}
+
+async function relayAnswer(
+  ex: Exchange,
+  upstream: Dispatcher.ResponseData,
+  res: ServerResponse,
+  settings: PolicySettings,
+  signal: AbortSignal,
+  sentAt: number,
+): Promise<void> {
+  const requestId = upstream.headers['x-request-id'];
+  if (typeof requestId === 'string') ex.upstreamId = requestId;
+  const contentType = String(upstream.headers['content-type'] ?? '');
+  const headers = clientHeaders(upstream.headers);
+
+  if (contentType.includes('application/json')) {
+    const text = await upstream.body.text();
+    ex.upstreamLatencyMs = performance.now() - sentAt;
+    const answer = parseJsonObject(text);
+    if (!answer) return sendRaw(ex, res, upstream.statusCode, headers, text);
+    ex.usage = usageFrom(answer);
+    if (upstream.statusCode >= 400) {
+      ex.error = errorMessageFrom(answer) ?? `upstream answered ${upstream.statusCode}`;
+      return sendRaw(ex, res, upstream.statusCode, headers, text);
+    }
+    const changed = filterAnswerTexts(ex.endpoint, answer, () => answerFilters(ex, settings));
+    if (ex.blocked) throw policyBlocked(ex.blocking);
+    return sendRaw(ex, res, upstream.statusCode, headers, changed ? JSON.stringify(answer) : text);
+  }
+
+  if (upstream.statusCode >= 400) ex.error = `upstream answered ${upstream.statusCode}`;
+  writeHead(ex, res, upstream.statusCode, headers);
+  const isEventStream = contentType.includes('text/event-stream');
+  await relayStream(ex, upstream.body, res, signal, isEventStream ? new StreamInspector(ex) : null);
+  ex.upstreamLatencyMs = performance.now() - sentAt;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Status and headers, with the gateway's own: the record id and the time spent in the gateway. */
+function writeHead(ex: Exchange, res: ServerResponse, status: number, headers: OutgoingHttpHeaders): void {
+  ex.status = status;
+  const upstreamMs = ex.upstreamLatencyMs ?? ex.upstreamHeadersMs ?? 0;
+  headers['x-usagepanda-request-id'] = ex.id;
+  headers['x-usagepanda-overhead-ms'] = Math.max(0, ex.elapsedMs() - upstreamMs).toFixed(3);
+  res.writeHead(status, headers);
+}
+
+function sendRaw(ex: Exchange, res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: string): void {
+  headers['content-length'] = Buffer.byteLength(body);
+  writeHead(ex, res, status, headers);
+  res.end(body);
+}
+
+function sendJson(
+  ex: Exchange,
+  res: ServerResponse,
+  status: number,
+  json: unknown,
+  extra: Record<string, string>,
+): void {
+  sendRaw(ex, res, status, { ...CORS_HEADERS, ...extra, 'content-type': 'application/json' }, JSON.stringify(json));
+}
+
+function answerPreflight(ex: Exchange, res: ServerResponse): void {
+  writeHead(ex, res, 204, { ...CORS_HEADERS, 'access-control-max-age': '86400' });
+  res.end();
+}
+
+function sendError(logger: FastifyBaseLogger, ex: Exchange, res: ServerResponse, err: unknown): void {
+  if (res.destroyed || res.writableEnded) return;
+  if ((err as Error)?.name === 'AbortError') {
+    ex.error ??= 'client disconnected';
+    return;
+  }
+  let error: GatewayError;
+  if (err instanceof GatewayError) {
+    error = err;
+  } else {
+    logger.error({ err, requestId: ex.id }, 'unexpected error in the proxy');
+    error = internalError();
+  }
+  ex.error = error.message;
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendJson(ex, res, error.status, error.toBody(), error.headers);
+}
