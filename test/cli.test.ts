@@ -145,7 +145,8 @@ describe('usage-panda CLI', () => {
     const missing = await run(['keys', 'revoke', 'conn_nope', '--data', dataDir]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no connection with id conn_nope');
-  });
+    // Five CLI processes, each compiling TypeScript on start: slow on two busy cores.
+  }, 90_000);
 
   it('refuses an invalid port with a clear message', async () => {
     const result = await run(['start', '--port', 'ninety', '--data', dataDir]);

@@ -1,5 +1,9 @@
 // The policies, in the order the pipeline runs them.
+import { allowedModels } from './allowed-models.js';
+import { blockedModels } from './blocked-models.js';
 import { enforceUserIds } from './enforce-user-ids.js';
+import { maxPromptChars } from './max-prompt-chars.js';
+import { maxTokens } from './max-tokens.js';
 import type { AnyPolicy } from './policy.js';
 
-export const POLICIES: readonly AnyPolicy[] = [enforceUserIds];
+export const POLICIES: readonly AnyPolicy[] = [enforceUserIds, blockedModels, allowedModels, maxTokens, maxPromptChars];

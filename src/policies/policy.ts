@@ -58,3 +58,14 @@ export const booleanHeader = z
 
 /** Loosening for on/off settings: turning off what the connection turned on. */
 export const loosensBoolean = (override: boolean, configured: boolean): boolean => configured && !override;
+
+/** A whole number of 0 or more, as the limit headers take it (0 turns the limit off). */
+export const countHeader = z
+  .string()
+  .trim()
+  .regex(/^\d{1,9}$/, { error: 'expected a whole number of 0 or more' })
+  .transform(Number);
+
+/** Loosening for limits where 0 means off: lifting the limit or raising it. */
+export const loosensLimit = (override: number, configured: number): boolean =>
+  configured > 0 && (override === 0 || override > configured);

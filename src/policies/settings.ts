@@ -3,10 +3,50 @@
 // pass-through that records metrics.
 import { z } from 'zod';
 
+export const WORDLIST_NAMES = ['profanity', 'adult', 'dan', 'custom'] as const;
+export type WordlistName = (typeof WORDLIST_NAMES)[number];
+
+export const WORDLIST_ACTIONS = ['audit', 'redact', 'block'] as const;
+export type WordlistAction = (typeof WORDLIST_ACTIONS)[number];
+
+/** Which lists are checked and what a match does; a list left out is not checked. */
+export const WordlistSettingsSchema = z
+  .object({
+    profanity: z.enum(WORDLIST_ACTIONS),
+    adult: z.enum(WORDLIST_ACTIONS),
+    dan: z.enum(WORDLIST_ACTIONS),
+    custom: z.enum(WORDLIST_ACTIONS),
+  })
+  .partial()
+  .strict();
+export type WordlistSettings = z.infer<typeof WordlistSettingsSchema>;
+
+export const REFLECTION_MODES = ['none', 'audit', 'redact', 'block'] as const;
+export type ReflectionMode = (typeof REFLECTION_MODES)[number];
+
+const Count = z.number().int().min(0);
+
 const PolicyFields = z.object({
   /** When false, a header that would loosen a setting is refused with 422 and flagged. */
   allowHeaderOverrides: z.boolean(),
   enforceUserIds: z.boolean(),
+  /** 0 = off. */
+  maxTokens: Count,
+  /** 0 = off. */
+  maxPromptChars: Count,
+  /** Model names and image sizes such as `1024x1024`. */
+  blockedModels: z.array(z.string().trim().min(1)),
+  /** Empty = every model allowed. */
+  allowedModels: z.array(z.string().trim().min(1)),
+  autoModerate: z.boolean(),
+  requestWordlists: WordlistSettingsSchema,
+  responseWordlists: WordlistSettingsSchema,
+  /** The words and phrases of the `custom` list. */
+  customWordlist: z.array(z.string().trim().min(1).max(200)).max(100, 'at most 100 words or phrases'),
+  promptReflection: z.enum(REFLECTION_MODES),
+  retryCount: z.number().int().min(0).max(5),
+  logRequestBody: z.boolean(),
+  logResponseBody: z.boolean(),
 });
 
 export type PolicySettings = z.infer<typeof PolicyFields>;
@@ -14,6 +54,18 @@ export type PolicySettings = z.infer<typeof PolicyFields>;
 export const DEFAULT_POLICY: Readonly<PolicySettings> = Object.freeze({
   allowHeaderOverrides: true,
   enforceUserIds: false,
+  maxTokens: 0,
+  maxPromptChars: 0,
+  blockedModels: [],
+  allowedModels: [],
+  autoModerate: false,
+  requestWordlists: {},
+  responseWordlists: {},
+  customWordlist: [],
+  promptReflection: 'none',
+  retryCount: 0,
+  logRequestBody: false,
+  logResponseBody: false,
 });
 
 /** A partial update, as the admin API and the config file take it: only what is given. */

@@ -1,0 +1,34 @@
+// Max prompt characters: blocks a request whose prompt text, all parts summed, is too long.
+import type { Endpoint } from '../proxy/endpoints.js';
+import { promptTexts } from '../proxy/prompt.js';
+import { countHeader, definePolicy, loosensLimit } from './policy.js';
+
+const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions', 'edits', 'responses'];
+
+/** Characters as people count them: code points, so an emoji is one. */
+function characters(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
+export const maxPromptChars = definePolicy({
+  setting: 'maxPromptChars',
+  header: 'x-usagepanda-max-prompt-chars',
+  headerSchema: countHeader,
+  endpoints: ENDPOINTS,
+  isOn: (limit) => limit > 0,
+  loosens: loosensLimit,
+  onRequest(ex, limit) {
+    let length = 0;
+    for (const prompt of promptTexts(ex.endpoint, ex.json)) length += characters(prompt.text);
+    if (length <= limit) return;
+    ex.flag(
+      {
+        type: 'policy_max_prompt_chars',
+        description: `Config set to max prompt chars of: ${limit}; prompt was: ${length}`,
+      },
+      { block: true },
+    );
+  },
+});

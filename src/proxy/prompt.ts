@@ -1,0 +1,81 @@
+// The user-provided text of a JSON request — prompts, chat messages, Responses input,
+// edit input, embedding input — with setters so request-phase policies can rewrite it.
+import type { Endpoint } from './endpoints.js';
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
+
+export interface PromptText {
+  text: string;
+  /** The message role for chat and Responses items; `user` for plain prompts. */
+  role: string;
+  /** Replaces this text in the request body. */
+  set(next: string): void;
+}
+
+/** Strings of a `prompt` / `input` field: a string or an array whose strings count. */
+function visitStringOrList(holder: Json, key: string, role: string, out: PromptText[]): void {
+  const value = holder[key];
+  if (typeof value === 'string') {
+    out.push({ text: value, role, set: (next) => (holder[key] = next) });
+  } else if (Array.isArray(value)) {
+    value.forEach((item, index) => {
+      if (typeof item === 'string') out.push({ text: item, role, set: (next) => (value[index] = next) });
+    });
+  }
+}
+
+/** A message's content: a string, or parts of which the text ones count. */
+function visitContent(message: Json, role: string, out: PromptText[]): void {
+  const content = message.content;
+  if (typeof content === 'string') {
+    out.push({ text: content, role, set: (next) => (message.content = next) });
+    return;
+  }
+  if (!Array.isArray(content)) return;
+  for (const part of content) {
+    if (!isObject(part) || typeof part.text !== 'string') continue;
+    if (part.type === 'text' || part.type === 'input_text') {
+      out.push({ text: part.text, role, set: (next) => (part.text = next) });
+    }
+  }
+}
+
+function visitMessages(list: unknown, out: PromptText[]): void {
+  if (!Array.isArray(list)) return;
+  for (const message of list) {
+    if (!isObject(message)) continue;
+    visitContent(message, typeof message.role === 'string' ? message.role : 'user', out);
+  }
+}
+
+/** Every prompt text of the request body, in order; empty for endpoints without text. */
+export function promptTexts(endpoint: Endpoint, body: Json | undefined): PromptText[] {
+  const out: PromptText[] = [];
+  if (!body) return out;
+  switch (endpoint) {
+    case 'chat.completions':
+      visitMessages(body.messages, out);
+      break;
+    case 'completions':
+      visitStringOrList(body, 'prompt', 'user', out);
+      break;
+    case 'edits':
+      visitStringOrList(body, 'instruction', 'system', out);
+      visitStringOrList(body, 'input', 'user', out);
+      break;
+    case 'embeddings':
+    case 'moderations':
+      visitStringOrList(body, 'input', 'user', out);
+      break;
+    case 'responses':
+      visitStringOrList(body, 'instructions', 'system', out);
+      if (typeof body.input === 'string') visitStringOrList(body, 'input', 'user', out);
+      else visitMessages(body.input, out);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
