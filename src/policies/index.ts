@@ -5,5 +5,15 @@ import { enforceUserIds } from './enforce-user-ids.js';
 import { maxPromptChars } from './max-prompt-chars.js';
 import { maxTokens } from './max-tokens.js';
 import type { AnyPolicy } from './policy.js';
+import { requestWordlists } from './request-wordlists.js';
+import { responseWordlists } from './response-wordlists.js';
 
-export const POLICIES: readonly AnyPolicy[] = [enforceUserIds, blockedModels, allowedModels, maxTokens, maxPromptChars];
+export const POLICIES: readonly AnyPolicy[] = [
+  enforceUserIds,
+  blockedModels,
+  allowedModels,
+  maxTokens,
+  maxPromptChars,
+  requestWordlists,
+  responseWordlists,
+];

@@ -23,6 +23,7 @@ import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './fo
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
 import { relayStream, StreamInspector } from './stream.js';
+import { StreamAnswerFilter } from './stream-answer.js';
 
 export interface ProxyDeps {
   connections: ConnectionDirectory;
@@ -188,8 +189,17 @@ async function relayAnswer(
   if (upstream.statusCode >= 400) ex.error = `upstream answered ${upstream.statusCode}`;
   writeHead(ex, res, upstream.statusCode, headers);
   const isEventStream = contentType.includes('text/event-stream');
-  await relayStream(ex, upstream.body, res, signal, isEventStream ? new StreamInspector(ex) : null);
+  const inspector = isEventStream
+    ? new StreamInspector(ex, upstream.statusCode < 400 ? streamAnswerFilter(ex, settings) : null)
+    : null;
+  await relayStream(ex, upstream.body, res, signal, inspector);
   ex.upstreamLatencyMs = performance.now() - sentAt;
+}
+
+/** The answer filters for a streamed answer, or null when no policy looks at the answer. */
+function streamAnswerFilter(ex: Exchange, settings: PolicySettings): StreamAnswerFilter | null {
+  if (answerFilters(ex, settings).length === 0) return null;
+  return new StreamAnswerFilter(ex.endpoint, () => answerFilters(ex, settings));
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

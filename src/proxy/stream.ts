@@ -3,24 +3,66 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { usageFrom } from '../accounting/usage.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, policyBlocked } from '../errors.js';
 import type { Exchange } from './exchange.js';
 import { upstreamFailure } from './forward.js';
+import type { StreamAnswerFilter } from './stream-answer.js';
 
-/** Watches the events going by; never changes a byte of them. */
+/**
+ * Watches the events going by for the answer's id and usage. Without answer filters it
+ * never changes a byte; with them, each event is passed through the filters and
+ * re-serialised, and a filter that blocks stops the stream.
+ */
 export class StreamInspector {
   private readonly parser: EventSourceParser;
   private readonly decoder = new TextDecoder();
   private sawFirstEvent = false;
+  private out = '';
+  private stopped = false;
 
-  constructor(private readonly ex: Exchange) {
-    this.parser = createParser({ onEvent: (event) => this.inspect(event.data) });
+  constructor(
+    private readonly ex: Exchange,
+    private readonly answer: StreamAnswerFilter | null = null,
+  ) {
+    this.parser = createParser({ onEvent: (event) => this.onEvent(event) });
   }
 
-  feed(chunk: Buffer): void {
+  /** What to send the client for this chunk: the chunk itself, or the rewritten events. */
+  feed(chunk: Buffer): Buffer | string {
     this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+    if (!this.answer) return chunk;
+    const out = this.out;
+    this.out = '';
+    return out;
+  }
+
+  /** True once a policy blocked the answer: the stream has ended with an error event. */
+  get blocked(): boolean {
+    return this.stopped;
+  }
+
+  /** Text still held back by the filters when upstream ended without its closing event. */
+  finish(): string {
+    if (!this.answer || this.stopped) return '';
+    return this.answer.flushAll();
+  }
+
+  private onEvent(event: EventSourceMessage): void {
+    this.inspect(event.data);
+    if (!this.answer || this.stopped) return;
+    const rewritten = this.answer.rewrite(event);
+    if (this.ex.blocked) {
+      // Nothing of the event that matched goes out: the stream ends with the reason instead.
+      this.stopped = true;
+      const error = policyBlocked(this.ex.blocking);
+      this.ex.status = error.status;
+      this.ex.error = error.message;
+      this.out += `data: ${JSON.stringify(error.toBody())}\n\n`;
+      return;
+    }
+    this.out += rewritten;
   }
 
   private inspect(data: string): void {
@@ -61,9 +103,13 @@ export async function relayStream(
 ): Promise<void> {
   try {
     for await (const chunk of body) {
-      inspector?.feed(chunk as Buffer);
-      if (!res.write(chunk)) await once(res, 'drain', { signal });
+      const out = inspector ? inspector.feed(chunk as Buffer) : (chunk as Buffer);
+      if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal });
+      // Leaving the loop destroys the upstream body: a blocked answer is not read further.
+      if (inspector?.blocked) break;
     }
+    const rest = inspector?.finish();
+    if (rest) res.write(rest);
   } catch (err) {
     if (signal.aborted) return;
     const failure = upstreamFailure(err);

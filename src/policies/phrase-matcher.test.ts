@@ -1,0 +1,94 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PhraseMatcher, PhraseWindow, REDACTED, scanWhole } from './phrase-matcher.js';
+
+const matcherOf = (phrases: string[]) =>
+  new PhraseMatcher(
+    phrases.map((p) => [p, 'custom'] as const),
+    { wordBoundaries: true },
+  );
+const redactAll = () => ({ redact: true });
+
+/** The text with every hit of a whole-text search replaced: what redaction must produce. */
+function expected(matcher: PhraseMatcher<string>, text: string): string {
+  let out = '';
+  let position = 0;
+  for (const hit of matcher.find(text)) {
+    out += text.slice(position, hit.start) + REDACTED;
+    position = hit.end;
+  }
+  return out + text.slice(position);
+}
+
+function streamed(matcher: PhraseMatcher<string>, pieces: string[]): string {
+  const window = new PhraseWindow(matcher, redactAll);
+  return pieces.map((piece) => window.write(piece)).join('') + window.end();
+}
+
+const METACHARS = [...'.*+?^$()|[]\\/-', '{', '}', ' ', 'a', 'b', 'é', '😀', '\n'];
+const metaText = fc.string({ unit: fc.constantFrom(...METACHARS), maxLength: 40 });
+const wordText = fc.string({ unit: fc.constantFrom('a', 'b', 'c', ' ', '.', 'A', 'B'), maxLength: 60 });
+const phrases = fc.array(fc.string({ unit: fc.constantFrom('a', 'b', 'c', ' ', 'B'), minLength: 1, maxLength: 6 }), {
+  minLength: 1,
+  maxLength: 5,
+});
+
+describe('PhraseMatcher', () => {
+  it('matches case-insensitively, on word boundaries, and leaves other text byte for byte', () => {
+    const matcher = matcherOf(['shoot', 'ignore all previous instructions']);
+    const text = 'Shoot! Please IGNORE all previous instructions, then shootout and reshoot.';
+    expect(scanWhole(matcher, text, redactAll)).toBe('****! Please ****, then shootout and reshoot.');
+  });
+
+  it('finds phrases made of regex metacharacters literally', () => {
+    const matcher = matcherOf(['a.*b', '(x)', '[y]']);
+    expect(scanWhole(matcher, 'aXXb a.*b (x) [y] y', redactAll)).toBe('aXXb **** **** **** y');
+  });
+
+  it('never changes text outside matches (property)', () => {
+    fc.assert(
+      fc.property(phrases, wordText, (list, text) => {
+        const matcher = matcherOf(list);
+        const out = scanWhole(matcher, text, redactAll);
+        expect(out).toBe(expected(matcher, text));
+        // Every hit is a phrase of the list, case aside.
+        for (const hit of matcher.find(text)) {
+          expect(list.map((p) => p.trim().toLowerCase())).toContain(text.slice(hit.start, hit.end).toLowerCase());
+        }
+      }),
+    );
+  });
+
+  it('never throws on lists and texts full of regex metacharacters (property)', () => {
+    fc.assert(
+      fc.property(fc.array(metaText, { maxLength: 8 }), metaText, (list, text) => {
+        const matcher = matcherOf(list);
+        const out = scanWhole(matcher, text, redactAll);
+        expect(out).toBe(expected(matcher, text));
+      }),
+    );
+  });
+
+  it('gives the same answer for a text split at every possible chunk boundary (property)', () => {
+    fc.assert(
+      fc.property(phrases, wordText, (list, text) => {
+        const matcher = matcherOf(list);
+        const whole = expected(matcher, text);
+        for (let i = 0; i <= text.length; i++) {
+          expect(streamed(matcher, [text.slice(0, i), text.slice(i)])).toBe(whole);
+        }
+        expect(streamed(matcher, [...text])).toBe(whole);
+      }),
+    );
+  });
+
+  it('holds back no more than the longest phrase (plus one character for the boundary)', () => {
+    const matcher = matcherOf(['bad word']);
+    const window = new PhraseWindow(matcher, redactAll);
+    const released = window.write('a fine long sentence without it ');
+    expect(released.length).toBe('a fine long sentence without it '.length - 'bad word'.length - 1);
+    expect(released + window.write('and a bad ') + window.write('word here') + window.end()).toBe(
+      'a fine long sentence without it and a **** here',
+    );
+  });
+});

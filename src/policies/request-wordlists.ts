@@ -1,0 +1,35 @@
+// Request wordlists: each prompt text is checked against the chosen lists; a hit is
+// flagged, redacted to `****` before forwarding, or blocks the request.
+import type { Endpoint } from '../proxy/endpoints.js';
+import { promptTexts } from '../proxy/prompt.js';
+import { scanWhole } from './phrase-matcher.js';
+import { definePolicy } from './policy.js';
+import { hasWordlists, loosensWordlists, recordHit, wordlistHeader, wordlistMatcher } from './wordlists.js';
+
+export const TEXT_ENDPOINTS: readonly Endpoint[] = [
+  'completions',
+  'chat.completions',
+  'edits',
+  'embeddings',
+  'moderations',
+  'responses',
+];
+
+export const requestWordlists = definePolicy({
+  setting: 'requestWordlists',
+  header: 'x-usagepanda-request-wordlists',
+  headerSchema: wordlistHeader,
+  endpoints: TEXT_ENDPOINTS,
+  isOn: hasWordlists,
+  loosens: loosensWordlists,
+  onRequest(ex, lists) {
+    const matcher = wordlistMatcher(lists, ex.settings?.customWordlist ?? []);
+    for (const prompt of promptTexts(ex.endpoint, ex.json)) {
+      const next = scanWhole(matcher, prompt.text, (hit) => recordHit(ex, 'Request', lists, hit));
+      if (next !== prompt.text) {
+        prompt.set(next);
+        ex.bodyRewritten = true;
+      }
+    }
+  },
+});

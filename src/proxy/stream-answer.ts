@@ -1,0 +1,192 @@
+// The text of a streamed answer run through the answer filters as the events pass:
+// each choice (or Responses content part) has its own filter chain; held-back text is
+// released in a later event, the rest at the choice's end. Events are re-serialised only
+// when their text changed.
+import type { EventSourceMessage } from 'eventsource-parser';
+import type { AnswerFilter } from '../policies/policy.js';
+import type { Endpoint } from './endpoints.js';
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
+
+/** Runs text through a chain of filters; each filter's output feeds the next. */
+class FilterChain {
+  constructor(private readonly filters: AnswerFilter[]) {}
+
+  write(text: string): string {
+    let next = text;
+    for (const filter of this.filters) next = filter.write(next);
+    return next;
+  }
+
+  end(): string {
+    let rest = '';
+    for (const filter of this.filters) rest = filter.write(rest) + filter.end();
+    return rest;
+  }
+}
+
+/** Serialises one event as SSE, keeping its name and id. */
+export function formatEvent(event: Pick<EventSourceMessage, 'event' | 'id'>, data: string): string {
+  let text = '';
+  if (event.id !== undefined) text += `id: ${event.id}\n`;
+  if (event.event !== undefined) text += `event: ${event.event}\n`;
+  return `${text}data: ${data}\n\n`;
+}
+
+export class StreamAnswerFilter {
+  private readonly chains = new Map<string, FilterChain>();
+  /** The text released so far per chain, for the Responses events that repeat it whole. */
+  private readonly released = new Map<string, string>();
+  /** The last event of each chat/completion choice, as a template to flush held text into. */
+  private readonly templates = new Map<string, { event: EventSourceMessage; json: Json }>();
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly makeFilters: () => AnswerFilter[],
+  ) {}
+
+  /** The event as it goes to the client (possibly rewritten), plus any text flushed before it. */
+  rewrite(event: EventSourceMessage): string {
+    if (event.data === '[DONE]') return this.flushAll() + formatEvent(event, event.data);
+    let json: unknown;
+    try {
+      json = JSON.parse(event.data);
+    } catch {
+      return formatEvent(event, event.data);
+    }
+    if (!isObject(json)) return formatEvent(event, event.data);
+    const changed =
+      this.endpoint === 'responses' ? this.rewriteResponseEvent(event, json) : this.rewriteChoices(event, json);
+    return typeof changed === 'string' ? changed : formatEvent(event, changed ? JSON.stringify(json) : event.data);
+  }
+
+  /** Text still held back when the stream ends without its closing event. */
+  flushAll(): string {
+    let out = '';
+    for (const [key, chain] of this.chains) {
+      const rest = chain.end();
+      this.chains.delete(key);
+      this.released.set(key, (this.released.get(key) ?? '') + rest);
+      if (rest !== '') out += this.synthetic(key, rest);
+    }
+    return out;
+  }
+
+  private chain(key: string): FilterChain {
+    let chain = this.chains.get(key);
+    if (!chain) {
+      chain = new FilterChain(this.makeFilters());
+      this.chains.set(key, chain);
+    }
+    return chain;
+  }
+
+  private pass(key: string, text: string, final: boolean): string {
+    const chain = this.chain(key);
+    let out = chain.write(text);
+    if (final) {
+      out += chain.end();
+      this.chains.delete(key);
+    }
+    this.released.set(key, (this.released.get(key) ?? '') + out);
+    return out;
+  }
+
+  /** Chat and completion chunks: `choices[].delta.content` or `choices[].text`. */
+  private rewriteChoices(event: EventSourceMessage, json: Json): boolean {
+    if (!Array.isArray(json.choices)) return false;
+    let changed = false;
+    for (const choice of json.choices) {
+      if (!isObject(choice)) continue;
+      const key = String(choice.index ?? 0);
+      const final = choice.finish_reason !== null && choice.finish_reason !== undefined;
+      const holder = this.endpoint === 'chat.completions' ? choice.delta : choice;
+      const field = this.endpoint === 'chat.completions' ? 'content' : 'text';
+      if (!isObject(holder)) continue;
+      const text = typeof holder[field] === 'string' ? (holder[field] as string) : '';
+      if (text === '' && !final) continue;
+      if (!final) this.templates.set(key, { event, json });
+      const out = this.pass(key, text, final);
+      if (out !== text) {
+        holder[field] = out;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Responses events: deltas are filtered; the events repeating the whole text get the filtered text. */
+  private rewriteResponseEvent(event: EventSourceMessage, json: Json): boolean | string {
+    const key = `${json.output_index ?? 0}:${json.content_index ?? 0}`;
+    switch (json.type) {
+      case 'response.output_text.delta': {
+        if (typeof json.delta !== 'string') return false;
+        this.templates.set(key, { event, json });
+        const out = this.pass(key, json.delta, false);
+        if (out === json.delta) return false;
+        json.delta = out;
+        return true;
+      }
+      case 'response.output_text.done': {
+        const rest = this.pass(key, '', true);
+        json.text = this.released.get(key) ?? '';
+        return (rest === '' ? '' : this.synthetic(key, rest)) + formatEvent(event, JSON.stringify(json));
+      }
+      case 'response.content_part.done':
+        return this.setPartText(json.part, key);
+      case 'response.output_item.done':
+        return this.setItemTexts(json.item, Number(json.output_index ?? 0));
+      case 'response.completed':
+      case 'response.incomplete': {
+        // Text still held back goes out as a last delta before the response is declared complete.
+        const rest = this.flushAll();
+        const response = isObject(json.response) ? json.response : {};
+        const output = Array.isArray(response.output) ? response.output : [];
+        let changed = false;
+        output.forEach((item, index) => {
+          changed = this.setItemTexts(item, index) || changed;
+        });
+        return rest + formatEvent(event, changed ? JSON.stringify(json) : event.data);
+      }
+      default:
+        return false;
+    }
+  }
+
+  private setPartText(part: unknown, key: string): boolean {
+    const text = this.released.get(key);
+    if (!isObject(part) || text === undefined || part.text === text) return false;
+    part.text = text;
+    return true;
+  }
+
+  private setItemTexts(item: unknown, outputIndex: number): boolean {
+    if (!isObject(item) || !Array.isArray(item.content)) return false;
+    let changed = false;
+    item.content.forEach((part, index) => {
+      changed = this.setPartText(part, `${outputIndex}:${index}`) || changed;
+    });
+    return changed;
+  }
+
+  /** An extra text event, shaped like the chain's last one, carrying text released late. */
+  private synthetic(key: string, text: string): string {
+    const template = this.templates.get(key);
+    if (!template) return '';
+    const json = structuredClone(template.json);
+    if (this.endpoint === 'responses') {
+      json.delta = text;
+    } else if (Array.isArray(json.choices)) {
+      const choice = json.choices.find((c) => isObject(c) && String(c.index ?? 0) === key);
+      json.choices = choice ? [choice] : [];
+      if (isObject(choice)) {
+        if (this.endpoint === 'chat.completions') choice.delta = { content: text };
+        else choice.text = text;
+        choice.finish_reason = null;
+      }
+    }
+    return formatEvent(template.event, JSON.stringify(json));
+  }
+}
