@@ -78,3 +78,7 @@ export const adminUnauthorized = () =>
 
 /** A bug: logged with its cause, never shown to the client. */
 export const internalError = () => new GatewayError('UP_ERR_INTERNAL', 500, 'server_error', say('internal error'));
+
+/** The moderation check itself failed: the request is not let through unchecked. */
+export const moderationFailed = (reason: string) =>
+  new GatewayError('UP_ERR_MODERATION_FAILED', 502, 'upstream_error', say(`moderation check failed: ${reason}`));

@@ -1,10 +1,12 @@
 // The policies, in the order the pipeline runs them.
 import { allowedModels } from './allowed-models.js';
+import { autoModerate } from './auto-moderate.js';
 import { blockedModels } from './blocked-models.js';
 import { enforceUserIds } from './enforce-user-ids.js';
 import { maxPromptChars } from './max-prompt-chars.js';
 import { maxTokens } from './max-tokens.js';
 import type { AnyPolicy } from './policy.js';
+import { promptReflection } from './prompt-reflection.js';
 import { requestWordlists } from './request-wordlists.js';
 import { responseWordlists } from './response-wordlists.js';
 
@@ -15,5 +17,8 @@ export const POLICIES: readonly AnyPolicy[] = [
   maxTokens,
   maxPromptChars,
   requestWordlists,
+  // After redaction, so the moderation check sees what upstream will get.
+  autoModerate,
   responseWordlists,
+  promptReflection,
 ];
