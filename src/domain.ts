@@ -37,6 +37,13 @@ export interface Connection {
   updatedAt: number;
 }
 
+/** One try at calling upstream: its status (null when no answer came) or network error. */
+export interface UpstreamAttempt {
+  status: number | null;
+  error: string | null;
+  latencyMs: number;
+}
+
 /** One request through the proxy, as stored. Times are epoch milliseconds. */
 export interface LogRecord {
   id: string;
@@ -67,4 +74,6 @@ export interface LogRecord {
   provider: string;
   requestBody: string | null;
   responseBody: string | null;
+  /** Every call to upstream, retries included; empty when upstream was not called. */
+  attempts: UpstreamAttempt[];
 }

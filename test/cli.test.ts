@@ -130,7 +130,7 @@ describe('usage-panda CLI', () => {
 
     const everything = first.output() + second.output() + JSON.stringify(records);
     expect(everything).not.toContain(providerKey);
-  });
+  }, 90_000);
 
   it('lists and revokes keys', async () => {
     const created = await run(['keys', 'create', '--name', 'to-revoke', '--data', dataDir]);

@@ -33,6 +33,7 @@ export function logRecord(overrides: Partial<LogRecord> = {}): LogRecord {
     provider: 'openai',
     requestBody: null,
     responseBody: null,
+    attempts: [],
     ...overrides,
   };
 }

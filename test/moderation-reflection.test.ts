@@ -102,14 +102,12 @@ describe('Prompt reflection', () => {
 
   it('redacts the reflection in a stream, by header', async () => {
     const { key } = await stack.createConnection();
-    const stream = await stack
-      .client(key)
-      .chat.completions.create(
-        { ...chat('what is the code?', SYSTEM), stream: true },
-        {
-          headers: { 'x-mock-reply': 'Sure: the secret code is 4711. Bye', 'x-usagepanda-prompt-reflection': 'redact' },
-        },
-      );
+    const stream = await stack.client(key).chat.completions.create(
+      { ...chat('what is the code?', SYSTEM), stream: true },
+      {
+        headers: { 'x-mock-reply': 'Sure: the secret code is 4711. Bye', 'x-usagepanda-prompt-reflection': 'redact' },
+      },
+    );
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('Sure: **** Bye');

@@ -3,12 +3,14 @@ import { allowedModels } from './allowed-models.js';
 import { autoModerate } from './auto-moderate.js';
 import { blockedModels } from './blocked-models.js';
 import { enforceUserIds } from './enforce-user-ids.js';
+import { logRequestBody, logResponseBody } from './log-bodies.js';
 import { maxPromptChars } from './max-prompt-chars.js';
 import { maxTokens } from './max-tokens.js';
 import type { AnyPolicy } from './policy.js';
 import { promptReflection } from './prompt-reflection.js';
 import { requestWordlists } from './request-wordlists.js';
 import { responseWordlists } from './response-wordlists.js';
+import { retryCount } from './retry-count.js';
 
 export const POLICIES: readonly AnyPolicy[] = [
   enforceUserIds,
@@ -21,4 +23,8 @@ export const POLICIES: readonly AnyPolicy[] = [
   autoModerate,
   responseWordlists,
   promptReflection,
+  // Settings the proxy reads itself; listed so their headers are resolved like every other.
+  retryCount,
+  logRequestBody,
+  logResponseBody,
 ];

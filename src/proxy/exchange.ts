@@ -1,7 +1,7 @@
 // One request through the gateway: what came in, the connection and its resolved policy,
 // the flags raised, what upstream answered, and the timings — everything the log record needs.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Connection, Flag, Operation } from '../domain.js';
+import type { Connection, Flag, Operation, UpstreamAttempt } from '../domain.js';
 import type { PolicySettings } from '../policies/settings.js';
 import { classifyEndpoint, type Endpoint, operationOf } from './endpoints.js';
 
@@ -68,6 +68,8 @@ export class Exchange {
   upstreamLatencyMs: number | null = null;
   requestBodyText: string | null = null;
   responseBodyText: string | null = null;
+  /** Every call to upstream, retries included. */
+  readonly attempts: UpstreamAttempt[] = [];
 
   constructor(
     readonly method: string,

@@ -35,5 +35,6 @@ export function toLogRecord(ex: Exchange, provider: string): LogRecord {
     provider,
     requestBody: ex.requestBodyText,
     responseBody: ex.responseBodyText,
+    attempts: ex.attempts,
   };
 }

@@ -18,10 +18,12 @@ import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pip
 import type { PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policies/settings.js';
 import { filterAnswerTexts } from './answer.js';
+import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
 import { Exchange } from './exchange.js';
 import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
+import { sendWithRetries } from './retry.js';
 import { relayStream, StreamInspector } from './stream.js';
 import { StreamAnswerFilter } from './stream-answer.js';
 
@@ -85,15 +87,18 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
     await runRequestPhase(ex, settings, policyContext(deps, ex, base, providerKey, abort.signal));
     if (ex.answer) return sendJson(ex, res, ex.answer.status, ex.answer.json, {});
 
+    const body = forwardedBody(ex);
+    if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, body);
     const sentAt = performance.now();
-    const upstream = await sendUpstream(deps.agent, {
+    const call = {
       base,
       method: ex.method,
       path: ex.path + ex.query,
       headers: upstreamHeaders(ex.headers, providerKey()),
-      body: forwardedBody(ex),
+      body,
       signal: abort.signal,
-    });
+    };
+    const upstream = await sendWithRetries(deps.agent, call, settings.retryCount, ex, abort.signal);
     ex.upstreamHeadersMs = performance.now() - sentAt;
     await relayAnswer(ex, upstream, res, settings, abort.signal, sentAt);
   } catch (err) {
@@ -175,6 +180,7 @@ async function relayAnswer(
     const text = await upstream.body.text();
     ex.upstreamLatencyMs = performance.now() - sentAt;
     const answer = parseJsonObject(text);
+    if (settings.logResponseBody) ex.responseBodyText = loggedResponseBody(ex, text, answer);
     if (!answer) return sendRaw(ex, res, upstream.statusCode, headers, text);
     ex.usage = usageFrom(answer);
     if (upstream.statusCode >= 400) {
@@ -183,7 +189,9 @@ async function relayAnswer(
     }
     const changed = filterAnswerTexts(ex.endpoint, answer, () => answerFilters(ex, settings));
     if (ex.blocked) throw policyBlocked(ex.blocking);
-    return sendRaw(ex, res, upstream.statusCode, headers, changed ? JSON.stringify(answer) : text);
+    const sent = changed ? JSON.stringify(answer) : text;
+    if (settings.logResponseBody && changed) ex.responseBodyText = loggedResponseBody(ex, sent, answer);
+    return sendRaw(ex, res, upstream.statusCode, headers, sent);
   }
 
   if (upstream.statusCode >= 400) ex.error = `upstream answered ${upstream.statusCode}`;
@@ -192,7 +200,9 @@ async function relayAnswer(
   const inspector = isEventStream
     ? new StreamInspector(ex, upstream.statusCode < 400 ? streamAnswerFilter(ex, settings) : null)
     : null;
-  await relayStream(ex, upstream.body, res, signal, inspector);
+  const log = settings.logResponseBody ? new StreamBodyLog() : null;
+  await relayStream(ex, upstream.body, res, signal, inspector, log);
+  if (log) ex.responseBodyText = log.toString();
   ex.upstreamLatencyMs = performance.now() - sentAt;
 }
 

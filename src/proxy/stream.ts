@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { usageFrom } from '../accounting/usage.js';
 import { GatewayError, policyBlocked } from '../errors.js';
+import type { StreamBodyLog } from './bodies.js';
 import type { Exchange } from './exchange.js';
 import { upstreamFailure } from './forward.js';
 import type { StreamAnswerFilter } from './stream-answer.js';
@@ -100,16 +101,21 @@ export async function relayStream(
   res: ServerResponse,
   signal: AbortSignal,
   inspector: StreamInspector | null,
+  log: StreamBodyLog | null = null,
 ): Promise<void> {
   try {
     for await (const chunk of body) {
       const out = inspector ? inspector.feed(chunk as Buffer) : (chunk as Buffer);
+      log?.add(out);
       if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal });
       // Leaving the loop destroys the upstream body: a blocked answer is not read further.
       if (inspector?.blocked) break;
     }
     const rest = inspector?.finish();
-    if (rest) res.write(rest);
+    if (rest) {
+      log?.add(rest);
+      res.write(rest);
+    }
   } catch (err) {
     if (signal.aborted) return;
     const failure = upstreamFailure(err);
@@ -117,8 +123,9 @@ export async function relayStream(
     ex.status = failure instanceof GatewayError ? failure.status : 502;
     ex.error = `${message} (mid-stream)`;
     if (inspector) {
-      const event = { error: { message: ex.error, type: 'upstream_error', param: null, code: null } };
-      res.write(`data: ${JSON.stringify(event)}\n\n`);
+      const event = `data: ${JSON.stringify({ error: { message: ex.error, type: 'upstream_error', param: null, code: null } })}\n\n`;
+      log?.add(event);
+      res.write(event);
     }
   }
   res.end();

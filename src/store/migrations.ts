@@ -70,8 +70,16 @@ const initial: Migration = {
   },
 };
 
+/** Issue 3's policies: every upstream attempt on the log record. */
+const policies: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('logs').addColumn('attempts', 'text').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_policies': policies,
 };
 
 export const migrationProvider: MigrationProvider = {

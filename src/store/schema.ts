@@ -54,6 +54,8 @@ export interface LogsTable {
   provider: string;
   requestBody: string | null;
   responseBody: string | null;
+  /** UpstreamAttempt[] as JSON; null in records written before it existed. */
+  attempts: string | null;
 }
 
 export interface Database {

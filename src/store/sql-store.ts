@@ -17,7 +17,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
-import type { Connection, Flag, LogRecord, Operation } from '../domain.js';
+import type { Connection, Flag, LogRecord, Operation, UpstreamAttempt } from '../domain.js';
 import { readStoredPolicy } from '../policies/settings.js';
 import { migrationProvider } from './migrations.js';
 import type { ConnectionsTable, Database, LogsTable } from './schema.js';
@@ -96,6 +96,7 @@ function toLogRow(record: LogRecord): LogsTable {
     stream: bit(record.stream),
     moderated: bit(record.moderated),
     flags: JSON.stringify(record.flags),
+    attempts: JSON.stringify(record.attempts),
   };
 }
 
@@ -107,6 +108,7 @@ function toLogRecord(row: Selectable<LogsTable>): LogRecord {
     stream: row.stream === 1,
     moderated: row.moderated === 1,
     flags: JSON.parse(row.flags) as Flag[],
+    attempts: row.attempts ? (JSON.parse(row.attempts) as UpstreamAttempt[]) : [],
   };
 }
 
