@@ -37,6 +37,20 @@ export interface Connection {
   updatedAt: number;
 }
 
+/** A prompt answered by the gateway itself, without calling upstream. */
+export interface AutoReply {
+  id: string;
+  type: 'chat' | 'completion';
+  /** The exact prompt (last user message for chat) that is answered. */
+  request: string;
+  response: string;
+  /** Connection ids; empty means every connection. */
+  connections: string[];
+  managedBy: 'api' | 'file';
+  createdAt: number;
+  updatedAt: number;
+}
+
 /** One try at calling upstream: its status (null when no answer came) or network error. */
 export interface UpstreamAttempt {
   status: number | null;

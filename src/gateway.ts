@@ -3,6 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { type AdminToken, ensureAdminToken } from './admin/token.js';
+import { AutoReplyDirectory } from './autoreplies/directory.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
 import { createMetrics } from './metrics.js';
@@ -41,6 +42,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
   const connections = new ConnectionDirectory(store, createSecretBox(secret));
+  const autoReplies = new AutoReplyDirectory(store);
   const adminToken = await ensureAdminToken(store, config.adminToken);
   const mockUpstream = config.mockUpstream ? await startMockUpstream({ port: 0 }) : null;
   const agent = createUpstreamAgent(config);
@@ -52,9 +54,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
     logLevel: config.logLevel,
     isReady: () => ready,
     metrics,
-    admin: { store, connections, adminToken },
+    admin: { store, connections, autoReplies, adminToken },
     proxy: {
       connections,
+      autoReplies,
       agent,
       upstream: mockUpstream?.url ?? config.upstream,
       // The simulator takes any key, so trying the product needs none.

@@ -1,9 +1,11 @@
 // The admin API under /api: JSON in and out, behind the admin token, errors in OpenAI's shape.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
+import type { AutoReplyDirectory } from '../autoreplies/directory.js';
 import type { ConnectionDirectory } from '../connections/directory.js';
 import { adminUnauthorized, badRequest, GatewayError, internalError, notFound } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { autoReplyRoutes } from './autoreplies.js';
 import { connectionRoutes } from './connections.js';
 import { logRoutes } from './logs.js';
 import type { AdminToken } from './token.js';
@@ -11,6 +13,7 @@ import type { AdminToken } from './token.js';
 export interface AdminDeps {
   store: Store;
   connections: ConnectionDirectory;
+  autoReplies: AutoReplyDirectory;
   adminToken: AdminToken;
 }
 
@@ -34,6 +37,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<v
 
   await app.register((scope) => connectionRoutes(scope, deps.connections));
   await app.register((scope) => logRoutes(scope, deps.store));
+  await app.register((scope) => autoReplyRoutes(scope, deps.autoReplies));
 }
 
 function toAdminError(err: FastifyError | Error): GatewayError {

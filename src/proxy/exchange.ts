@@ -18,10 +18,7 @@ export interface Usage {
 }
 
 /** An answer made by the gateway itself (an auto-reply), sent instead of calling upstream. */
-export interface GatewayAnswer {
-  status: number;
-  json: unknown;
-}
+export type GatewayAnswer = { status: number; json: unknown } | { status: number; sse: string };
 
 let sequence = 0;
 
@@ -62,6 +59,8 @@ export class Exchange {
   error: string | null = null;
   usage: Usage | null = null;
   upstreamId: string | null = null;
+  /** Set when the gateway knows the cost itself (0 for its own answers); null leaves it to pricing. */
+  costUsd: number | null = null;
   /** ms from sending upstream to its response headers; null when upstream was not called. */
   upstreamHeadersMs: number | null = null;
   /** ms from sending upstream to the end of its answer. */

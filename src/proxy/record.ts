@@ -23,7 +23,7 @@ export function toLogRecord(ex: Exchange, provider: string): LogRecord {
     promptTokens: ex.usage?.promptTokens ?? null,
     completionTokens: ex.usage?.completionTokens ?? null,
     totalTokens: ex.usage?.totalTokens ?? null,
-    costUsd: null,
+    costUsd: ex.costUsd,
     upstreamId: ex.upstreamId,
     organization: header('openai-organization'),
     ip: ex.ip,

@@ -4,6 +4,8 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Agent, Dispatcher } from 'undici';
 import { errorMessageFrom, usageFrom } from '../accounting/usage.js';
+import { autoReplyAnswer, autoReplyFlag } from '../autoreplies/answer.js';
+import type { AutoReplyDirectory } from '../autoreplies/directory.js';
 import type { ConnectionDirectory } from '../connections/directory.js';
 import type { Connection, LogRecord } from '../domain.js';
 import {
@@ -19,7 +21,7 @@ import type { PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policies/settings.js';
 import { filterAnswerTexts } from './answer.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
-import { Exchange } from './exchange.js';
+import { Exchange, type GatewayAnswer } from './exchange.js';
 import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
@@ -29,6 +31,7 @@ import { StreamAnswerFilter } from './stream-answer.js';
 
 export interface ProxyDeps {
   connections: ConnectionDirectory;
+  autoReplies: AutoReplyDirectory;
   agent: Agent;
   /** The default upstream base URL, for connections without their own. */
   upstream: string;
@@ -85,7 +88,15 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
       return key;
     };
     await runRequestPhase(ex, settings, policyContext(deps, ex, base, providerKey, abort.signal));
-    if (ex.answer) return sendJson(ex, res, ex.answer.status, ex.answer.json, {});
+    const autoReply = await deps.autoReplies.match(ex);
+    if (autoReply) {
+      // Answered by the gateway itself: no upstream call, nothing to pay.
+      ex.flag(autoReplyFlag(autoReply.type), { block: false });
+      ex.answer = autoReplyAnswer(ex, autoReply);
+      ex.costUsd = 0;
+      ex.usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+    }
+    if (ex.answer) return sendGatewayAnswer(ex, res, ex.answer, settings);
 
     const body = forwardedBody(ex);
     if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, body);
@@ -246,6 +257,15 @@ function sendJson(
   extra: Record<string, string>,
 ): void {
   sendRaw(ex, res, status, { ...CORS_HEADERS, ...extra, 'content-type': 'application/json' }, JSON.stringify(json));
+}
+
+function sendGatewayAnswer(ex: Exchange, res: ServerResponse, answer: GatewayAnswer, settings: PolicySettings): void {
+  if ('json' in answer) {
+    if (settings.logResponseBody) ex.responseBodyText = JSON.stringify(answer.json);
+    return sendJson(ex, res, answer.status, answer.json, {});
+  }
+  if (settings.logResponseBody) ex.responseBodyText = answer.sse;
+  sendRaw(ex, res, answer.status, { ...CORS_HEADERS, 'content-type': 'text/event-stream; charset=utf-8' }, answer.sse);
 }
 
 function answerPreflight(ex: Exchange, res: ServerResponse): void {

@@ -70,10 +70,21 @@ const initial: Migration = {
   },
 };
 
-/** Issue 3's policies: every upstream attempt on the log record. */
+/** Issue 3's policies: every upstream attempt on the log record, and auto-replies. */
 const policies: Migration = {
   async up(db: Kysely<unknown>) {
     await db.schema.alterTable('logs').addColumn('attempts', 'text').execute();
+    await db.schema
+      .createTable('autoreplies')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('type', 'text', (col) => col.notNull())
+      .addColumn('request', 'text', (col) => col.notNull())
+      .addColumn('response', 'text', (col) => col.notNull())
+      .addColumn('connections', 'text', (col) => col.notNull())
+      .addColumn('managed_by', 'text', (col) => col.notNull())
+      .addColumn('created_at', bigint, (col) => col.notNull())
+      .addColumn('updated_at', bigint, (col) => col.notNull())
+      .execute();
   },
 };
 

@@ -58,7 +58,20 @@ export interface LogsTable {
   attempts: string | null;
 }
 
+export interface AutoRepliesTable {
+  id: string;
+  type: string;
+  request: string;
+  response: string;
+  /** string[] as JSON. */
+  connections: string;
+  managedBy: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface Database {
+  autoreplies: AutoRepliesTable;
   settings: SettingsTable;
   connections: ConnectionsTable;
   logs: LogsTable;

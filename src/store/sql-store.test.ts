@@ -75,6 +75,35 @@ describe.each([sqliteTarget(), postgresTarget()])('store on $name', (target) => 
     expect(await store.getSetting('k')).toBe('two');
   });
 
+  it('creates, lists, updates and deletes auto-replies', async () => {
+    const created = await store.insertAutoReply({
+      type: 'chat',
+      request: 'hours?',
+      response: '9 to 5',
+      connections: ['conn_a'],
+      managedBy: 'api',
+    });
+    expect(created).toMatchObject({ type: 'chat', connections: ['conn_a'], managedBy: 'api' });
+    expect(typeof created.createdAt).toBe('number');
+    const updated = await store.updateAutoReply(created.id, { response: '10 to 6', connections: [] });
+    expect(updated).toMatchObject({ request: 'hours?', response: '10 to 6', connections: [] });
+    expect((await store.listAutoReplies()).map((r) => r.id)).toContain(created.id);
+    expect(await store.deleteAutoReply(created.id)).toBe(true);
+    expect(await store.findAutoReply(created.id)).toBeUndefined();
+    expect(await store.updateAutoReply(created.id, { response: 'x' })).toBeUndefined();
+  });
+
+  it('keeps the upstream attempts of a log record', async () => {
+    const record = logRecord({
+      attempts: [
+        { status: 503, error: null, latencyMs: 1.5 },
+        { status: 200, error: null, latencyMs: 2 },
+      ],
+    });
+    await store.insertLogs([record]);
+    expect((await store.findLog(record.id))?.attempts).toEqual(record.attempts);
+  });
+
   it('creates, finds, updates and soft-deletes connections', async () => {
     const created = await store.insertConnection({
       name: 'prod',

@@ -17,11 +17,19 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
-import type { Connection, Flag, LogRecord, Operation, UpstreamAttempt } from '../domain.js';
+import type { AutoReply, Connection, Flag, LogRecord, Operation, UpstreamAttempt } from '../domain.js';
 import { readStoredPolicy } from '../policies/settings.js';
 import { migrationProvider } from './migrations.js';
-import type { ConnectionsTable, Database, LogsTable } from './schema.js';
-import type { ConnectionPatch, LogFilter, LogPage, NewConnection, Store } from './store.js';
+import type { AutoRepliesTable, ConnectionsTable, Database, LogsTable } from './schema.js';
+import type {
+  AutoReplyPatch,
+  ConnectionPatch,
+  LogFilter,
+  LogPage,
+  NewAutoReply,
+  NewConnection,
+  Store,
+} from './store.js';
 
 export interface StoreOptions {
   /** `postgres://…` selects PostgreSQL; otherwise SQLite under dataDir. */
@@ -84,6 +92,17 @@ function toConnection(row: Selectable<ConnectionsTable>): Connection {
     policy: readStoredPolicy(parseJson(row.policy)),
     upstream: row.upstream,
     providerKeyEncrypted: row.providerKeyEncrypted,
+    managedBy: row.managedBy === 'file' ? 'file' : 'api',
+    createdAt: Number(row.createdAt),
+    updatedAt: Number(row.updatedAt),
+  };
+}
+
+function toAutoReply(row: Selectable<AutoRepliesTable>): AutoReply {
+  return {
+    ...row,
+    type: row.type === 'completion' ? 'completion' : 'chat',
+    connections: JSON.parse(row.connections) as string[],
     managedBy: row.managedBy === 'file' ? 'file' : 'api',
     createdAt: Number(row.createdAt),
     updatedAt: Number(row.updatedAt),
@@ -176,6 +195,52 @@ export class SqlStore implements Store {
       .values({ key, value })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
       .execute();
+  }
+
+  async insertAutoReply(reply: NewAutoReply): Promise<AutoReply> {
+    const now = Date.now();
+    const row = await this.db
+      .insertInto('autoreplies')
+      .values({
+        ...reply,
+        id: `ar_${randomBytes(8).toString('hex')}`,
+        connections: JSON.stringify(reply.connections),
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toAutoReply(row);
+  }
+
+  async updateAutoReply(id: string, patch: AutoReplyPatch): Promise<AutoReply | undefined> {
+    const { connections, ...rest } = patch;
+    const row = await this.db
+      .updateTable('autoreplies')
+      .set({
+        ...rest,
+        ...(connections ? { connections: JSON.stringify(connections) } : {}),
+        updatedAt: Date.now(),
+      })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toAutoReply(row);
+  }
+
+  async findAutoReply(id: string): Promise<AutoReply | undefined> {
+    const row = await this.db.selectFrom('autoreplies').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toAutoReply(row);
+  }
+
+  async listAutoReplies(): Promise<AutoReply[]> {
+    const rows = await this.db.selectFrom('autoreplies').selectAll().orderBy('createdAt').orderBy('id').execute();
+    return rows.map(toAutoReply);
+  }
+
+  async deleteAutoReply(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('autoreplies').where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
   }
 
   async insertConnection(connection: NewConnection): Promise<Connection> {

@@ -1,6 +1,6 @@
 // The storage interface, in the product's words. SQLite and PostgreSQL implement it
 // through one Kysely query layer and differ only where SQL must.
-import type { Connection, LogRecord, Operation } from '../domain.js';
+import type { AutoReply, Connection, LogRecord, Operation } from '../domain.js';
 import type { PolicySettings } from '../policies/settings.js';
 
 export interface NewConnection {
@@ -23,6 +23,9 @@ export interface ConnectionPatch {
   keyHash?: string;
   keyPrefix?: string;
 }
+
+export type NewAutoReply = Omit<AutoReply, 'id' | 'createdAt' | 'updatedAt'>;
+export type AutoReplyPatch = Partial<Omit<NewAutoReply, 'managedBy'>>;
 
 export interface LogFilter {
   connectionId?: string;
@@ -63,6 +66,12 @@ export interface Store {
   listConnections(): Promise<Connection[]>;
   /** Soft delete: the key stops working, old log records keep their connection. */
   deleteConnection(id: string): Promise<boolean>;
+
+  insertAutoReply(reply: NewAutoReply): Promise<AutoReply>;
+  updateAutoReply(id: string, patch: AutoReplyPatch): Promise<AutoReply | undefined>;
+  findAutoReply(id: string): Promise<AutoReply | undefined>;
+  listAutoReplies(): Promise<AutoReply[]>;
+  deleteAutoReply(id: string): Promise<boolean>;
 
   insertLogs(batch: readonly LogRecord[]): Promise<void>;
   findLog(id: string): Promise<LogRecord | undefined>;

@@ -1,0 +1,79 @@
+// Auto-replies: their admin schemas, and finding the one that answers a request, through
+// a short-lived cache in front of the store.
+import { z } from 'zod';
+import type { AutoReply } from '../domain.js';
+import type { Exchange } from '../proxy/exchange.js';
+import { promptTexts } from '../proxy/prompt.js';
+import type { Store } from '../store/store.js';
+
+const Text = z.string().min(1).max(100_000);
+
+/** The body of `POST /api/autoreplies`. */
+export const AutoReplyCreateSchema = z
+  .object({
+    type: z.enum(['chat', 'completion']),
+    request: Text,
+    response: Text,
+    connections: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+/** The body of `PATCH /api/autoreplies/:id`. */
+export const AutoReplyUpdateSchema = AutoReplyCreateSchema.partial().strict();
+
+export function publicAutoReply(reply: AutoReply) {
+  return {
+    ...reply,
+    createdAt: new Date(reply.createdAt).toISOString(),
+    updatedAt: new Date(reply.updatedAt).toISOString(),
+  };
+}
+
+/** The prompt an auto-reply is compared with: last user message for chat, the prompt for completions. */
+function promptOf(ex: Exchange): { type: AutoReply['type']; text: string } | undefined {
+  if (ex.endpoint === 'chat.completions') {
+    const last = promptTexts(ex.endpoint, ex.json)
+      .filter((prompt) => prompt.role === 'user')
+      .at(-1);
+    return last && { type: 'chat', text: last.text };
+  }
+  if (ex.endpoint === 'completions' && typeof ex.json?.prompt === 'string') {
+    return { type: 'completion', text: ex.json.prompt };
+  }
+  return undefined;
+}
+
+export class AutoReplyDirectory {
+  private cached: { replies: AutoReply[]; expires: number } | undefined;
+
+  constructor(
+    readonly store: Store,
+    /** How long the list is trusted; other replicas' changes are seen within it. */
+    private readonly cacheTtlMs = 5_000,
+  ) {}
+
+  /** The auto-reply for this request's exact prompt on its connection, if any. */
+  async match(ex: Exchange): Promise<AutoReply | undefined> {
+    const prompt = promptOf(ex);
+    if (!prompt) return undefined;
+    const connectionId = ex.connection?.id;
+    return (await this.list()).find(
+      (reply) =>
+        reply.type === prompt.type &&
+        reply.request === prompt.text &&
+        (reply.connections.length === 0 || (connectionId !== undefined && reply.connections.includes(connectionId))),
+    );
+  }
+
+  async list(): Promise<AutoReply[]> {
+    const now = Date.now();
+    if (!this.cached || this.cached.expires <= now) {
+      this.cached = { replies: await this.store.listAutoReplies(), expires: now + this.cacheTtlMs };
+    }
+    return this.cached.replies;
+  }
+
+  invalidate(): void {
+    this.cached = undefined;
+  }
+}
