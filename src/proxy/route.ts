@@ -262,7 +262,8 @@ function sendJson(
 function sendGatewayAnswer(ex: Exchange, res: ServerResponse, answer: GatewayAnswer, settings: PolicySettings): void {
   if ('json' in answer) {
     if (settings.logResponseBody) ex.responseBodyText = JSON.stringify(answer.json);
-    return sendJson(ex, res, answer.status, answer.json, {});
+    sendJson(ex, res, answer.status, answer.json, {});
+    return;
   }
   if (settings.logResponseBody) ex.responseBodyText = answer.sse;
   sendRaw(ex, res, answer.status, { ...CORS_HEADERS, 'content-type': 'text/event-stream; charset=utf-8' }, answer.sse);
