@@ -52,7 +52,7 @@ async function start(args: string[], dir = dataDir): Promise<Running> {
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 60_000);
     child.stdout?.on('data', () => {
       const match = /listening on (http:\/\/\S+)/.exec(output);
       if (match?.[1]) {
@@ -74,7 +74,8 @@ async function start(args: string[], dir = dataDir): Promise<Running> {
   };
 }
 
-describe('usage-panda CLI', () => {
+// Each test spawns the CLI several times; under tsx on a busy machine a start takes seconds.
+describe('usage-panda CLI', { timeout: 180_000 }, () => {
   it('starts on an empty data dir, prints the admin token once, and restarts on existing data', async () => {
     const created = await run(['keys', 'create', '--name', 'cli-test', '--enforce-user-ids', '--data', dataDir]);
     expect(created.code).toBe(0);
