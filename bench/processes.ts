@@ -1,9 +1,9 @@
 // The servers under test, each in a child process of its own so that the load generator
 // never shares their event loop, and the memory each one uses can be read from /proc.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,33 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli.js');
 const BARE_PROXY = join(ROOT, 'bench', 'bare-proxy.ts');
+
+/** The newest modification time of the files below `dir`, in ms. */
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/ when src/ changed since the last build, so the gateway measured is the code in the tree. */
+export async function ensureBuilt(log: (line: string) => void): Promise<void> {
+  const built = await stat(CLI).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
+  if (built >= (await newestMtime(join(ROOT, 'src')))) return;
+  log('src/ is newer than dist/: building');
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
+}
 
 export interface Server {
   name: string;

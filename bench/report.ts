@@ -22,6 +22,8 @@ export interface LoadSettings {
   connections: number;
   pipelining: number;
   durationSec: number;
+  /** Seconds of the one-connection pass after each loaded run. */
+  oneConnectionSec: number;
   warmupSec: number;
   rounds: number;
   requestBytes: number;
@@ -40,6 +42,8 @@ export interface Measurement {
   ttfbP99Ms?: number;
   /** Requests that failed or answered other than 2xx. */
   failures: number;
+  /** The same request from one connection at a time: the per-request cost without queueing. */
+  oneConnection?: { p50Ms: number; ttfbP50Ms?: number };
 }
 
 /** A row of latest.json; nulls and `skipped` when the row could not be measured. */
@@ -50,15 +54,24 @@ export interface Row {
   p99_ms: number | null;
   rss_mb: number | null;
   ratio_to_bare: number | null;
+  /** p50 with one connection (no queueing); `added_p50_us` compares these. */
+  p50_1conn_ms: number | null;
   added_p50_us: number | null;
   failures: number;
   skipped?: string;
   note?: string;
   ttfb_p50_ms?: number | null;
   ttfb_p99_ms?: number | null;
+  ttfb_p50_1conn_ms?: number | null;
   added_ttfb_ms?: number | null;
   /** For the stream row: the same stream through the bare proxy, the row's reference. */
-  bare_reference?: { rps: number; p50_ms: number; p99_ms: number; ttfb_p50_ms: number | null };
+  bare_reference?: {
+    rps: number;
+    p50_ms: number;
+    p99_ms: number;
+    ttfb_p50_ms: number | null;
+    ttfb_p50_1conn_ms: number | null;
+  };
 }
 
 export interface CheckResult {
@@ -100,7 +113,7 @@ export function combineRounds(rounds: readonly Measurement[]): Measurement {
     const values = rounds.map(f).filter((v): v is number => v !== undefined);
     return values.length > 0 ? median(values) : undefined;
   };
-  return {
+  const combined: Measurement = {
     rps: pick((m) => m.rps) ?? 0,
     p50Ms: pick((m) => m.p50Ms) ?? 0,
     p99Ms: pick((m) => m.p99Ms) ?? 0,
@@ -110,6 +123,10 @@ export function combineRounds(rounds: readonly Measurement[]): Measurement {
     ttfbP99Ms: pick((m) => m.ttfbP99Ms),
     failures: rounds.reduce((sum, m) => sum + m.failures, 0),
   };
+  const oneP50 = pick((m) => m.oneConnection?.p50Ms);
+  if (oneP50 !== undefined)
+    combined.oneConnection = { p50Ms: oneP50, ttfbP50Ms: pick((m) => m.oneConnection?.ttfbP50Ms) };
+  return combined;
 }
 
 const round = (value: number, digits: number) => {
@@ -127,6 +144,10 @@ const isSkipped = (m: Measurement | { skipped: string } | undefined): m is { ski
  * the same request: the JSON rows with `bare`, the stream row with the same stream
  * through the bare proxy (`bare-stream`).
  */
+/** The figures the added costs compare: one connection when measured, else under load. */
+const p50 = (m: Measurement) => m.oneConnection?.p50Ms ?? m.p50Ms;
+const ttfb = (m: Measurement) => m.oneConnection?.ttfbP50Ms ?? m.ttfbP50Ms;
+
 export function buildRows(measured: Measured, notes: Partial<Record<RowName, string>> = {}): Row[] {
   const bare = measured.bare;
   const bareStream = measured['bare-stream'];
@@ -139,6 +160,7 @@ export function buildRows(measured: Measured, notes: Partial<Record<RowName, str
       p99_ms: null,
       rss_mb: null,
       ratio_to_bare: null,
+      p50_1conn_ms: null,
       added_p50_us: null,
       failures: 0,
     };
@@ -154,22 +176,26 @@ export function buildRows(measured: Measured, notes: Partial<Record<RowName, str
       p99_ms: round(m.p99Ms, 3),
       rss_mb: round(m.rssMb, 1),
       ratio_to_bare: ref && ref.rps > 0 ? round(m.rps / ref.rps, 3) : null,
-      added_p50_us: ref && name !== 'direct' && name !== 'bare' ? Math.round((m.p50Ms - ref.p50Ms) * 1000) : null,
+      p50_1conn_ms: m.oneConnection ? round(m.oneConnection.p50Ms, 3) : null,
+      added_p50_us: ref && name !== 'direct' && name !== 'bare' ? Math.round((p50(m) - p50(ref)) * 1000) : null,
       failures: m.failures,
     };
     if (name === 'bare') row.added_p50_us = 0;
     if (name === 'gateway-stream') {
       row.ttfb_p50_ms = m.ttfbP50Ms === undefined ? null : round(m.ttfbP50Ms, 3);
       row.ttfb_p99_ms = m.ttfbP99Ms === undefined ? null : round(m.ttfbP99Ms, 3);
+      row.ttfb_p50_1conn_ms = m.oneConnection?.ttfbP50Ms === undefined ? null : round(m.oneConnection.ttfbP50Ms, 3);
       if (ref) {
         row.bare_reference = {
           rps: round(ref.rps, 1),
           p50_ms: round(ref.p50Ms, 3),
           p99_ms: round(ref.p99Ms, 3),
           ttfb_p50_ms: ref.ttfbP50Ms === undefined ? null : round(ref.ttfbP50Ms, 3),
+          ttfb_p50_1conn_ms: ref.oneConnection?.ttfbP50Ms === undefined ? null : round(ref.oneConnection.ttfbP50Ms, 3),
         };
-        row.added_ttfb_ms =
-          m.ttfbP50Ms !== undefined && ref.ttfbP50Ms !== undefined ? round(m.ttfbP50Ms - ref.ttfbP50Ms, 3) : null;
+        const mine = ttfb(m);
+        const theirs = ttfb(ref);
+        row.added_ttfb_ms = mine !== undefined && theirs !== undefined ? round(mine - theirs, 3) : null;
       }
     }
     return row;
@@ -225,10 +251,10 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
 
 /** The table printed at the end of a run. */
 export function formatTable(result: BenchResult): string {
-  const head = ['row', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'x bare', '+p50 us', 'ttfb p50', '+ttfb ms'];
+  const head = ['row', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'x bare', 'p50 1c', '+p50 us', 'ttfb 1c', '+ttfb ms'];
   const body = result.rows.map((r) =>
     r.skipped
-      ? [r.name, `skipped: ${r.skipped}`, '', '', '', '', '', '', '']
+      ? [r.name, `skipped: ${r.skipped}`]
       : [
           r.name,
           num(r.rps, 0),
@@ -236,8 +262,9 @@ export function formatTable(result: BenchResult): string {
           num(r.p99_ms, 3),
           num(r.rss_mb, 1),
           num(r.ratio_to_bare, 3),
+          num(r.p50_1conn_ms, 3),
           r.added_p50_us === null ? '-' : String(r.added_p50_us),
-          num(r.ttfb_p50_ms, 3),
+          num(r.ttfb_p50_1conn_ms, 3),
           num(r.added_ttfb_ms, 3),
         ],
   );
@@ -255,15 +282,18 @@ export function formatTable(result: BenchResult): string {
   return [
     `machine: ${m.cpus} x ${m.cpuModel}, ${m.memoryMb} MB, node ${m.node}, ${m.platform}, load average ${m.loadAverage.map((v) => v.toFixed(2)).join(' ')}`,
     `load: ${l.tool}, ${l.connections} connections, pipelining ${l.pipelining}, ${l.rounds} interleaved round(s) of ` +
-      `${l.durationSec} s per row after ${l.warmupSec} s warm-up, ${l.requestBytes}-byte chat request` +
+      `${l.durationSec} s per row (+ ${l.oneConnectionSec} s with 1 connection) after ${l.warmupSec} s warm-up, ` +
+      `${l.requestBytes}-byte chat request` +
       `${l.quick ? ' (--quick)' : ''}; medians over rounds`,
     '',
     ...lines,
     '',
+    'req/s, p50, p99: under the load above. p50 1c, ttfb 1c: one connection at a time (no queueing);',
+    '+p50 us and +ttfb ms compare those one-connection figures, i.e. what the gateway adds to each request.',
     'RSS is the peak of the process under test (mock for direct, bare proxy for bare, the gateway otherwise).',
     `x bare / +p50: JSON rows against bare; the stream row (${l.streamChunks}-chunk SSE) against the same stream through bare` +
       (stream
-        ? ` (${num(stream.rps, 0)} req/s, p50 ${num(stream.p50_ms, 3)} ms, ttfb p50 ${num(stream.ttfb_p50_ms, 3)} ms).`
+        ? ` (${num(stream.rps, 0)} req/s, p50 ${num(stream.p50_ms, 3)} ms, ttfb p50 ${num(stream.ttfb_p50_ms, 3)} ms, 1c ${num(stream.ttfb_p50_1conn_ms, 3)} ms).`
         : '.'),
     ...(notes.length > 0 ? ['notes:', ...notes] : []),
     '',

@@ -7,7 +7,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkKeepAliveConnections, checkStreamMemory } from './checks.js';
 import { type LoadResult, runAutocannon, runStreamLoad, type Target } from './load.js';
-import { type GatewayServer, ROOT, type Server, startBareProxy, startGateway, startMock } from './processes.js';
+import {
+  ensureBuilt,
+  type GatewayServer,
+  ROOT,
+  type Server,
+  startBareProxy,
+  startGateway,
+  startMock,
+} from './processes.js';
 import { profileGateway } from './profile.js';
 import {
   type BenchResult,
@@ -31,6 +39,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     connections: { type: 'string' },
+    'one-connection': { type: 'string' },
     'skip-checks': { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'bench', 'results', 'latest.json') },
   },
@@ -47,7 +56,8 @@ const load: LoadSettings = {
   tool: 'autocannon (JSON rows); undici pool loop (stream rows)',
   connections: positive(args.connections, 16, 'connections'),
   pipelining: 1,
-  durationSec: positive(args.duration, args.quick ? 3 : 10, 'duration'),
+  durationSec: positive(args.duration, args.quick ? 2 : 10, 'duration'),
+  oneConnectionSec: positive(args['one-connection'], args.quick ? 1 : 4, 'one-connection'),
   warmupSec: positive(args.warmup, args.quick ? 1 : 3, 'warmup'),
   rounds: positive(args.rounds, args.quick ? 1 : 3, 'rounds'),
   requestBytes: Buffer.byteLength(JSON.stringify(CHAT_REQUEST)),
@@ -77,12 +87,25 @@ async function sanityCheck(run: Run): Promise<void> {
   }
 }
 
-async function measure(run: Run, durationSec: number): Promise<Measurement> {
+function drive(run: Run, connections: number, durationSec: number): Promise<LoadResult> {
+  return run.stream
+    ? runStreamLoad(run.target, connections, durationSec)
+    : runAutocannon(run.target, connections, durationSec);
+}
+
+/** The load, then the same request from one connection (the per-request cost without queueing). */
+async function measure(run: Run, durationSec: number, oneConnectionSec: number): Promise<Measurement> {
   await run.server.resetPeak();
-  const result: LoadResult = run.stream
-    ? await runStreamLoad(run.target, load.connections, durationSec)
-    : await runAutocannon(run.target, load.connections, durationSec);
-  return { ...result, rssMb: await run.server.peakRssMb() };
+  const loaded = await drive(run, load.connections, durationSec);
+  const rssMb = await run.server.peakRssMb();
+  if (oneConnectionSec === 0) return { ...loaded, rssMb };
+  const single = await drive(run, 1, oneConnectionSec);
+  return {
+    ...loaded,
+    rssMb,
+    failures: loaded.failures + single.failures,
+    oneConnection: { p50Ms: single.p50Ms, ttfbP50Ms: single.ttfbP50Ms },
+  };
 }
 
 function machine() {
@@ -113,6 +136,7 @@ async function createConnections(gateway: GatewayServer) {
 
 async function bench(): Promise<void> {
   const started = performance.now();
+  await ensureBuilt(log);
   const servers: Server[] = [];
   try {
     const mock = await startMock();
@@ -146,16 +170,16 @@ async function bench(): Promise<void> {
     for (const run of runs) await sanityCheck(run);
 
     log(`warming up ${runs.length} targets, ${load.warmupSec} s each`);
-    for (const run of runs) await measure(run, load.warmupSec);
+    for (const run of runs) await measure(run, load.warmupSec, 0);
 
     const rounds = new Map<RunName, Measurement[]>();
     for (let r = 0; r < load.rounds; r++) {
       // Each round starts one row later, so no row always runs first (or right after the heaviest).
       const order = runs.map((_, i) => runs[(i + r) % runs.length] as Run);
       for (const run of order) {
-        const m = await measure(run, load.durationSec);
+        const m = await measure(run, load.durationSec, load.oneConnectionSec);
         log(
-          `round ${r + 1}/${load.rounds} ${run.name.padEnd(18)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50Ms.toFixed(3)} ms  p99 ${m.p99Ms.toFixed(3)} ms  rss ${m.rssMb.toFixed(1)} MB${m.failures ? `  failures ${m.failures}` : ''}`,
+          `round ${r + 1}/${load.rounds} ${run.name.padEnd(18)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50Ms.toFixed(3)} ms  p99 ${m.p99Ms.toFixed(3)} ms  rss ${m.rssMb.toFixed(1)} MB  1c p50 ${m.oneConnection?.p50Ms.toFixed(3)} ms${m.failures ? `  failures ${m.failures}` : ''}`,
         );
         rounds.set(run.name, [...(rounds.get(run.name) ?? []), m]);
       }
@@ -179,6 +203,7 @@ async function bench(): Promise<void> {
           parallel: 4,
           largeBytes: 10 * 1024 * 1024,
           warmup: args.quick ? 20 : 100,
+          smallRepeat: args.quick ? 200 : 1000,
         }),
       );
     }
@@ -193,6 +218,7 @@ async function bench(): Promise<void> {
 }
 
 async function profile(): Promise<void> {
+  await ensureBuilt(log);
   const mock = await startMock();
   try {
     const summary = await profileGateway({
