@@ -57,8 +57,8 @@ const load: LoadSettings = {
   connections: positive(args.connections, 16, 'connections'),
   pipelining: 1,
   durationSec: positive(args.duration, args.quick ? 2 : 10, 'duration'),
-  oneConnectionSec: positive(args['one-connection'], args.quick ? 1 : 4, 'one-connection'),
-  warmupSec: positive(args.warmup, args.quick ? 1 : 3, 'warmup'),
+  oneConnectionSec: positive(args['one-connection'], args.quick ? 0.75 : 4, 'one-connection'),
+  warmupSec: positive(args.warmup, args.quick ? 0.5 : 3, 'warmup'),
   rounds: positive(args.rounds, args.quick ? 1 : 3, 'rounds'),
   requestBytes: Buffer.byteLength(JSON.stringify(CHAT_REQUEST)),
   streamChunks: STREAM_CHUNKS,
@@ -192,18 +192,18 @@ async function bench(): Promise<void> {
     if (!args['skip-checks']) {
       log('checking 1,000 keep-alive connections');
       checks.push(await checkKeepAliveConnections(gateway, t.noPolicy, 1000));
-      // A fresh gateway, so the heap left by the load above does not hide growth.
-      log('checking stream memory: 10 KB vs 10 MB streams on a fresh gateway');
-      const fresh = await startGateway(`${mock.origin}/v1`);
-      servers.push(fresh);
-      const freshKeys = await createConnections(fresh);
-      const freshTargets = targets(mock, bare, fresh, freshKeys);
+      // A fresh gateway, so the heap left by the load above does not hide growth (--quick reuses the one above).
+      log(`checking stream memory: 10 KB vs 10 MB streams${args.quick ? '' : ' on a fresh gateway'}`);
+      const fresh = args.quick ? gateway : await startGateway(`${mock.origin}/v1`);
+      if (fresh !== gateway) servers.push(fresh);
+      const freshTargets = fresh === gateway ? t : targets(mock, bare, fresh, await createConnections(fresh));
       checks.push(
         await checkStreamMemory(fresh, freshTargets.gatewayStream, {
           parallel: 4,
           largeBytes: 10 * 1024 * 1024,
-          warmup: args.quick ? 20 : 100,
-          smallRepeat: args.quick ? 200 : 1000,
+          warmup: args.quick ? 10 : 100,
+          smallRepeat: args.quick ? 100 : 1000,
+          longer: !args.quick,
         }),
       );
     }
