@@ -47,8 +47,16 @@ export const MAX_PAGE = 500;
 export const isPostgresUrl = (url: string | null | undefined): url is string =>
   !!url && /^postgres(ql)?:\/\//.test(url);
 
+/** The plugin that maps camelCase names to snake_case columns, with that mapping callable directly. */
+class ColumnNames extends CamelCasePlugin {
+  column(name: string): string {
+    return this.snakeCase(name);
+  }
+}
+
 export async function openStore(options: StoreOptions): Promise<Store> {
-  const plugins = [new CamelCasePlugin()];
+  const names = new ColumnNames();
+  const plugins = [names];
   if (isPostgresUrl(options.databaseUrl)) {
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
@@ -69,7 +77,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
-  return new SqlStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }), plugins }), 'sqlite');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }), plugins });
+  return new SqlStore(db, 'sqlite', undefined, new SqliteLogInserter(database, names));
 }
 
 const newConnectionId = () => `conn_${randomBytes(8).toString('hex')}`;
@@ -160,12 +169,56 @@ export function logConditions(filter: LogFilter) {
   };
 }
 
+/**
+ * The request log's insert on SQLite, the hottest write: one prepared statement reused
+ * for every row, instead of building, compiling and preparing a new multi-row INSERT
+ * for every batch (which cost about a third of the insert's time).
+ */
+class SqliteLogInserter {
+  /** By column list, so rows with other columns (a newer schema) get their own statement. */
+  private readonly statements = new Map<string, { columns: string[]; statement: SQLite.Statement }>();
+  private readonly insertAll: (rows: LogsTable[]) => void;
+
+  constructor(
+    private readonly database: SQLite.Database,
+    private readonly names: ColumnNames,
+  ) {
+    this.insertAll = database.transaction((rows: LogsTable[]) => {
+      for (const row of rows) {
+        const { columns, statement } = this.statementFor(row);
+        statement.run(columns.map((column) => row[column as keyof LogsTable]));
+      }
+    });
+  }
+
+  private statementFor(row: LogsTable) {
+    const key = Object.keys(row).join(',');
+    let entry = this.statements.get(key);
+    if (!entry) {
+      const columns = Object.keys(row);
+      const list = columns.map((c) => `"${this.names.column(c)}"`).join(', ');
+      const statement = this.database.prepare(
+        // A record retried after a failed batch must not fail the whole batch again.
+        `insert into "logs" (${list}) values (${columns.map(() => '?').join(', ')}) on conflict ("id") do nothing`,
+      );
+      entry = { columns, statement };
+      this.statements.set(key, entry);
+    }
+    return entry;
+  }
+
+  insert(batch: readonly LogRecord[]): void {
+    this.insertAll(batch.map(toLogRow));
+  }
+}
+
 export class SqlStore implements Store {
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: 'sqlite' | 'postgres',
     /** PostgreSQL schema holding the tables, when not the default one. */
     private readonly schema?: string,
+    private readonly sqliteLogs?: SqliteLogInserter,
   ) {}
 
   async migrate(): Promise<void> {
@@ -323,6 +376,12 @@ export class SqlStore implements Store {
 
   async insertLogs(batch: readonly LogRecord[]): Promise<void> {
     if (batch.length === 0) return;
+    const sqliteLogs = this.sqliteLogs;
+    if (sqliteLogs) {
+      // Holding Kysely's connection keeps its own queries and transactions out of this one.
+      await this.db.connection().execute(async () => sqliteLogs.insert(batch));
+      return;
+    }
     await this.db.transaction().execute(async (trx) => {
       for (let start = 0; start < batch.length; start += INSERT_CHUNK) {
         const rows = batch.slice(start, start + INSERT_CHUNK).map(toLogRow);

@@ -1,0 +1,314 @@
+// The benchmark's result: rows measured side by side, their ratios to the bare
+// pass-through, the targets of issue 6 checked against them, and the two forms it is
+// shown in (a table for people, bench/results/latest.json for comparing runs).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export const ROW_NAMES = ['direct', 'bare', 'gateway-no-policy', 'gateway-typical', 'gateway-stream'] as const;
+export type RowName = (typeof ROW_NAMES)[number];
+
+export interface Machine {
+  cpus: number;
+  cpuModel: string;
+  memoryMb: number;
+  node: string;
+  platform: string;
+  /** 1, 5 and 15 minute load averages when the run ended: other work on the machine skews every row. */
+  loadAverage: number[];
+}
+
+export interface LoadSettings {
+  tool: string;
+  connections: number;
+  pipelining: number;
+  durationSec: number;
+  /** Seconds of the one-connection pass after each loaded run. */
+  oneConnectionSec: number;
+  warmupSec: number;
+  rounds: number;
+  requestBytes: number;
+  streamChunks: number;
+  quick: boolean;
+}
+
+/** What one run against one target measured. */
+export interface Measurement {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  rssMb: number;
+  /** Streams only: time to the first byte of the answer. */
+  ttfbP50Ms?: number;
+  ttfbP99Ms?: number;
+  /** Requests that failed or answered other than 2xx. */
+  failures: number;
+  /** The same request from one connection at a time: the per-request cost without queueing. */
+  oneConnection?: { p50Ms: number; ttfbP50Ms?: number };
+}
+
+/** A row of latest.json; nulls and `skipped` when the row could not be measured. */
+export interface Row {
+  name: RowName;
+  rps: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  rss_mb: number | null;
+  ratio_to_bare: number | null;
+  /** p50 with one connection (no queueing); `added_p50_us` compares these. */
+  p50_1conn_ms: number | null;
+  added_p50_us: number | null;
+  failures: number;
+  skipped?: string;
+  note?: string;
+  ttfb_p50_ms?: number | null;
+  ttfb_p99_ms?: number | null;
+  ttfb_p50_1conn_ms?: number | null;
+  added_ttfb_ms?: number | null;
+  /** For the stream row: the same stream through the bare proxy, the row's reference. */
+  bare_reference?: {
+    rps: number;
+    p50_ms: number;
+    p99_ms: number;
+    ttfb_p50_ms: number | null;
+    ttfb_p50_1conn_ms: number | null;
+  };
+}
+
+export interface CheckResult {
+  name: string;
+  target: string;
+  measured: string;
+  pass: boolean | null;
+  details?: Record<string, unknown>;
+}
+
+export interface BenchResult {
+  machine: Machine;
+  load: LoadSettings;
+  rows: Row[];
+  checks: CheckResult[];
+  at: string;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Nearest-rank percentile of unsorted samples; `p` in 0..100. */
+export function percentile(samples: ArrayLike<number>, p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(samples).sort();
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+/** The median of each figure over the rounds, so one disturbed round does not decide. */
+export function combineRounds(rounds: readonly Measurement[]): Measurement {
+  const pick = (f: (m: Measurement) => number | undefined) => {
+    const values = rounds.map(f).filter((v): v is number => v !== undefined);
+    return values.length > 0 ? median(values) : undefined;
+  };
+  const combined: Measurement = {
+    rps: pick((m) => m.rps) ?? 0,
+    p50Ms: pick((m) => m.p50Ms) ?? 0,
+    p99Ms: pick((m) => m.p99Ms) ?? 0,
+    // Peak memory is the worst round, not the typical one.
+    rssMb: Math.max(0, ...rounds.map((m) => m.rssMb)),
+    ttfbP50Ms: pick((m) => m.ttfbP50Ms),
+    ttfbP99Ms: pick((m) => m.ttfbP99Ms),
+    failures: rounds.reduce((sum, m) => sum + m.failures, 0),
+  };
+  const oneP50 = pick((m) => m.oneConnection?.p50Ms);
+  if (oneP50 !== undefined)
+    combined.oneConnection = { p50Ms: oneP50, ttfbP50Ms: pick((m) => m.oneConnection?.ttfbP50Ms) };
+  return combined;
+}
+
+const round = (value: number, digits: number) => {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+};
+
+export type Measured = Partial<Record<RowName | 'bare-stream', Measurement | { skipped: string }>>;
+
+const isSkipped = (m: Measurement | { skipped: string } | undefined): m is { skipped: string } =>
+  m !== undefined && 'skipped' in m;
+
+/**
+ * Builds the rows of latest.json. Every gateway row is compared with the bare proxy on
+ * the same request: the JSON rows with `bare`, the stream row with the same stream
+ * through the bare proxy (`bare-stream`).
+ */
+/** The figures the added costs compare: one connection when measured, else under load. */
+const p50 = (m: Measurement) => m.oneConnection?.p50Ms ?? m.p50Ms;
+const ttfb = (m: Measurement) => m.oneConnection?.ttfbP50Ms ?? m.ttfbP50Ms;
+
+export function buildRows(measured: Measured, notes: Partial<Record<RowName, string>> = {}): Row[] {
+  const bare = measured.bare;
+  const bareStream = measured['bare-stream'];
+  return ROW_NAMES.map((name): Row => {
+    const m = measured[name];
+    const empty: Row = {
+      name,
+      rps: null,
+      p50_ms: null,
+      p99_ms: null,
+      rss_mb: null,
+      ratio_to_bare: null,
+      p50_1conn_ms: null,
+      added_p50_us: null,
+      failures: 0,
+    };
+    if (notes[name]) empty.note = notes[name];
+    if (m === undefined) return { ...empty, skipped: 'not measured' };
+    if (isSkipped(m)) return { ...empty, skipped: m.skipped };
+    const reference = name === 'gateway-stream' ? bareStream : bare;
+    const ref = reference && !isSkipped(reference) ? reference : undefined;
+    const row: Row = {
+      ...empty,
+      rps: round(m.rps, 1),
+      p50_ms: round(m.p50Ms, 3),
+      p99_ms: round(m.p99Ms, 3),
+      rss_mb: round(m.rssMb, 1),
+      ratio_to_bare: ref && ref.rps > 0 ? round(m.rps / ref.rps, 3) : null,
+      p50_1conn_ms: m.oneConnection ? round(m.oneConnection.p50Ms, 3) : null,
+      added_p50_us: ref && name !== 'direct' && name !== 'bare' ? Math.round((p50(m) - p50(ref)) * 1000) : null,
+      failures: m.failures,
+    };
+    if (name === 'bare') row.added_p50_us = 0;
+    if (name === 'gateway-stream') {
+      row.ttfb_p50_ms = m.ttfbP50Ms === undefined ? null : round(m.ttfbP50Ms, 3);
+      row.ttfb_p99_ms = m.ttfbP99Ms === undefined ? null : round(m.ttfbP99Ms, 3);
+      row.ttfb_p50_1conn_ms = m.oneConnection?.ttfbP50Ms === undefined ? null : round(m.oneConnection.ttfbP50Ms, 3);
+      if (ref) {
+        row.bare_reference = {
+          rps: round(ref.rps, 1),
+          p50_ms: round(ref.p50Ms, 3),
+          p99_ms: round(ref.p99Ms, 3),
+          ttfb_p50_ms: ref.ttfbP50Ms === undefined ? null : round(ref.ttfbP50Ms, 3),
+          ttfb_p50_1conn_ms: ref.oneConnection?.ttfbP50Ms === undefined ? null : round(ref.oneConnection.ttfbP50Ms, 3),
+        };
+        const mine = ttfb(m);
+        const theirs = ttfb(ref);
+        row.added_ttfb_ms = mine !== undefined && theirs !== undefined ? round(mine - theirs, 3) : null;
+      }
+    }
+    return row;
+  });
+}
+
+/** The throughput and latency targets of issue 6 that the rows alone decide. */
+export function rowTargets(rows: readonly Row[]): CheckResult[] {
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  const checks: CheckResult[] = [];
+  const fmt = (v: number | null | undefined, unit: string) => (v === null || v === undefined ? 'n/a' : `${v}${unit}`);
+  const noPolicy = byName.get('gateway-no-policy');
+  if (noPolicy && !noPolicy.skipped) {
+    checks.push({
+      name: 'no-policy throughput',
+      target: '>= 0.90 x bare',
+      measured: fmt(noPolicy.ratio_to_bare, ' x bare'),
+      pass: noPolicy.ratio_to_bare === null ? null : noPolicy.ratio_to_bare >= 0.9,
+    });
+    checks.push({
+      name: 'no-policy added p50',
+      target: '<= 150 us over bare',
+      measured: fmt(noPolicy.added_p50_us, ' us'),
+      pass: noPolicy.added_p50_us === null ? null : noPolicy.added_p50_us <= 150,
+    });
+  }
+  const typical = byName.get('gateway-typical');
+  if (typical) {
+    checks.push({
+      name: 'typical-policy throughput',
+      target: '>= 0.80 x bare',
+      measured: typical.skipped ? `skipped: ${typical.skipped}` : fmt(typical.ratio_to_bare, ' x bare'),
+      pass: typical.skipped || typical.ratio_to_bare === null ? null : typical.ratio_to_bare >= 0.8,
+    });
+  }
+  const stream = byName.get('gateway-stream');
+  if (stream && !stream.skipped) {
+    checks.push({
+      name: 'stream added time to first byte',
+      target: '<= 1 ms over bare',
+      measured: fmt(stream.added_ttfb_ms, ' ms'),
+      pass: stream.added_ttfb_ms === null || stream.added_ttfb_ms === undefined ? null : stream.added_ttfb_ms <= 1,
+    });
+  }
+  return checks;
+}
+
+const num = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '-' : v.toFixed(digits));
+
+function pad(cells: readonly string[], widths: readonly number[]): string {
+  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+}
+
+/** The table printed at the end of a run. */
+export function formatTable(result: BenchResult): string {
+  const head = ['row', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'x bare', 'p50 1c', '+p50 us', 'ttfb 1c', '+ttfb ms'];
+  const body = result.rows.map((r) =>
+    r.skipped
+      ? [r.name, `skipped: ${r.skipped}`]
+      : [
+          r.name,
+          num(r.rps, 0),
+          num(r.p50_ms, 3),
+          num(r.p99_ms, 3),
+          num(r.rss_mb, 1),
+          num(r.ratio_to_bare, 3),
+          num(r.p50_1conn_ms, 3),
+          r.added_p50_us === null ? '-' : String(r.added_p50_us),
+          num(r.ttfb_p50_1conn_ms, 3),
+          num(r.added_ttfb_ms, 3),
+        ],
+  );
+  const measured = body.filter((b) => !b[1]?.startsWith('skipped'));
+  const widths = head.map((h, i) => Math.max(h.length, ...measured.map((b) => (b[i] ?? '').length)));
+  const lines = [pad(head, widths), widths.map((w) => '-'.repeat(w)).join('  ')];
+  for (const b of body) {
+    const skipped = b[1]?.startsWith('skipped');
+    lines.push(skipped ? `${(b[0] ?? '').padEnd(widths[0] ?? 0)}  ${b[1]}` : pad(b, widths));
+  }
+  const l = result.load;
+  const m = result.machine;
+  const notes = result.rows.filter((r) => r.note).map((r) => `  ${r.name}: ${r.note}`);
+  const stream = result.rows.find((r) => r.name === 'gateway-stream')?.bare_reference;
+  return [
+    `machine: ${m.cpus} x ${m.cpuModel}, ${m.memoryMb} MB, node ${m.node}, ${m.platform}, load average ${m.loadAverage.map((v) => v.toFixed(2)).join(' ')}`,
+    `load: ${l.tool}, ${l.connections} connections, pipelining ${l.pipelining}, ${l.rounds} interleaved round(s) of ` +
+      `${l.durationSec} s per row (+ ${l.oneConnectionSec} s with 1 connection) after ${l.warmupSec} s warm-up, ` +
+      `${l.requestBytes}-byte chat request` +
+      `${l.quick ? ' (--quick)' : ''}; medians over rounds`,
+    '',
+    ...lines,
+    '',
+    'req/s, p50, p99: under the load above. p50 1c, ttfb 1c: one connection at a time (no queueing);',
+    '+p50 us and +ttfb ms compare those one-connection figures, i.e. what the gateway adds to each request.',
+    'RSS is the peak of the process under test (mock for direct, bare proxy for bare, the gateway otherwise).',
+    `x bare / +p50: JSON rows against bare; the stream row (${l.streamChunks}-chunk SSE) against the same stream through bare` +
+      (stream
+        ? ` (${num(stream.rps, 0)} req/s, p50 ${num(stream.p50_ms, 3)} ms, ttfb p50 ${num(stream.ttfb_p50_ms, 3)} ms, 1c ${num(stream.ttfb_p50_1conn_ms, 3)} ms).`
+        : '.'),
+    ...(notes.length > 0 ? ['notes:', ...notes] : []),
+    '',
+    formatChecks(result.checks),
+  ].join('\n');
+}
+
+export function formatChecks(checks: readonly CheckResult[]): string {
+  const verdict = (pass: boolean | null) => (pass === null ? 'n/a ' : pass ? 'PASS' : 'MISS');
+  return ['targets:', ...checks.map((c) => `  ${verdict(c.pass)}  ${c.name}: ${c.measured} (target ${c.target})`)].join(
+    '\n',
+  );
+}
+
+export async function writeResult(path: string, result: BenchResult): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, `${JSON.stringify(result, null, 2)}\n`);
+}
