@@ -126,7 +126,7 @@ describe('usage-panda CLI', { timeout: 180_000 }, () => {
 
     const everything = first.output() + second.output() + JSON.stringify(records);
     expect(everything).not.toContain(providerKey);
-  }, 90_000);
+  });
 
   it('on SIGTERM finishes the request in flight, writes its record, and exits 0', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'usage-panda-drain-'));
@@ -174,8 +174,7 @@ describe('usage-panda CLI', { timeout: 180_000 }, () => {
     const missing = await run(['keys', 'revoke', 'conn_nope', '--data', dataDir]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no connection with id conn_nope');
-    // Five CLI processes, each compiling TypeScript on start: slow on two busy cores.
-  }, 90_000);
+  });
 
   it('refuses an invalid port with a clear message', async () => {
     const result = await run(['start', '--port', 'ninety', '--data', dataDir]);

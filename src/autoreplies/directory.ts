@@ -54,10 +54,13 @@ export class AutoReplyDirectory {
 
   /** The auto-reply for this request's exact prompt on its connection, if any. */
   async match(ex: Exchange): Promise<AutoReply | undefined> {
+    // Most gateways have none: then the prompt is not even read.
+    const replies = await this.list();
+    if (replies.length === 0) return undefined;
     const prompt = promptOf(ex);
     if (!prompt) return undefined;
     const connectionId = ex.connection?.id;
-    return (await this.list()).find(
+    return replies.find(
       (reply) =>
         reply.type === prompt.type &&
         reply.request === prompt.text &&
