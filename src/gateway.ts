@@ -2,6 +2,8 @@
 // upstream agent and server; and takes it down again in order, draining what is in flight.
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { createPriceBook } from './accounting/prices.js';
+import { loadTokenizer } from './accounting/tokenizer.js';
 import { type AdminToken, ensureAdminToken } from './admin/token.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
@@ -38,12 +40,15 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
 }
 
 export async function startGateway(config: Config): Promise<Gateway> {
+  // Loaded up front so counting tokens for answers without usage never waits.
+  const tokenizer = loadTokenizer();
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
   const connections = new ConnectionDirectory(store, createSecretBox(secret));
   const adminToken = await ensureAdminToken(store, config.adminToken);
   const mockUpstream = config.mockUpstream ? await startMockUpstream({ port: 0 }) : null;
   const agent = createUpstreamAgent(config);
+  await tokenizer;
 
   let ready = false;
   let logWriter: LogWriter | undefined;
@@ -61,6 +66,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       fallbackProviderKey: config.openaiApiKey ?? (mockUpstream ? 'sk-mock-upstream' : null),
       defaultApiKey: config.defaultApiKey ?? null,
       maxBodyBytes: config.maxBodyBytes,
+      prices: createPriceBook(config.file.prices),
       record(record) {
         metrics.observe(record);
         logWriter?.enqueue(record);

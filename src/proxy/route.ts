@@ -3,7 +3,8 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Agent, Dispatcher } from 'undici';
-import { errorMessageFrom, usageFrom } from '../accounting/usage.js';
+import type { PriceBook } from '../accounting/prices.js';
+import { errorMessageFrom, usageOfAnswer } from '../accounting/usage.js';
 import type { ConnectionDirectory } from '../connections/directory.js';
 import type { Connection, LogRecord } from '../domain.js';
 import {
@@ -22,7 +23,7 @@ import { Exchange } from './exchange.js';
 import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
-import { relayStream, StreamInspector } from './stream.js';
+import { relayStream, requestStreamUsage, StreamInspector } from './stream.js';
 
 export interface ProxyDeps {
   connections: ConnectionDirectory;
@@ -35,6 +36,8 @@ export interface ProxyDeps {
   defaultApiKey: string | null;
   maxBodyBytes: number;
   record(record: LogRecord): void;
+  /** Prices every record: the price data plus the config file's overrides. */
+  prices: PriceBook;
   logger: FastifyBaseLogger;
 }
 
@@ -64,7 +67,7 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
       ex.error ??= 'client disconnected';
       if (ex.status === 0) ex.status = CLIENT_CLOSED;
     }
-    deps.record(toLogRecord(ex, 'openai'));
+    deps.record(toLogRecord(ex, 'openai', deps.prices));
   });
 
   try {
@@ -84,6 +87,7 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
     await runRequestPhase(ex, settings, policyContext(deps, ex, base, providerKey, abort.signal));
     if (ex.answer) return sendJson(ex, res, ex.answer.status, ex.answer.json, {});
 
+    requestStreamUsage(ex);
     const sentAt = performance.now();
     const upstream = await sendUpstream(deps.agent, {
       base,
@@ -175,7 +179,7 @@ async function relayAnswer(
     ex.upstreamLatencyMs = performance.now() - sentAt;
     const answer = parseJsonObject(text);
     if (!answer) return sendRaw(ex, res, upstream.statusCode, headers, text);
-    ex.usage = usageFrom(answer);
+    ex.usage = usageOfAnswer(ex, answer, upstream.statusCode);
     if (upstream.statusCode >= 400) {
       ex.error = errorMessageFrom(answer) ?? `upstream answered ${upstream.statusCode}`;
       return sendRaw(ex, res, upstream.statusCode, headers, text);

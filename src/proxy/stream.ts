@@ -1,19 +1,43 @@
 // Relays a server-sent event stream to the client chunk by chunk as it arrives, waiting
 // for the client to drain, while reading the stream's id and final usage on the side.
+// When the gateway asked upstream for usage the client did not ask for, the extra usage
+// chunk is taken out again so the client receives exactly the stream it asked for.
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { deltaText, estimateUsage } from '../accounting/tokenizer.js';
 import { usageFrom } from '../accounting/usage.js';
 import { GatewayError } from '../errors.js';
 import type { Exchange } from './exchange.js';
 import { upstreamFailure } from './forward.js';
+
+/** Endpoints whose streams carry usage only when `stream_options.include_usage` is set. */
+const USAGE_OPTION_ENDPOINTS = new Set(['chat.completions', 'completions']);
+
+/**
+ * Asks upstream for the final usage chunk of a stream when the client did not, so every
+ * streamed record has real token counts. Returns true when the body was changed.
+ */
+export function requestStreamUsage(ex: Exchange): boolean {
+  const body = ex.json;
+  if (!ex.stream || !body || !USAGE_OPTION_ENDPOINTS.has(ex.endpoint)) return false;
+  const options = body.stream_options;
+  const existing = typeof options === 'object' && options !== null && !Array.isArray(options) ? options : {};
+  if ((existing as { include_usage?: unknown }).include_usage === true) return false;
+  body.stream_options = { ...existing, include_usage: true };
+  ex.bodyRewritten = true;
+  ex.streamUsageInjected = true;
+  return true;
+}
 
 /** Watches the events going by; never changes a byte of them. */
 export class StreamInspector {
   private readonly parser: EventSourceParser;
   private readonly decoder = new TextDecoder();
   private sawFirstEvent = false;
+  /** Event data kept for the tokenizer, in case upstream never reports usage. */
+  private readonly events: string[] = [];
 
   constructor(private readonly ex: Exchange) {
     this.parser = createParser({ onEvent: (event) => this.inspect(event.data) });
@@ -21,6 +45,17 @@ export class StreamInspector {
 
   feed(chunk: Buffer): void {
     this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+  }
+
+  /** At the end of the stream: counts tokens when upstream reported none. */
+  finish(): void {
+    if (this.ex.usage || this.ex.status >= 400) return;
+    let text = '';
+    for (const data of this.events) {
+      const event = parseObject(data);
+      if (event) text += deltaText(event);
+    }
+    this.ex.usage = estimateUsage(this.ex.endpoint, this.ex.json, text);
   }
 
   private inspect(data: string): void {
@@ -35,6 +70,7 @@ export class StreamInspector {
       const usage = usageFrom(parseObject(data));
       if (usage) this.ex.usage = usage;
     }
+    if (!this.ex.usage) this.events.push(data);
   }
 }
 
@@ -45,6 +81,49 @@ function parseObject(data: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A blank line ends an SSE event; the spec allows CRLF, LF and CR line endings. */
+const EVENT_END = /\r\n\r\n|\n\n|\r\r/g;
+/** What upstream adds to every chunk once include_usage is on; the client did not ask for it. */
+const NULL_USAGE = ',"usage":null';
+
+/**
+ * Removes what `include_usage` added: the usage-only chunk (empty `choices`) and the
+ * `"usage":null` on the other chunks. Works on whole events and passes every other byte
+ * through unchanged; only a partial event at the end of a chunk is held back.
+ */
+export class UsageChunkStripper {
+  // A byte-order mark is passed on too: the client gets upstream's bytes.
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  private pending = '';
+
+  push(chunk: Buffer): string {
+    this.pending += this.decoder.decode(chunk, { stream: true });
+    let out = '';
+    let start = 0;
+    EVENT_END.lastIndex = 0;
+    for (let match = EVENT_END.exec(this.pending); match; match = EVENT_END.exec(this.pending)) {
+      const end = match.index + match[0].length;
+      out += strippedEvent(this.pending.slice(start, end));
+      start = end;
+    }
+    this.pending = this.pending.slice(start);
+    return out;
+  }
+
+  /** Whatever is left when the stream ends (an unterminated last event), passed on as is. */
+  end(): string {
+    const rest = this.pending + this.decoder.decode();
+    this.pending = '';
+    return rest === '' ? '' : strippedEvent(rest);
+  }
+}
+
+function strippedEvent(event: string): string {
+  if (!event.includes('"usage"')) return event;
+  if (event.includes('"usage":{') && /"choices":\[\]/.test(event)) return '';
+  return event.includes(NULL_USAGE) ? event.split(NULL_USAGE).join('') : event;
 }
 
 /**
@@ -59,11 +138,17 @@ export async function relayStream(
   signal: AbortSignal,
   inspector: StreamInspector | null,
 ): Promise<void> {
+  const stripper = inspector && ex.streamUsageInjected ? new UsageChunkStripper() : null;
+  const write = async (chunk: Buffer | string) => {
+    if (chunk.length > 0 && !res.write(chunk)) await once(res, 'drain', { signal });
+  };
   try {
     for await (const chunk of body) {
       inspector?.feed(chunk as Buffer);
-      if (!res.write(chunk)) await once(res, 'drain', { signal });
+      await write(stripper ? stripper.push(chunk as Buffer) : (chunk as Buffer));
     }
+    if (stripper) await write(stripper.end());
+    inspector?.finish();
   } catch (err) {
     if (signal.aborted) return;
     const failure = upstreamFailure(err);

@@ -70,8 +70,21 @@ const initial: Migration = {
   },
 };
 
+/** Issue 4: token details and whether the tokens were counted by the gateway. */
+const usageDetails: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('logs').addColumn('cached_tokens', 'integer').execute();
+    await db.schema.alterTable('logs').addColumn('reasoning_tokens', 'integer').execute();
+    await db.schema
+      .alterTable('logs')
+      .addColumn('usage_estimated', 'integer', (col) => col.notNull().defaultTo(0))
+      .execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
+  '0003_usage_and_rollups': usageDetails,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -41,6 +41,9 @@ export interface LogsTable {
   promptTokens: number | null;
   completionTokens: number | null;
   totalTokens: number | null;
+  cachedTokens: number | null;
+  reasoningTokens: number | null;
+  usageEstimated: number;
   costUsd: number | null;
   upstreamId: string | null;
   organization: string | null;

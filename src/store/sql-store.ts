@@ -95,6 +95,7 @@ function toLogRow(record: LogRecord): LogsTable {
     ...record,
     stream: bit(record.stream),
     moderated: bit(record.moderated),
+    usageEstimated: bit(record.usageEstimated),
     flags: JSON.stringify(record.flags),
   };
 }
@@ -106,6 +107,7 @@ function toLogRecord(row: Selectable<LogsTable>): LogRecord {
     operation: row.operation as Operation,
     stream: row.stream === 1,
     moderated: row.moderated === 1,
+    usageEstimated: row.usageEstimated === 1,
     flags: JSON.parse(row.flags) as Flag[],
   };
 }
