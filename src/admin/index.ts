@@ -6,6 +6,7 @@ import { adminUnauthorized, badRequest, GatewayError, internalError, notFound } 
 import type { Store } from '../store/store.js';
 import { connectionRoutes } from './connections.js';
 import { logRoutes } from './logs.js';
+import { statsRoutes } from './stats.js';
 import type { AdminToken } from './token.js';
 
 export interface AdminDeps {
@@ -34,6 +35,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<v
 
   await app.register((scope) => connectionRoutes(scope, deps.connections));
   await app.register((scope) => logRoutes(scope, deps.store));
+  await app.register((scope) => statsRoutes(scope, deps.store));
 }
 
 function toAdminError(err: FastifyError | Error): GatewayError {

@@ -59,8 +59,33 @@ export interface LogsTable {
   responseBody: string | null;
 }
 
+/** One hour of one connection × model × operation × end user ('' = none), summed. */
+export interface LogRollupsTable {
+  /** Start of the UTC hour, epoch ms. */
+  hour: number;
+  connectionId: string;
+  model: string;
+  operation: string;
+  endUser: string;
+  requests: number;
+  errors: number;
+  /** Requests with at least one flag. */
+  flagged: number;
+  moderated: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** Sum of the known costs. */
+  costUsd: number;
+  /** Requests whose cost is unknown (null). */
+  unpriced: number;
+  latencyMsSum: number;
+  lastTs: number;
+}
+
 export interface Database {
   settings: SettingsTable;
   connections: ConnectionsTable;
   logs: LogsTable;
+  logRollups: LogRollupsTable;
 }

@@ -20,6 +20,7 @@ import pg from 'pg';
 import type { Connection, Flag, LogRecord, Operation } from '../domain.js';
 import { readStoredPolicy } from '../policies/settings.js';
 import { migrationProvider } from './migrations.js';
+import { type AggregateQuery, type AggregateRow, addRollups, aggregate, rollupsOf } from './rollups.js';
 import type { ConnectionsTable, Database, LogsTable } from './schema.js';
 import type { ConnectionPatch, LogFilter, LogPage, NewConnection, Store } from './store.js';
 
@@ -260,15 +261,31 @@ export class SqlStore implements Store {
     if (batch.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
       for (let start = 0; start < batch.length; start += INSERT_CHUNK) {
-        const rows = batch.slice(start, start + INSERT_CHUNK).map(toLogRow);
+        const chunk = batch.slice(start, start + INSERT_CHUNK);
+        const rows = chunk.map(toLogRow);
         // A record retried after a failed batch must not fail the whole batch again.
-        await trx
+        const inserted = await trx
           .insertInto('logs')
           .values(rows)
           .onConflict((oc) => oc.column('id').doNothing())
+          .returning('id')
           .execute();
+        // Only records actually inserted count towards the rollups, so a retry never counts twice.
+        const fresh = new Set(inserted.map((row) => row.id));
+        const counted = fresh.size === rows.length ? chunk : chunk.filter((record) => fresh.has(record.id));
+        await addRollups(trx, rollupsOf(counted));
       }
     });
+  }
+
+  aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]> {
+    return aggregate(this.db, query);
+  }
+
+  async connectionNames(): Promise<Map<string, string>> {
+    // Deleted connections too: their records keep their name in the stats.
+    const rows = await this.db.selectFrom('connections').select(['id', 'name']).execute();
+    return new Map(rows.map((row) => [row.id, row.name]));
   }
 
   async findLog(id: string): Promise<LogRecord | undefined> {

@@ -2,6 +2,7 @@
 // through one Kysely query layer and differ only where SQL must.
 import type { Connection, LogRecord, Operation } from '../domain.js';
 import type { PolicySettings } from '../policies/settings.js';
+import type { AggregateQuery, AggregateRow } from './rollups.js';
 
 export interface NewConnection {
   name: string;
@@ -64,7 +65,12 @@ export interface Store {
   /** Soft delete: the key stops working, old log records keep their connection. */
   deleteConnection(id: string): Promise<boolean>;
 
+  /** Writes records and adds them to the hourly rollups, in one transaction. */
   insertLogs(batch: readonly LogRecord[]): Promise<void>;
+  /** Sums per bucket and group, from the rollups wherever whole hours allow. */
+  aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]>;
+  /** Every connection's name by id, deleted ones included. */
+  connectionNames(): Promise<Map<string, string>>;
   findLog(id: string): Promise<LogRecord | undefined>;
   /** Newest first. */
   queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage>;
