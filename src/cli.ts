@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // The command line: start the gateway, manage keys, run the mock upstream.
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { logsCsv } from './admin/export.js';
+import { LogQuerySchema, toLogFilter } from './admin/logs.js';
 import { ConfigError, type GatewaySettings, loadConfig } from './config/config.js';
 import { ConnectionDirectory, publicConnection } from './connections/directory.js';
 import { type Gateway, openConfiguredStore, startGateway } from './gateway.js';
 import { startMockUpstream } from './mock-upstream/server.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
+import type { Store } from './store/store.js';
 
 interface StoreFlags {
   data?: string;
@@ -51,6 +56,56 @@ async function withDirectory<T>(flags: StoreFlags, run: (directory: ConnectionDi
     await store.close();
   }
 }
+
+/** Runs a command against the configured store directly, with no server. */
+async function withStore<T>(flags: StoreFlags, run: (store: Store) => Promise<T>): Promise<T> {
+  const config = await loadConfig(settingsFrom(flags), process.env);
+  const store = await openConfiguredStore(config);
+  try {
+    return await run(store);
+  } finally {
+    await store.close();
+  }
+}
+
+interface LogFilterFlags {
+  connection?: string;
+  user?: string;
+  model?: string;
+  operation?: string;
+  flag?: string;
+  error?: string;
+  traceId?: string;
+  from?: string;
+  to?: string;
+}
+
+/** The same filters as GET /api/logs, checked by the same schema. */
+function logFilterFrom(flags: LogFilterFlags) {
+  const picked = Object.fromEntries(
+    (['connection', 'user', 'model', 'operation', 'flag', 'error', 'traceId', 'from', 'to'] as const)
+      .filter((name) => flags[name] !== undefined)
+      .map((name) => [name, flags[name]]),
+  );
+  const parsed = LogQuerySchema.safeParse(picked);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`--${String(issue?.path[0] ?? 'filter')}: ${issue?.message ?? 'invalid'}`);
+  }
+  return toLogFilter(parsed.data);
+}
+
+const logFilterOptions = (command: Command) =>
+  command
+    .option('--connection <id>', 'only this connection')
+    .option('--user <user>', 'only this end user')
+    .option('--model <model>', 'only this model')
+    .option('--operation <operation>', 'only this operation (chat, embedding, …)')
+    .option('--flag <type>', 'only records with a flag of this type')
+    .option('--error <true|false>', 'only failed (true) or successful (false) requests')
+    .option('--trace-id <id>', 'only this trace id')
+    .option('--from <time>', 'from this time (epoch ms or ISO 8601 with offset), inclusive')
+    .option('--to <time>', 'until this time, exclusive');
 
 const storeOptions = (command: Command) =>
   command
@@ -139,6 +194,16 @@ storeOptions(keys.command('revoke').description('delete a connection: its key st
     process.stdout.write(`Revoked ${id}\n`);
   },
 );
+
+logFilterOptions(storeOptions(program.command('export').description('write the request log as CSV (SPEC §4 columns)')))
+  .requiredOption('--csv <file>', 'the CSV file to write; - for standard output')
+  .action(async (flags) => {
+    const filter = logFilterFrom(flags);
+    await withStore(flags, async (store) => {
+      const out = flags.csv === '-' ? process.stdout : createWriteStream(flags.csv);
+      await pipeline(logsCsv(store, filter), out, { end: flags.csv !== '-' });
+    });
+  });
 
 program
   .command('mock-upstream')
