@@ -13,6 +13,7 @@ import { createUpstreamAgent } from './proxy/forward.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
 import { createLogWriter, type LogWriter } from './store/log-writer.js';
+import { RetentionSchema, startRetention } from './store/retention.js';
 import { openStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
 
@@ -78,6 +79,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
     onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
   });
 
+  const stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
+
   await app.listen({ port: config.port, host: config.host });
   ready = true;
   const address = app.server.address();
@@ -95,6 +98,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     mockUpstream,
     async close() {
       ready = false;
+      await stopRetention();
       const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
       await app.close();
       clearTimeout(cut);

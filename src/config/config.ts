@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { PricesConfigSchema } from '../accounting/prices.js';
+import { RetentionSchema } from '../store/retention.js';
 
 const Port = z.coerce.number().int().min(0).max(65535);
 const Url = z.url({ protocol: /^https?$/ });
@@ -37,6 +38,8 @@ export const ConfigFileSchema = z
     gateway: GatewaySettingsSchema.optional(),
     /** Price overrides for private and fine-tuned models (issue 4). */
     prices: PricesConfigSchema.optional(),
+    /** Days to keep records and, separately, their bodies (issue 4). */
+    retention: RetentionSchema.optional(),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;

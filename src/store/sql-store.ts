@@ -36,6 +36,9 @@ export const SQLITE_FILE = 'usage-panda.sqlite';
 /** Rows per INSERT statement: keeps PostgreSQL under its 65,535 bind parameters. */
 const INSERT_CHUNK = 500;
 export const MAX_PAGE = 500;
+/** Rows per retention statement. */
+const RETENTION_CHUNK = 5_000;
+const BODIES_CLEARED_UNTIL = 'retention_bodies_cleared_until';
 
 export const isPostgresUrl = (url: string | null | undefined): url is string =>
   !!url && /^postgres(ql)?:\/\//.test(url);
@@ -280,6 +283,47 @@ export class SqlStore implements Store {
 
   aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]> {
     return aggregate(this.db, query);
+  }
+
+  async deleteLogsBefore(before: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      // Small chunks keep each write transaction short next to the log writer.
+      const result = await this.db
+        .deleteFrom('logs')
+        .where('id', 'in', (eb) => eb.selectFrom('logs').select('id').where('ts', '<', before).limit(RETENTION_CHUNK))
+        .executeTakeFirst();
+      const deleted = Number(result.numDeletedRows);
+      total += deleted;
+      if (deleted < RETENTION_CHUNK) return total;
+    }
+  }
+
+  async clearBodiesBefore(before: number): Promise<number> {
+    // Records before the mark were cleared by an earlier sweep; start from there, not from the oldest.
+    const mark = Number((await this.getSetting(BODIES_CLEARED_UNTIL)) ?? 0);
+    if (before <= mark) return 0;
+    let total = 0;
+    for (;;) {
+      const result = await this.db
+        .updateTable('logs')
+        .set({ requestBody: null, responseBody: null })
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('logs')
+            .select('id')
+            .where('ts', '>=', mark)
+            .where('ts', '<', before)
+            .where((w) => w.or([w('requestBody', 'is not', null), w('responseBody', 'is not', null)]))
+            .limit(RETENTION_CHUNK),
+        )
+        .executeTakeFirst();
+      const cleared = Number(result.numUpdatedRows);
+      total += cleared;
+      if (cleared < RETENTION_CHUNK) break;
+    }
+    await this.setSetting(BODIES_CLEARED_UNTIL, String(before));
+    return total;
   }
 
   async connectionNames(): Promise<Map<string, string>> {

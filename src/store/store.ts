@@ -69,6 +69,10 @@ export interface Store {
   insertLogs(batch: readonly LogRecord[]): Promise<void>;
   /** Sums per bucket and group, from the rollups wherever whole hours allow. */
   aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]>;
+  /** Deletes records older than `before` (epoch ms), rollups untouched; returns how many. */
+  deleteLogsBefore(before: number): Promise<number>;
+  /** Clears request and response bodies of records older than `before`; returns how many. */
+  clearBodiesBefore(before: number): Promise<number>;
   /** Every connection's name by id, deleted ones included. */
   connectionNames(): Promise<Map<string, string>>;
   findLog(id: string): Promise<LogRecord | undefined>;
