@@ -41,14 +41,14 @@ const UsersQuerySchema = z
   })
   .strict();
 
-interface Range {
+export interface Range {
   connectionId?: string;
   from: number;
   to: number;
   tz: string;
 }
 
-function rangeOf(query: { connection?: string; from?: number; to?: number; tz: string }): Range {
+export function rangeOf(query: { connection?: string; from?: number; to?: number; tz: string }): Range {
   const to = query.to ?? Date.now();
   const from = query.from ?? to - DAY_MS;
   if (from >= to) throw badRequest('from: must be before to');
@@ -99,40 +99,61 @@ const SPLIT_KEY: Record<'operation' | 'model' | 'connection', GroupKey> = {
 /** The key name of records without a model or connection. */
 const NONE = '(none)';
 
-export async function statsRoutes(app: FastifyInstance, store: Store): Promise<void> {
-  app.get('/stats/summary', async (request) => {
-    const range = rangeOf(SummaryQuerySchema.parse(request.query));
-    const length = range.to - range.from;
-    const interval = length <= HOURLY_SERIES_MAX_MS ? 'hour' : 'day';
-    const { starts, boundaries } = bucketsOf(range, interval);
-    const [rows, previousRows] = await Promise.all([
-      store.aggregateLogs({ connectionId: range.connectionId, boundaries, groupBy: [] }),
-      store.aggregateLogs({
-        connectionId: range.connectionId,
-        boundaries: [range.from - length, range.from],
-        groupBy: [],
-      }),
-    ]);
-    const current = publicTotals(sumRows(rows));
-    const previous = publicTotals(sumRows(previousRows));
-    const byBucket = new Map(rows.map((row) => [row.bucket, row]));
-    return {
-      from: new Date(range.from).toISOString(),
-      to: new Date(range.to).toISOString(),
-      current,
-      previous,
-      change: {
-        requests: relativeChange(current.requests, previous.requests),
-        costUsd: relativeChange(current.costUsd, previous.costUsd),
-        tokens: relativeChange(current.tokens, previous.tokens),
-        successRate:
-          current.successRate === null || previous.successRate === null
-            ? null
-            : current.successRate - previous.successRate,
-      },
-      series: starts.map((ts, i) => ({ ts, ...publicTotals(byBucket.get(i) ?? zeroTotals()) })),
-    };
+/** Totals of the range and of the period of equal length before it, with hourly or daily series. */
+export async function statsSummary(store: Store, range: Range) {
+  const length = range.to - range.from;
+  const interval = length <= HOURLY_SERIES_MAX_MS ? 'hour' : 'day';
+  const { starts, boundaries } = bucketsOf(range, interval);
+  const [rows, previousRows] = await Promise.all([
+    store.aggregateLogs({ connectionId: range.connectionId, boundaries, groupBy: [] }),
+    store.aggregateLogs({
+      connectionId: range.connectionId,
+      boundaries: [range.from - length, range.from],
+      groupBy: [],
+    }),
+  ]);
+  const current = publicTotals(sumRows(rows));
+  const previous = publicTotals(sumRows(previousRows));
+  const byBucket = new Map(rows.map((row) => [row.bucket, row]));
+  return {
+    from: new Date(range.from).toISOString(),
+    to: new Date(range.to).toISOString(),
+    current,
+    previous,
+    change: {
+      requests: relativeChange(current.requests, previous.requests),
+      costUsd: relativeChange(current.costUsd, previous.costUsd),
+      tokens: relativeChange(current.tokens, previous.tokens),
+      successRate:
+        current.successRate === null || previous.successRate === null
+          ? null
+          : current.successRate - previous.successRate,
+    },
+    series: starts.map((ts, i) => ({ ts, ...publicTotals(byBucket.get(i) ?? zeroTotals()) })),
+  };
+}
+
+/** Requests, tokens and cost per model in the range, most requested first. */
+export async function statsModels(store: Store, range: Range) {
+  const rows = await store.aggregateLogs({
+    connectionId: range.connectionId,
+    boundaries: [range.from, range.to],
+    groupBy: ['model'],
   });
+  return rows
+    .map((row) => ({
+      model: row.keys.model ?? null,
+      requests: row.requests,
+      promptTokens: row.promptTokens,
+      completionTokens: row.completionTokens,
+      totalTokens: row.totalTokens,
+      costUsd: row.costUsd,
+    }))
+    .sort((a, b) => b.requests - a.requests || (a.model ?? '').localeCompare(b.model ?? ''));
+}
+
+export async function statsRoutes(app: FastifyInstance, store: Store): Promise<void> {
+  app.get('/stats/summary', async (request) => statsSummary(store, rangeOf(SummaryQuerySchema.parse(request.query))));
 
   app.get('/stats/timeseries', async (request) => {
     const query = TimeseriesQuerySchema.parse(request.query);
@@ -173,25 +194,9 @@ export async function statsRoutes(app: FastifyInstance, store: Store): Promise<v
     return { interval, tz: range.tz, keys, buckets };
   });
 
-  app.get('/stats/models', async (request) => {
-    const range = rangeOf(SummaryQuerySchema.parse(request.query));
-    const rows = await store.aggregateLogs({
-      connectionId: range.connectionId,
-      boundaries: [range.from, range.to],
-      groupBy: ['model'],
-    });
-    const data = rows
-      .map((row) => ({
-        model: row.keys.model ?? null,
-        requests: row.requests,
-        promptTokens: row.promptTokens,
-        completionTokens: row.completionTokens,
-        totalTokens: row.totalTokens,
-        costUsd: row.costUsd,
-      }))
-      .sort((a, b) => b.requests - a.requests || (a.model ?? '').localeCompare(b.model ?? ''));
-    return { data };
-  });
+  app.get('/stats/models', async (request) => ({
+    data: await statsModels(store, rangeOf(SummaryQuerySchema.parse(request.query))),
+  }));
 
   app.get('/stats/users', async (request) => {
     const query = UsersQuerySchema.parse(request.query);
