@@ -44,36 +44,51 @@ export interface AggregateRow extends Totals {
   keys: Partial<Record<GroupKey, string | null>>;
 }
 
-const isError = (r: LogRecord) => r.status >= 400 || r.error !== null;
-
 /** The rollup rows a batch of records adds up to. */
 export function rollupsOf(records: readonly LogRecord[]): LogRollupsTable[] {
   const rows = new Map<string, LogRollupsTable>();
   for (const r of records) {
-    const key = {
-      hour: hourOf(r.ts),
-      connectionId: r.connectionId ?? '',
-      model: r.model ?? '',
-      operation: r.operation,
-      endUser: r.endUser ?? '',
-    };
-    const id = `${key.hour}\u0000${key.connectionId}\u0000${key.model}\u0000${key.operation}\u0000${key.endUser}`;
+    const hour = hourOf(r.ts);
+    const connectionId = r.connectionId ?? '';
+    const model = r.model ?? '';
+    const endUser = r.endUser ?? '';
+    const id = `${hour}\u0000${connectionId}\u0000${model}\u0000${r.operation}\u0000${endUser}`;
     let row = rows.get(id);
     if (!row) {
-      row = { ...key, ...zeroTotals() };
+      // One literal with every field, doubles where sums can be fractional: a stable object shape.
+      row = {
+        hour,
+        connectionId,
+        model,
+        operation: r.operation,
+        endUser,
+        requests: 0,
+        errors: 0,
+        flagged: 0,
+        moderated: 0,
+        promptTokens: 0,
+        completionTokens: 0,
+        totalTokens: 0,
+        costUsd: 0.5,
+        unpriced: 0,
+        latencyMsSum: 0.5,
+        lastTs: 0,
+      };
+      row.costUsd = 0;
+      row.latencyMsSum = 0;
       rows.set(id, row);
     }
     row.requests += 1;
-    row.errors += isError(r) ? 1 : 0;
-    row.flagged += r.flags.length > 0 ? 1 : 0;
-    row.moderated += r.moderated ? 1 : 0;
+    if (r.status >= 400 || r.error !== null) row.errors += 1;
+    if (r.flags.length > 0) row.flagged += 1;
+    if (r.moderated) row.moderated += 1;
     row.promptTokens += r.promptTokens ?? 0;
     row.completionTokens += r.completionTokens ?? 0;
     row.totalTokens += r.totalTokens ?? 0;
-    row.costUsd += r.costUsd ?? 0;
-    row.unpriced += r.costUsd === null ? 1 : 0;
+    if (r.costUsd === null) row.unpriced += 1;
+    else row.costUsd += r.costUsd;
     row.latencyMsSum += r.latencyMs;
-    row.lastTs = Math.max(row.lastTs, r.ts);
+    if (r.ts > row.lastTs) row.lastTs = r.ts;
   }
   return [...rows.values()];
 }
