@@ -41,6 +41,7 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])('stats API on $name'
   beforeEach(async () => {
     await sql`delete from logs`.execute(store.db);
     await sql`delete from log_rollups`.execute(store.db);
+    await sql`delete from log_hour_totals`.execute(store.db);
   });
 
   const get = async (url: string) => {

@@ -91,6 +91,7 @@ describe.each(targets)('rollups on $name', (target) => {
   const reset = async () => {
     await sql`delete from logs`.execute(store.db);
     await sql`delete from log_rollups`.execute(store.db);
+    await sql`delete from log_hour_totals`.execute(store.db);
   };
 
   it('equal a full recomputation from the raw records, for any batches and any buckets', async () => {
@@ -109,15 +110,20 @@ describe.each(targets)('rollups on $name', (target) => {
             await store.insertLogs(batch);
             await store.insertLogs(batch.slice(0, 1)); // a retried record counts once
           }
-          const stored = await store.db.selectFrom('logRollups').selectAll().execute();
-          const expected = rollupsOf(records);
-          expect(stored).toHaveLength(expected.length);
-          const storedByKey = new Map(
-            stored.map((r) => [`${r.hour}|${r.connectionId}|${r.model}|${r.operation}|${r.endUser}`, r]),
-          );
-          for (const e of expected) {
-            const s = storedByKey.get(`${e.hour}|${e.connectionId}|${e.model}|${e.operation}|${e.endUser}`);
-            expectSameTotals(s && { ...s, lastTs: Number(s.lastTs) }, e);
+          for (const [table, perUser] of [
+            ['logRollups', true],
+            ['logHourTotals', false],
+          ] as const) {
+            const stored = await store.db.selectFrom(table).selectAll().execute();
+            const expected = rollupsOf(records, perUser);
+            expect(stored).toHaveLength(expected.length);
+            const storedByKey = new Map(
+              stored.map((r) => [`${r.hour}|${r.connectionId}|${r.model}|${r.operation}|${r.endUser}`, r]),
+            );
+            for (const e of expected) {
+              const s = storedByKey.get(`${e.hour}|${e.connectionId}|${e.model}|${e.operation}|${e.endUser}`);
+              expectSameTotals(s && { ...s, lastTs: Number(s.lastTs) }, e);
+            }
           }
 
           const boundaries = cuts

@@ -44,14 +44,14 @@ export interface AggregateRow extends Totals {
   keys: Partial<Record<GroupKey, string | null>>;
 }
 
-/** The rollup rows a batch of records adds up to. */
-export function rollupsOf(records: readonly LogRecord[]): LogRollupsTable[] {
+/** The rollup rows a batch of records adds up to; `perUser: false` folds every end user into ''. */
+export function rollupsOf(records: readonly LogRecord[], perUser = true): LogRollupsTable[] {
   const rows = new Map<string, LogRollupsTable>();
   for (const r of records) {
     const hour = hourOf(r.ts);
     const connectionId = r.connectionId ?? '';
     const model = r.model ?? '';
-    const endUser = r.endUser ?? '';
+    const endUser = perUser ? (r.endUser ?? '') : '';
     const id = `${hour}\u0000${connectionId}\u0000${model}\u0000${r.operation}\u0000${endUser}`;
     let row = rows.get(id);
     if (!row) {
@@ -112,26 +112,44 @@ export function zeroTotals(): Totals {
 /** Rows per statement: 16 columns each, well under PostgreSQL's bind parameter limit. */
 const UPSERT_CHUNK = 1000;
 
-/** Adds rollup rows to what is stored (inside the caller's transaction). */
-export async function addRollups(trx: Transaction<Database>, rows: readonly LogRollupsTable[]): Promise<void> {
+export type RollupTable = 'logRollups' | 'logHourTotals';
+
+/** Adds the batch's sums to both rollup tables (inside the caller's transaction). */
+export async function addRollups(trx: Transaction<Database>, records: readonly LogRecord[]): Promise<void> {
+  await upsertRollups(trx, 'logRollups', rollupsOf(records, true));
+  await upsertRollups(trx, 'logHourTotals', rollupsOf(records, false));
+}
+
+const SUMMED = [
+  'requests',
+  'errors',
+  'flagged',
+  'moderated',
+  'promptTokens',
+  'completionTokens',
+  'totalTokens',
+  'costUsd',
+  'unpriced',
+  'latencyMsSum',
+] as const;
+
+async function upsertRollups(
+  trx: Transaction<Database>,
+  table: RollupTable,
+  rows: readonly LogRollupsTable[],
+): Promise<void> {
+  const stored = (column: string) => sql.ref(`${table}.${column}`);
+  const excluded = (column: string) => sql.ref(`excluded.${column}`);
+  const updates = Object.fromEntries(SUMMED.map((c) => [c, sql`${stored(c)} + ${excluded(c)}`]));
   for (let start = 0; start < rows.length; start += UPSERT_CHUNK) {
     await trx
-      .insertInto('logRollups')
+      .insertInto(table)
       .values(rows.slice(start, start + UPSERT_CHUNK))
       .onConflict((oc) =>
-        oc.columns(['hour', 'connectionId', 'model', 'operation', 'endUser']).doUpdateSet((eb) => ({
-          requests: eb('logRollups.requests', '+', eb.ref('excluded.requests')),
-          errors: eb('logRollups.errors', '+', eb.ref('excluded.errors')),
-          flagged: eb('logRollups.flagged', '+', eb.ref('excluded.flagged')),
-          moderated: eb('logRollups.moderated', '+', eb.ref('excluded.moderated')),
-          promptTokens: eb('logRollups.promptTokens', '+', eb.ref('excluded.promptTokens')),
-          completionTokens: eb('logRollups.completionTokens', '+', eb.ref('excluded.completionTokens')),
-          totalTokens: eb('logRollups.totalTokens', '+', eb.ref('excluded.totalTokens')),
-          costUsd: eb('logRollups.costUsd', '+', eb.ref('excluded.costUsd')),
-          unpriced: eb('logRollups.unpriced', '+', eb.ref('excluded.unpriced')),
-          latencyMsSum: eb('logRollups.latencyMsSum', '+', eb.ref('excluded.latencyMsSum')),
-          lastTs: sql<number>`case when ${eb.ref('logRollups.lastTs')} > ${eb.ref('excluded.lastTs')} then ${eb.ref('logRollups.lastTs')} else ${eb.ref('excluded.lastTs')} end`,
-        })),
+        oc.columns(['hour', 'connectionId', 'model', 'operation', 'endUser']).doUpdateSet({
+          ...updates,
+          lastTs: sql<number>`case when ${stored('lastTs')} > ${excluded('lastTs')} then ${stored('lastTs')} else ${excluded('lastTs')} end`,
+        }),
       )
       .execute();
   }
@@ -273,7 +291,10 @@ export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promis
   const firstHour = ceilHour(first);
   const lastHour = hourOf(last);
   if (firstHour < lastHour) {
-    const { rows } = await sql<SumRow>`select hour${keySelect}, ${SUMS_FROM_ROLLUPS} from log_rollups
+    // Only the users table needs the per-user rollups; everything else reads the small table.
+    const perUser = groupBy.includes('endUser') || q.endUser !== undefined || q.withEndUser === true;
+    const table = sql.raw(perUser ? 'log_rollups' : 'log_hour_totals');
+    const { rows } = await sql<SumRow>`select hour${keySelect}, ${SUMS_FROM_ROLLUPS} from ${table}
       where hour >= ${firstHour} and hour < ${lastHour}${where(keyConditions(q, 'rollups'))}
       group by hour${keySelect}`.execute(db);
     for (const row of rows) {

@@ -88,4 +88,6 @@ export interface Database {
   connections: ConnectionsTable;
   logs: LogsTable;
   logRollups: LogRollupsTable;
+  /** The same sums without the user dimension (endUser always ''): small, for everything but users. */
+  logHourTotals: LogRollupsTable;
 }

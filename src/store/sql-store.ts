@@ -20,7 +20,7 @@ import pg from 'pg';
 import type { Connection, Flag, LogRecord, Operation } from '../domain.js';
 import { readStoredPolicy } from '../policies/settings.js';
 import { migrationProvider } from './migrations.js';
-import { type AggregateQuery, type AggregateRow, addRollups, aggregate, rollupsOf } from './rollups.js';
+import { type AggregateQuery, type AggregateRow, addRollups, aggregate } from './rollups.js';
 import type { ConnectionsTable, Database, LogsTable } from './schema.js';
 import type { ConnectionPatch, LogFilter, LogPage, NewConnection, Store } from './store.js';
 
@@ -276,7 +276,7 @@ export class SqlStore implements Store {
         // Only records actually inserted count towards the rollups, so a retry never counts twice.
         const fresh = new Set(inserted.map((row) => row.id));
         const counted = fresh.size === rows.length ? chunk : chunk.filter((record) => fresh.has(record.id));
-        await addRollups(trx, rollupsOf(counted));
+        await addRollups(trx, counted);
       }
     });
   }
