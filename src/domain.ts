@@ -76,6 +76,13 @@ export interface LogRecord {
   promptTokens: number | null;
   completionTokens: number | null;
   totalTokens: number | null;
+  /** Prompt tokens read from the provider's cache (part of promptTokens). */
+  cachedTokens: number | null;
+  /** Reasoning tokens (part of completionTokens). */
+  reasoningTokens: number | null;
+  /** True when the gateway counted the tokens because upstream reported no usage. */
+  usageEstimated: boolean;
+  /** USD; null when the model's price is unknown. Blocked and auto-replied requests cost 0. */
   costUsd: number | null;
   upstreamId: string | null;
   organization: string | null;

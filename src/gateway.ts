@@ -2,6 +2,8 @@
 // upstream agent and server; and takes it down again in order, draining what is in flight.
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { createPriceBook } from './accounting/prices.js';
+import { loadTokenizer } from './accounting/tokenizer.js';
 import { type AdminToken, ensureAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
 import type { Config } from './config/config.js';
@@ -12,6 +14,7 @@ import { createUpstreamAgent } from './proxy/forward.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
 import { createLogWriter, type LogWriter } from './store/log-writer.js';
+import { RetentionSchema, startRetention } from './store/retention.js';
 import { openStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
 
@@ -39,6 +42,8 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
 }
 
 export async function startGateway(config: Config): Promise<Gateway> {
+  // Loaded up front so counting tokens for answers without usage never waits.
+  const tokenizer = loadTokenizer();
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
   const connections = new ConnectionDirectory(store, createSecretBox(secret));
@@ -46,6 +51,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const adminToken = await ensureAdminToken(store, config.adminToken);
   const mockUpstream = config.mockUpstream ? await startMockUpstream({ port: 0 }) : null;
   const agent = createUpstreamAgent(config);
+  await tokenizer;
 
   let ready = false;
   let logWriter: LogWriter | undefined;
@@ -64,6 +70,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       fallbackProviderKey: config.openaiApiKey ?? (mockUpstream ? 'sk-mock-upstream' : null),
       defaultApiKey: config.defaultApiKey ?? null,
       maxBodyBytes: config.maxBodyBytes,
+      prices: createPriceBook(config.file.prices),
       record(record) {
         metrics.observe(record);
         logWriter?.enqueue(record);
@@ -74,6 +81,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
     onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
     onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
   });
+
+  const stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
 
   await app.listen({ port: config.port, host: config.host });
   ready = true;
@@ -92,6 +101,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     mockUpstream,
     async close() {
       ready = false;
+      await stopRetention();
       const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
       await app.close();
       clearTimeout(cut);

@@ -29,6 +29,12 @@ export function createMetrics(logWriter: () => LogWriter | undefined): GatewayMe
     labelNames: ['type'] as const,
     registers: [registry],
   });
+  const unpriced = new Counter({
+    name: 'usage_panda_unpriced_requests_total',
+    help: 'Requests whose model has no known price (cost recorded as null); add it to the prices table.',
+    labelNames: ['operation'] as const,
+    registers: [registry],
+  });
   const queueStat = (name: string, help: string, pick: (stats: LogWriter['stats']) => number) =>
     new Gauge({
       name,
@@ -50,6 +56,7 @@ export function createMetrics(logWriter: () => LogWriter | undefined): GatewayMe
       requests.inc({ operation: record.operation, status: String(record.status) });
       latency.observe({ operation: record.operation }, record.latencyMs / 1000);
       for (const flag of record.flags) flags.inc({ type: flag.type });
+      if (record.costUsd === null) unpriced.inc({ operation: record.operation });
     },
   };
 }

@@ -30,7 +30,7 @@ export interface Stack {
 /** A provider key made at run time; never a real one. */
 export const fakeProviderKey = () => `sk-test-${randomBytes(12).toString('hex')}`;
 
-export async function startStack(settings: GatewaySettings = {}): Promise<Stack> {
+export async function startStack(settings: GatewaySettings & { configFile?: string } = {}): Promise<Stack> {
   const mock = await startMockUpstream({ port: 0 });
   const dataDir = await mkdtemp(join(tmpdir(), 'usage-panda-test-'));
   const adminToken = `admin-${randomBytes(16).toString('hex')}`;

@@ -1,23 +1,57 @@
 // Reads token usage from upstream answers: the `usage` object of JSON answers and of the
-// final stream chunk, in the Chat/Completions and the Responses API spellings.
-import type { Usage } from '../proxy/exchange.js';
+// final stream chunk, in the Chat/Completions, Responses and audio spellings — including
+// cached input tokens, reasoning tokens and audio durations where upstream reports them.
+import type { Exchange, Usage } from '../proxy/exchange.js';
+import { answerText, estimateUsage } from './tokenizer.js';
 
 const count = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
 
+const objectOf = (value: unknown): Record<string, unknown> | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+
 /** Usage from an answer object (or a Responses stream event carrying `response.usage`). */
 export function usageFrom(answer: unknown): Usage | null {
-  if (typeof answer !== 'object' || answer === null) return null;
-  const record = answer as { usage?: unknown; response?: { usage?: unknown } };
-  const usage = record.usage ?? record.response?.usage;
-  if (typeof usage !== 'object' || usage === null) return null;
-  const u = usage as Record<string, unknown>;
+  const record = objectOf(answer);
+  if (!record) return null;
+  const u = objectOf(record.usage) ?? objectOf(objectOf(record.response)?.usage);
+  // Transcriptions in verbose_json report only the audio's duration, at the top level.
+  const topDuration = count(record.duration);
+  if (!u) return topDuration === null ? null : { ...EMPTY, audioSeconds: topDuration };
+  // `{ type: "duration", seconds }` is how whisper-1 reports usage in newer answers.
+  const audioSeconds = u.type === 'duration' ? count(u.seconds) : topDuration;
   const prompt = count(u.prompt_tokens) ?? count(u.input_tokens);
   const completion = count(u.completion_tokens) ?? count(u.output_tokens);
   const total =
     count(u.total_tokens) ?? (prompt !== null || completion !== null ? (prompt ?? 0) + (completion ?? 0) : null);
-  if (prompt === null && completion === null && total === null) return null;
-  return { promptTokens: prompt, completionTokens: completion, totalTokens: total };
+  const inputDetails = objectOf(u.prompt_tokens_details) ?? objectOf(u.input_tokens_details);
+  const outputDetails = objectOf(u.completion_tokens_details) ?? objectOf(u.output_tokens_details);
+  const usage: Usage = {
+    promptTokens: prompt,
+    completionTokens: completion,
+    totalTokens: total,
+    cachedTokens: count(inputDetails?.cached_tokens),
+    reasoningTokens: count(outputDetails?.reasoning_tokens),
+    audioSeconds,
+  };
+  if (prompt === null && completion === null && total === null && audioSeconds === null) return null;
+  return usage;
 }
+
+/** Usage of a successful JSON answer: as reported, else counted by the tokenizer and marked estimated. */
+export function usageOfAnswer(ex: Exchange, answer: Record<string, unknown>, status: number): Usage | null {
+  const reported = usageFrom(answer);
+  if (reported || status >= 400) return reported;
+  return estimateUsage(ex.endpoint, ex.json, answerText(answer));
+}
+
+const EMPTY: Usage = {
+  promptTokens: null,
+  completionTokens: null,
+  totalTokens: null,
+  cachedTokens: null,
+  reasoningTokens: null,
+  audioSeconds: null,
+};
 
 /** The `error.message` of an OpenAI-shaped error answer, if it is one. */
 export function errorMessageFrom(answer: unknown): string | null {

@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import { autoReplyRoutes } from './autoreplies.js';
 import { connectionRoutes } from './connections.js';
 import { logRoutes } from './logs.js';
+import { statsRoutes } from './stats.js';
 import type { AdminToken } from './token.js';
 
 export interface AdminDeps {
@@ -38,6 +39,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<v
   await app.register((scope) => connectionRoutes(scope, deps.connections));
   await app.register((scope) => logRoutes(scope, deps.store));
   await app.register((scope) => autoReplyRoutes(scope, deps.autoReplies));
+  await app.register((scope) => statsRoutes(scope, deps.store));
 }
 
 function toAdminError(err: FastifyError | Error): GatewayError {

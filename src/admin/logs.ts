@@ -4,9 +4,10 @@ import { z } from 'zod';
 import { type LogRecord, OPERATIONS } from '../domain.js';
 import { notFound } from '../errors.js';
 import type { LogFilter, Store } from '../store/store.js';
+import { logsCsv } from './export.js';
 
 /** A time as epoch milliseconds or an ISO 8601 string. */
-const Instant = z.union([
+export const Instant = z.union([
   z.coerce.number().int().nonnegative(),
   z.iso.datetime({ offset: true }).transform((value) => Date.parse(value)),
 ]);
@@ -51,6 +52,15 @@ export async function logRoutes(app: FastifyInstance, store: Store): Promise<voi
     const query = LogQuerySchema.parse(request.query);
     const page = await store.queryLogs(toLogFilter(query), { limit: query.limit ?? 50, cursor: query.cursor });
     return { data: page.records.map(publicLogRecord), nextCursor: page.nextCursor };
+  });
+
+  // Registered before /logs/:id so `export.csv` is not taken for a record id.
+  app.get('/logs/export.csv', async (request, reply) => {
+    const query = LogQuerySchema.omit({ limit: true, cursor: true }).parse(request.query);
+    reply
+      .header('content-type', 'text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="usage-panda-logs.csv"');
+    return reply.send(logsCsv(store, toLogFilter(query)));
   });
 
   app.get('/logs/:id', async (request) => {

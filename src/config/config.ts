@@ -3,6 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { PricesConfigSchema } from '../accounting/prices.js';
+import { RetentionSchema } from '../store/retention.js';
 
 const Port = z.coerce.number().int().min(0).max(65535);
 const Url = z.url({ protocol: /^https?$/ });
@@ -33,6 +35,10 @@ export type GatewaySettings = z.infer<typeof GatewaySettingsSchema>;
 export const ConfigFileSchema = z
   .object({
     gateway: GatewaySettingsSchema.optional(),
+    /** Price overrides for private and fine-tuned models (issue 4). */
+    prices: PricesConfigSchema.optional(),
+    /** Days to keep records and, separately, their bodies (issue 4). */
+    retention: RetentionSchema.optional(),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;

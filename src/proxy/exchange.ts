@@ -15,6 +15,14 @@ export interface Usage {
   promptTokens: number | null;
   completionTokens: number | null;
   totalTokens: number | null;
+  /** Input tokens served from the provider's prompt cache (a part of promptTokens). */
+  cachedTokens?: number | null;
+  /** Reasoning tokens (a part of completionTokens). */
+  reasoningTokens?: number | null;
+  /** Seconds of audio, for transcriptions and translations that report it. */
+  audioSeconds?: number | null;
+  /** True when counted by the gateway's tokenizer because upstream reported no usage. */
+  estimated?: boolean;
 }
 
 /** An answer made by the gateway itself (an auto-reply), sent instead of calling upstream. */
@@ -58,9 +66,9 @@ export class Exchange {
   status = 0;
   error: string | null = null;
   usage: Usage | null = null;
+  /** True when the gateway asked upstream for stream usage the client did not ask for. */
+  streamUsageInjected = false;
   upstreamId: string | null = null;
-  /** Set when the gateway knows the cost itself (0 for its own answers); null leaves it to pricing. */
-  costUsd: number | null = null;
   /** ms from sending upstream to its response headers; null when upstream was not called. */
   upstreamHeadersMs: number | null = null;
   /** ms from sending upstream to the end of its answer. */

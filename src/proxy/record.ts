@@ -1,10 +1,11 @@
-// Turns a finished exchange into its log record.
+// Turns a finished exchange into its log record, priced.
+import type { PriceBook } from '../accounting/prices.js';
 import type { LogRecord } from '../domain.js';
 import type { Exchange } from './exchange.js';
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
-export function toLogRecord(ex: Exchange, provider: string): LogRecord {
+export function toLogRecord(ex: Exchange, provider: string, prices: PriceBook): LogRecord {
   const header = (name: string) => ex.header(name) ?? null;
   return {
     id: ex.id,
@@ -23,7 +24,10 @@ export function toLogRecord(ex: Exchange, provider: string): LogRecord {
     promptTokens: ex.usage?.promptTokens ?? null,
     completionTokens: ex.usage?.completionTokens ?? null,
     totalTokens: ex.usage?.totalTokens ?? null,
-    costUsd: ex.costUsd,
+    cachedTokens: ex.usage?.cachedTokens ?? null,
+    reasoningTokens: ex.usage?.reasoningTokens ?? null,
+    usageEstimated: ex.usage?.estimated === true,
+    costUsd: costOf(ex, provider, prices),
     upstreamId: ex.upstreamId,
     organization: header('openai-organization'),
     ip: ex.ip,
@@ -37,4 +41,27 @@ export function toLogRecord(ex: Exchange, provider: string): LogRecord {
     responseBody: ex.responseBodyText,
     attempts: ex.attempts,
   };
+}
+
+/** Operations the provider does not bill per request. */
+const FREE_OPERATIONS = new Set(['moderation', 'other']);
+
+/**
+ * What the request cost. Nothing was billed when upstream was never called (blocked,
+ * auto-replied, refused by the gateway) or answered an error without usage.
+ */
+export function costOf(ex: Exchange, provider: string, prices: PriceBook): number | null {
+  if (ex.blocked || ex.answer || ex.upstreamHeadersMs === null) return 0;
+  if (FREE_OPERATIONS.has(ex.operation)) return 0;
+  if (ex.status >= 400 && !ex.usage) return 0;
+  const image =
+    ex.operation === 'image'
+      ? { n: imageCount(ex.json?.n ?? ex.field('n')), size: ex.field('size'), quality: ex.field('quality') }
+      : undefined;
+  return prices.cost({ provider, endpoint: ex.endpoint, model: ex.model, usage: ex.usage, image });
+}
+
+function imageCount(value: unknown): number {
+  const n = Number(value ?? 1);
+  return Number.isInteger(n) && n > 0 ? n : 1;
 }

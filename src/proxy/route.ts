@@ -3,7 +3,8 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Agent, Dispatcher } from 'undici';
-import { errorMessageFrom, usageFrom } from '../accounting/usage.js';
+import type { PriceBook } from '../accounting/prices.js';
+import { errorMessageFrom, usageOfAnswer } from '../accounting/usage.js';
 import { autoReplyAnswer, autoReplyFlag } from '../autoreplies/answer.js';
 import type { AutoReplyDirectory } from '../autoreplies/directory.js';
 import type { ConnectionDirectory } from '../connections/directory.js';
@@ -26,7 +27,7 @@ import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './fo
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
 import { sendWithRetries } from './retry.js';
-import { relayStream, StreamInspector } from './stream.js';
+import { relayStream, requestStreamUsage, StreamInspector } from './stream.js';
 import { StreamAnswerFilter } from './stream-answer.js';
 
 export interface ProxyDeps {
@@ -41,6 +42,8 @@ export interface ProxyDeps {
   defaultApiKey: string | null;
   maxBodyBytes: number;
   record(record: LogRecord): void;
+  /** Prices every record: the price data plus the config file's overrides. */
+  prices: PriceBook;
   logger: FastifyBaseLogger;
 }
 
@@ -70,7 +73,7 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
       ex.error ??= 'client disconnected';
       if (ex.status === 0) ex.status = CLIENT_CLOSED;
     }
-    deps.record(toLogRecord(ex, 'openai'));
+    deps.record(toLogRecord(ex, 'openai', deps.prices));
   });
 
   try {
@@ -93,11 +96,11 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
       // Answered by the gateway itself: no upstream call, nothing to pay.
       ex.flag(autoReplyFlag(autoReply.type), { block: false });
       ex.answer = autoReplyAnswer(ex, autoReply);
-      ex.costUsd = 0;
       ex.usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
     }
     if (ex.answer) return sendGatewayAnswer(ex, res, ex.answer, settings);
 
+    requestStreamUsage(ex);
     const body = forwardedBody(ex);
     if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, body);
     const sentAt = performance.now();
@@ -193,7 +196,7 @@ async function relayAnswer(
     const answer = parseJsonObject(text);
     if (settings.logResponseBody) ex.responseBodyText = loggedResponseBody(ex, text, answer);
     if (!answer) return sendRaw(ex, res, upstream.statusCode, headers, text);
-    ex.usage = usageFrom(answer);
+    ex.usage = usageOfAnswer(ex, answer, upstream.statusCode);
     if (upstream.statusCode >= 400) {
       ex.error = errorMessageFrom(answer) ?? `upstream answered ${upstream.statusCode}`;
       return sendRaw(ex, res, upstream.statusCode, headers, text);

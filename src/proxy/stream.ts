@@ -1,9 +1,12 @@
 // Relays a server-sent event stream to the client chunk by chunk as it arrives, waiting
 // for the client to drain, while reading the stream's id and final usage on the side.
+// When the gateway asked upstream for usage the client did not ask for, the extra usage
+// chunk is taken out again so the client receives exactly the stream it asked for.
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
+import { countTextTokens, deltaText, estimateUsage } from '../accounting/tokenizer.js';
 import { usageFrom } from '../accounting/usage.js';
 import { GatewayError, policyBlocked } from '../errors.js';
 import type { StreamBodyLog } from './bodies.js';
@@ -11,17 +14,46 @@ import type { Exchange } from './exchange.js';
 import { upstreamFailure } from './forward.js';
 import type { StreamAnswerFilter } from './stream-answer.js';
 
+/** Endpoints whose streams carry usage only when `stream_options.include_usage` is set. */
+const USAGE_OPTION_ENDPOINTS = new Set(['chat.completions', 'completions']);
+
+/**
+ * Asks upstream for the final usage chunk of a stream when the client did not, so every
+ * streamed record has real token counts. Returns true when the body was changed.
+ */
+export function requestStreamUsage(ex: Exchange): boolean {
+  const body = ex.json;
+  if (!ex.stream || !body || !USAGE_OPTION_ENDPOINTS.has(ex.endpoint)) return false;
+  const options = body.stream_options;
+  const existing = typeof options === 'object' && options !== null && !Array.isArray(options) ? options : {};
+  if ((existing as { include_usage?: unknown }).include_usage === true) return false;
+  body.stream_options = { ...existing, include_usage: true };
+  ex.bodyRewritten = true;
+  ex.streamUsageInjected = true;
+  return true;
+}
+
 /**
  * Watches the events going by for the answer's id and usage. Without answer filters it
  * never changes a byte; with them, each event is passed through the filters and
  * re-serialised, and a filter that blocks stops the stream.
  */
+/** Characters of event data held for the tokenizer before they are counted and dropped. */
+const HELD_EVENTS_LIMIT = 256 * 1024;
+
 export class StreamInspector {
   private readonly parser: EventSourceParser;
   private readonly decoder = new TextDecoder();
   private sawFirstEvent = false;
   private out = '';
   private stopped = false;
+  /**
+   * Event data kept for the tokenizer, in case upstream never reports usage. Counted and
+   * let go every HELD_EVENTS_LIMIT characters, so a long stream never accumulates in memory.
+   */
+  private held: string[] = [];
+  private heldChars = 0;
+  private countedTokens = 0;
 
   constructor(
     private readonly ex: Exchange,
@@ -66,6 +98,23 @@ export class StreamInspector {
     this.out += rewritten;
   }
 
+  /** At the end of the stream: counts tokens when upstream reported none. */
+  estimateMissingUsage(): void {
+    if (this.ex.usage || this.ex.status >= 400) return;
+    this.ex.usage = estimateUsage(this.ex.endpoint, this.ex.json, this.takeHeldText(), this.countedTokens);
+  }
+
+  private takeHeldText(): string {
+    let text = '';
+    for (const data of this.held) {
+      const event = parseObject(data);
+      if (event) text += deltaText(event);
+    }
+    this.held = [];
+    this.heldChars = 0;
+    return text;
+  }
+
   private inspect(data: string): void {
     if (!this.sawFirstEvent) {
       this.sawFirstEvent = true;
@@ -78,6 +127,13 @@ export class StreamInspector {
       const usage = usageFrom(parseObject(data));
       if (usage) this.ex.usage = usage;
     }
+    if (this.ex.usage) {
+      if (this.heldChars > 0) this.takeHeldText();
+      return;
+    }
+    this.held.push(data);
+    this.heldChars += data.length;
+    if (this.heldChars > HELD_EVENTS_LIMIT) this.countedTokens += countTextTokens(this.takeHeldText());
   }
 }
 
@@ -88,6 +144,49 @@ function parseObject(data: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A blank line ends an SSE event; the spec allows CRLF, LF and CR line endings. */
+const EVENT_END = /\r\n\r\n|\n\n|\r\r/g;
+/** What upstream adds to every chunk once include_usage is on; the client did not ask for it. */
+const NULL_USAGE = ',"usage":null';
+
+/**
+ * Removes what `include_usage` added: the usage-only chunk (empty `choices`) and the
+ * `"usage":null` on the other chunks. Works on whole events and passes every other byte
+ * through unchanged; only a partial event at the end of a chunk is held back.
+ */
+export class UsageChunkStripper {
+  // A byte-order mark is passed on too: the client gets upstream's bytes.
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  private pending = '';
+
+  push(chunk: Buffer | string): string {
+    this.pending += typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    let out = '';
+    let start = 0;
+    EVENT_END.lastIndex = 0;
+    for (let match = EVENT_END.exec(this.pending); match; match = EVENT_END.exec(this.pending)) {
+      const end = match.index + match[0].length;
+      out += strippedEvent(this.pending.slice(start, end));
+      start = end;
+    }
+    this.pending = this.pending.slice(start);
+    return out;
+  }
+
+  /** Whatever is left when the stream ends (an unterminated last event), passed on as is. */
+  end(): string {
+    const rest = this.pending + this.decoder.decode();
+    this.pending = '';
+    return rest === '' ? '' : strippedEvent(rest);
+  }
+}
+
+function strippedEvent(event: string): string {
+  if (!event.includes('"usage"')) return event;
+  if (event.includes('"usage":{') && /"choices":\[\]/.test(event)) return '';
+  return event.includes(NULL_USAGE) ? event.split(NULL_USAGE).join('') : event;
 }
 
 /**
@@ -103,19 +202,22 @@ export async function relayStream(
   inspector: StreamInspector | null,
   log: StreamBodyLog | null = null,
 ): Promise<void> {
+  const stripper = inspector && ex.streamUsageInjected ? new UsageChunkStripper() : null;
+  // Policies rewrite first; then the usage the client did not ask for is taken out.
+  const send = async (out: Buffer | string) => {
+    log?.add(out);
+    if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal });
+  };
+  const write = (chunk: Buffer | string) => send(stripper ? stripper.push(chunk) : chunk);
   try {
     for await (const chunk of body) {
-      const out = inspector ? inspector.feed(chunk as Buffer) : (chunk as Buffer);
-      log?.add(out);
-      if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal });
+      await write(inspector ? inspector.feed(chunk as Buffer) : (chunk as Buffer));
       // Leaving the loop destroys the upstream body: a blocked answer is not read further.
       if (inspector?.blocked) break;
     }
-    const rest = inspector?.finish();
-    if (rest) {
-      log?.add(rest);
-      res.write(rest);
-    }
+    await write(inspector?.finish() ?? '');
+    if (stripper) await send(stripper.end());
+    inspector?.estimateMissingUsage();
   } catch (err) {
     if (signal.aborted) return;
     const failure = upstreamFailure(err);

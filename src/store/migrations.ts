@@ -88,9 +88,51 @@ const policies: Migration = {
   },
 };
 
+/**
+ * Issue 4: token details, whether the tokens were counted by the gateway, and hourly
+ * rollups the stats read instead of the raw log. Rollup keys use '' for "none" so they can
+ * be part of the primary key on both databases.
+ */
+const usageDetails: Migration = {
+  async up(db: Kysely<unknown>) {
+    // The same sums twice: per end user for the users table, and without the user dimension
+    // (at most connections × models × operations rows an hour) for everything else.
+    for (const table of ['log_rollups', 'log_hour_totals']) {
+      await db.schema
+        .createTable(table)
+        .addColumn('hour', bigint, (col) => col.notNull())
+        .addColumn('connection_id', 'text', (col) => col.notNull())
+        .addColumn('model', 'text', (col) => col.notNull())
+        .addColumn('operation', 'text', (col) => col.notNull())
+        .addColumn('end_user', 'text', (col) => col.notNull())
+        .addColumn('requests', 'integer', (col) => col.notNull())
+        .addColumn('errors', 'integer', (col) => col.notNull())
+        .addColumn('flagged', 'integer', (col) => col.notNull())
+        .addColumn('moderated', 'integer', (col) => col.notNull())
+        .addColumn('prompt_tokens', bigint, (col) => col.notNull())
+        .addColumn('completion_tokens', bigint, (col) => col.notNull())
+        .addColumn('total_tokens', bigint, (col) => col.notNull())
+        .addColumn('cost_usd', 'double precision', (col) => col.notNull())
+        .addColumn('unpriced', 'integer', (col) => col.notNull())
+        .addColumn('latency_ms_sum', 'double precision', (col) => col.notNull())
+        .addColumn('last_ts', bigint, (col) => col.notNull())
+        .addPrimaryKeyConstraint(`${table}_pk`, ['hour', 'connection_id', 'model', 'operation', 'end_user'])
+        .execute();
+      await db.schema.createIndex(`${table}_connection_hour`).on(table).columns(['connection_id', 'hour']).execute();
+    }
+    await db.schema.alterTable('logs').addColumn('cached_tokens', 'integer').execute();
+    await db.schema.alterTable('logs').addColumn('reasoning_tokens', 'integer').execute();
+    await db.schema
+      .alterTable('logs')
+      .addColumn('usage_estimated', 'integer', (col) => col.notNull().defaultTo(0))
+      .execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
+  '0003_usage_and_rollups': usageDetails,
 };
 
 export const migrationProvider: MigrationProvider = {

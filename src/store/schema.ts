@@ -41,6 +41,9 @@ export interface LogsTable {
   promptTokens: number | null;
   completionTokens: number | null;
   totalTokens: number | null;
+  cachedTokens: number | null;
+  reasoningTokens: number | null;
+  usageEstimated: number;
   costUsd: number | null;
   upstreamId: string | null;
   organization: string | null;
@@ -70,9 +73,36 @@ export interface AutoRepliesTable {
   updatedAt: number;
 }
 
+/** One hour of one connection × model × operation × end user ('' = none), summed. */
+export interface LogRollupsTable {
+  /** Start of the UTC hour, epoch ms. */
+  hour: number;
+  connectionId: string;
+  model: string;
+  operation: string;
+  endUser: string;
+  requests: number;
+  errors: number;
+  /** Requests with at least one flag. */
+  flagged: number;
+  moderated: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** Sum of the known costs. */
+  costUsd: number;
+  /** Requests whose cost is unknown (null). */
+  unpriced: number;
+  latencyMsSum: number;
+  lastTs: number;
+}
+
 export interface Database {
   autoreplies: AutoRepliesTable;
   settings: SettingsTable;
   connections: ConnectionsTable;
   logs: LogsTable;
+  logRollups: LogRollupsTable;
+  /** The same sums without the user dimension (endUser always ''): small, for everything but users. */
+  logHourTotals: LogRollupsTable;
 }

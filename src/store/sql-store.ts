@@ -15,11 +15,13 @@ import {
   type SqlBool,
   SqliteDialect,
   sql,
+  type Transaction,
 } from 'kysely';
 import pg from 'pg';
 import type { AutoReply, Connection, Flag, LogRecord, Operation, UpstreamAttempt } from '../domain.js';
 import { readStoredPolicy } from '../policies/settings.js';
 import { migrationProvider } from './migrations.js';
+import { type AggregateQuery, type AggregateRow, addRollups, aggregate } from './rollups.js';
 import type { AutoRepliesTable, ConnectionsTable, Database, LogsTable } from './schema.js';
 import type {
   AutoReplyPatch,
@@ -43,6 +45,9 @@ export const SQLITE_FILE = 'usage-panda.sqlite';
 /** Rows per INSERT statement: keeps PostgreSQL under its 65,535 bind parameters. */
 const INSERT_CHUNK = 500;
 export const MAX_PAGE = 500;
+/** Rows per retention statement. */
+const RETENTION_CHUNK = 5_000;
+const BODIES_CLEARED_UNTIL = 'retention_bodies_cleared_until';
 
 export const isPostgresUrl = (url: string | null | undefined): url is string =>
   !!url && /^postgres(ql)?:\/\//.test(url);
@@ -123,6 +128,7 @@ function toLogRow(record: LogRecord): LogsTable {
     ...record,
     stream: bit(record.stream),
     moderated: bit(record.moderated),
+    usageEstimated: bit(record.usageEstimated),
     flags: JSON.stringify(record.flags),
     attempts: JSON.stringify(record.attempts),
   };
@@ -135,6 +141,7 @@ function toLogRecord(row: Selectable<LogsTable>): LogRecord {
     operation: row.operation as Operation,
     stream: row.stream === 1,
     moderated: row.moderated === 1,
+    usageEstimated: row.usageEstimated === 1,
     flags: JSON.parse(row.flags) as Flag[],
     attempts: row.attempts ? (JSON.parse(row.attempts) as UpstreamAttempt[]) : [],
   };
@@ -177,19 +184,11 @@ export function logConditions(filter: LogFilter) {
 class SqliteLogInserter {
   /** By column list, so rows with other columns (a newer schema) get their own statement. */
   private readonly statements = new Map<string, { columns: string[]; statement: SQLite.Statement }>();
-  private readonly insertAll: (rows: LogsTable[]) => void;
 
   constructor(
     private readonly database: SQLite.Database,
     private readonly names: ColumnNames,
-  ) {
-    this.insertAll = database.transaction((rows: LogsTable[]) => {
-      for (const row of rows) {
-        const { columns, statement } = this.statementFor(row);
-        statement.run(columns.map((column) => row[column as keyof LogsTable]));
-      }
-    });
-  }
+  ) {}
 
   private statementFor(row: LogsTable) {
     const key = Object.keys(row).join(',');
@@ -207,9 +206,27 @@ class SqliteLogInserter {
     return entry;
   }
 
-  insert(batch: readonly LogRecord[]): void {
-    this.insertAll(batch.map(toLogRow));
+  /** Inserts inside the caller's transaction; returns the records that were new. */
+  insert(batch: readonly LogRecord[]): LogRecord[] {
+    return batch.filter((record) => {
+      const row = toLogRow(record);
+      const { columns, statement } = this.statementFor(row);
+      return statement.run(columns.map((column) => row[column as keyof LogsTable])).changes > 0;
+    });
   }
+}
+
+/** Inserts through Kysely; returns the records that were new. */
+async function insertNewLogs(trx: Transaction<Database>, chunk: readonly LogRecord[]): Promise<LogRecord[]> {
+  // A record retried after a failed batch must not fail the whole batch again.
+  const inserted = await trx
+    .insertInto('logs')
+    .values(chunk.map(toLogRow))
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning('id')
+    .execute();
+  const fresh = new Set(inserted.map((row) => row.id));
+  return fresh.size === chunk.length ? [...chunk] : chunk.filter((record) => fresh.has(record.id));
 }
 
 export class SqlStore implements Store {
@@ -376,23 +393,65 @@ export class SqlStore implements Store {
 
   async insertLogs(batch: readonly LogRecord[]): Promise<void> {
     if (batch.length === 0) return;
-    const sqliteLogs = this.sqliteLogs;
-    if (sqliteLogs) {
-      // Holding Kysely's connection keeps its own queries and transactions out of this one.
-      await this.db.connection().execute(async () => sqliteLogs.insert(batch));
-      return;
-    }
     await this.db.transaction().execute(async (trx) => {
       for (let start = 0; start < batch.length; start += INSERT_CHUNK) {
-        const rows = batch.slice(start, start + INSERT_CHUNK).map(toLogRow);
-        // A record retried after a failed batch must not fail the whole batch again.
-        await trx
-          .insertInto('logs')
-          .values(rows)
-          .onConflict((oc) => oc.column('id').doNothing())
-          .execute();
+        const chunk = batch.slice(start, start + INSERT_CHUNK);
+        // Only records actually inserted count towards the rollups, so a retry never counts twice.
+        const counted = this.sqliteLogs ? this.sqliteLogs.insert(chunk) : await insertNewLogs(trx, chunk);
+        await addRollups(trx, counted);
       }
     });
+  }
+
+  aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]> {
+    return aggregate(this.db, query);
+  }
+
+  async deleteLogsBefore(before: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      // Small chunks keep each write transaction short next to the log writer.
+      const result = await this.db
+        .deleteFrom('logs')
+        .where('id', 'in', (eb) => eb.selectFrom('logs').select('id').where('ts', '<', before).limit(RETENTION_CHUNK))
+        .executeTakeFirst();
+      const deleted = Number(result.numDeletedRows);
+      total += deleted;
+      if (deleted < RETENTION_CHUNK) return total;
+    }
+  }
+
+  async clearBodiesBefore(before: number): Promise<number> {
+    // Records before the mark were cleared by an earlier sweep; start from there, not from the oldest.
+    const mark = Number((await this.getSetting(BODIES_CLEARED_UNTIL)) ?? 0);
+    if (before <= mark) return 0;
+    let total = 0;
+    for (;;) {
+      const result = await this.db
+        .updateTable('logs')
+        .set({ requestBody: null, responseBody: null })
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('logs')
+            .select('id')
+            .where('ts', '>=', mark)
+            .where('ts', '<', before)
+            .where((w) => w.or([w('requestBody', 'is not', null), w('responseBody', 'is not', null)]))
+            .limit(RETENTION_CHUNK),
+        )
+        .executeTakeFirst();
+      const cleared = Number(result.numUpdatedRows);
+      total += cleared;
+      if (cleared < RETENTION_CHUNK) break;
+    }
+    await this.setSetting(BODIES_CLEARED_UNTIL, String(before));
+    return total;
+  }
+
+  async connectionNames(): Promise<Map<string, string>> {
+    // Deleted connections too: their records keep their name in the stats.
+    const rows = await this.db.selectFrom('connections').select(['id', 'name']).execute();
+    return new Map(rows.map((row) => [row.id, row.name]));
   }
 
   async findLog(id: string): Promise<LogRecord | undefined> {

@@ -2,6 +2,7 @@
 // through one Kysely query layer and differ only where SQL must.
 import type { AutoReply, Connection, LogRecord, Operation } from '../domain.js';
 import type { PolicySettings } from '../policies/settings.js';
+import type { AggregateQuery, AggregateRow } from './rollups.js';
 
 export interface NewConnection {
   name: string;
@@ -73,7 +74,16 @@ export interface Store {
   listAutoReplies(): Promise<AutoReply[]>;
   deleteAutoReply(id: string): Promise<boolean>;
 
+  /** Writes records and adds them to the hourly rollups, in one transaction. */
   insertLogs(batch: readonly LogRecord[]): Promise<void>;
+  /** Sums per bucket and group, from the rollups wherever whole hours allow. */
+  aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]>;
+  /** Deletes records older than `before` (epoch ms), rollups untouched; returns how many. */
+  deleteLogsBefore(before: number): Promise<number>;
+  /** Clears request and response bodies of records older than `before`; returns how many. */
+  clearBodiesBefore(before: number): Promise<number>;
+  /** Every connection's name by id, deleted ones included. */
+  connectionNames(): Promise<Map<string, string>>;
   findLog(id: string): Promise<LogRecord | undefined>;
   /** Newest first. */
   queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage>;

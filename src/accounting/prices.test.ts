@@ -1,0 +1,80 @@
+import { calcPrice } from '@pydantic/genai-prices';
+import { describe, expect, it } from 'vitest';
+import { createPriceBook } from './prices.js';
+import { usageFrom } from './usage.js';
+
+const usage = (prompt: number, completion: number, cached: number | null = null) => ({
+  promptTokens: prompt,
+  completionTokens: completion,
+  totalTokens: prompt + completion,
+  cachedTokens: cached,
+});
+
+describe('usage from answers', () => {
+  it('reads cached and reasoning tokens in the Chat spelling', () => {
+    const answer = {
+      usage: {
+        prompt_tokens: 100,
+        completion_tokens: 40,
+        total_tokens: 140,
+        prompt_tokens_details: { cached_tokens: 64 },
+        completion_tokens_details: { reasoning_tokens: 32 },
+      },
+    };
+    expect(usageFrom(answer)).toMatchObject({ promptTokens: 100, cachedTokens: 64, reasoningTokens: 32 });
+  });
+
+  it('reads the audio duration of transcriptions in both spellings', () => {
+    expect(usageFrom({ text: 'hi', duration: 12.5 })?.audioSeconds).toBe(12.5);
+    expect(usageFrom({ text: 'hi', usage: { type: 'duration', seconds: 9 } })?.audioSeconds).toBe(9);
+    expect(usageFrom({ text: 'hi' })).toBeNull();
+  });
+});
+
+describe('price book', () => {
+  const book = createPriceBook();
+  const chat = { provider: 'openai', endpoint: 'chat.completions' as const };
+
+  it('applies the cached-input rate of the price data', () => {
+    const expected = calcPrice({ input_tokens: 1000, cache_read_tokens: 600, output_tokens: 10 }, 'gpt-4o', {
+      providerId: 'openai',
+    })?.total_price;
+    expect(expected).toBeGreaterThan(0);
+    expect(book.cost({ ...chat, model: 'gpt-4o', usage: usage(1000, 10, 600) })).toBe(expected);
+    expect(book.cost({ ...chat, model: 'gpt-4o', usage: usage(1000, 10) })).toBeGreaterThan(expected ?? 0);
+  });
+
+  it('prices audio by its reported duration', () => {
+    const expected = calcPrice({ audio_seconds: 90 }, 'whisper-1', { providerId: 'openai' })?.total_price;
+    const audio = { ...usage(0, 0), promptTokens: null, completionTokens: null, totalTokens: null, audioSeconds: 90 };
+    expect(
+      book.cost({ provider: 'openai', endpoint: 'audio.transcriptions', model: 'whisper-1', usage: audio }),
+    ).toBeCloseTo(expected ?? Number.NaN, 12);
+  });
+
+  it('returns null for an unknown model and for a known model without usage', () => {
+    expect(book.cost({ ...chat, model: 'nobody-knows-me', usage: usage(10, 10) })).toBeNull();
+    expect(book.cost({ ...chat, model: 'gpt-4o', usage: null })).toBeNull();
+  });
+
+  it('prefers overrides, matching prefixes and providers, with cached and audio rates', () => {
+    const custom = createPriceBook([
+      { model: 'ft:gpt-4o-mini:*', inputPerMTok: 2, outputPerMTok: 8, cachedInputPerMTok: 1 },
+      { model: 'whisper-1', provider: 'openai', perAudioMinute: 0.01 },
+      { model: 'gpt-4o', provider: 'azure', inputPerMTok: 100 },
+    ]);
+    expect(custom.cost({ ...chat, model: 'ft:gpt-4o-mini:acme:x1', usage: usage(1000, 100, 400) })).toBeCloseTo(
+      (600 * 2 + 400 * 1 + 100 * 8) / 1e6,
+      15,
+    );
+    const audio = { promptTokens: null, completionTokens: null, totalTokens: null, audioSeconds: 30 };
+    expect(
+      custom.cost({ provider: 'openai', endpoint: 'audio.transcriptions', model: 'whisper-1', usage: audio }),
+    ).toBeCloseTo(0.005, 15);
+    // The azure-only row does not apply to openai: the price data does.
+    expect(custom.cost({ ...chat, model: 'gpt-4o', usage: usage(1000, 0) })).toBeCloseTo(
+      calcPrice({ input_tokens: 1000 }, 'gpt-4o', { providerId: 'openai' })?.total_price ?? Number.NaN,
+      15,
+    );
+  });
+});

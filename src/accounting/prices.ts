@@ -1,0 +1,115 @@
+// Prices a request: token rates (including cached input) from @pydantic/genai-prices by
+// provider and model, images by model, size and quality, audio by duration — with the
+// config file's `prices:` table first, for private and fine-tuned models. An unknown
+// model costs null, never a made-up 0.
+import { calcPrice } from '@pydantic/genai-prices';
+import { z } from 'zod';
+import type { Endpoint } from '../proxy/endpoints.js';
+import type { Usage } from '../proxy/exchange.js';
+import { imagePrice } from './image-prices.js';
+
+const Rate = z.number().nonnegative();
+
+/** One row of the config file's `prices:` table. USD per million tokens, per image, per audio minute. */
+export const PriceOverrideSchema = z
+  .object({
+    /** The model name; a trailing `*` matches every model starting with what comes before it. */
+    model: z.string().min(1),
+    /** Only for this provider (e.g. `openai`); every provider when left out. */
+    provider: z.string().min(1).optional(),
+    inputPerMTok: Rate.optional(),
+    outputPerMTok: Rate.optional(),
+    cachedInputPerMTok: Rate.optional(),
+    perImage: Rate.optional(),
+    perAudioMinute: Rate.optional(),
+  })
+  .strict();
+export const PricesConfigSchema = z.array(PriceOverrideSchema);
+export type PriceOverride = z.infer<typeof PriceOverrideSchema>;
+
+/** What a request's price depends on. */
+export interface PriceInput {
+  provider: string;
+  endpoint: Endpoint;
+  model: string | null;
+  usage: Usage | null;
+  /** Image requests: the `n`, `size` and `quality` asked for. */
+  image?: { n: number; size?: string; quality?: string };
+}
+
+export interface PriceBook {
+  /** USD, or null when neither the overrides nor the price data know the model. */
+  cost(input: PriceInput): number | null;
+}
+
+/** The model image requests use when they name none. */
+export const DEFAULT_IMAGE_MODEL = 'dall-e-2';
+
+export function createPriceBook(overrides: readonly PriceOverride[] = []): PriceBook {
+  const findOverride = (provider: string, model: string) =>
+    overrides.find(
+      (o) =>
+        (o.provider === undefined || o.provider === provider) &&
+        (o.model.endsWith('*') ? model.startsWith(o.model.slice(0, -1)) : o.model === model),
+    );
+  return {
+    cost(input) {
+      const model = input.model ?? (input.image ? DEFAULT_IMAGE_MODEL : null);
+      if (!model) return null;
+      const override = findOverride(input.provider, model);
+      if (override) return overrideCost(override, input);
+      return libraryCost(input, model);
+    },
+  };
+}
+
+function overrideCost(o: PriceOverride, input: PriceInput): number | null {
+  if (input.image && o.perImage !== undefined) return o.perImage * input.image.n;
+  const u = input.usage;
+  if (u?.audioSeconds != null && o.perAudioMinute !== undefined) return (o.perAudioMinute * u.audioSeconds) / 60;
+  if (!u || o.inputPerMTok === undefined) return null;
+  const cached = u.cachedTokens ?? 0;
+  const uncached = (u.promptTokens ?? 0) - cached;
+  const cachedRate = o.cachedInputPerMTok ?? o.inputPerMTok;
+  const output = (u.completionTokens ?? 0) * (o.outputPerMTok ?? 0);
+  return (uncached * o.inputPerMTok + cached * cachedRate + output) / 1_000_000;
+}
+
+function libraryCost(input: PriceInput, model: string): number | null {
+  const u = input.usage;
+  // Image answers with token usage (gpt-image-1) are priced by tokens, others by the image.
+  if (input.image && !(u && u.promptTokens !== null)) {
+    const each = imagePrice(model, input.image.quality, input.image.size);
+    return each === null ? null : each * input.image.n;
+  }
+  if (!u) return null;
+  const usage: Record<string, number> = {};
+  if (u.audioSeconds != null && u.promptTokens === null) {
+    usage.audio_seconds = u.audioSeconds;
+  } else {
+    usage.input_tokens = u.promptTokens ?? 0;
+    usage.output_tokens = u.completionTokens ?? 0;
+    if (u.cachedTokens) usage.cache_read_tokens = u.cachedTokens;
+  }
+  return priceFromData(usage, model, input.provider);
+}
+
+/** Models the data does not know, so they are not looked up again for every request. */
+const unknownModels = new Set<string>();
+
+function priceFromData(usage: Record<string, number>, model: string, provider: string): number | null {
+  const key = `${provider}\u0000${model}`;
+  if (unknownModels.has(key)) return null;
+  let result: ReturnType<typeof calcPrice>;
+  try {
+    result = calcPrice(usage, model, { providerId: provider });
+  } catch {
+    // The data refuses usage it cannot price (e.g. audio for a token-priced model).
+    return null;
+  }
+  if (!result) {
+    if (unknownModels.size < 10_000) unknownModels.add(key);
+    return null;
+  }
+  return result.total_price;
+}

@@ -1,0 +1,133 @@
+// Counts tokens with gpt-tokenizer when upstream reports no usage (some compatible servers
+// never do). The encoder's tables take a while to load, so the gateway loads them once at
+// start; counting itself is synchronous so a record never waits on it.
+import type { Endpoint } from '../proxy/endpoints.js';
+import type { Usage } from '../proxy/exchange.js';
+
+type Counter = (text: string) => number;
+let countTokens: Counter | null = null;
+
+/** Loads the o200k_base encoder (GPT-4o and later); an estimate for older models too. */
+export async function loadTokenizer(): Promise<void> {
+  if (countTokens) return;
+  const tokenizer = await import('gpt-tokenizer');
+  countTokens = (text) => tokenizer.countTokens(text);
+}
+
+/** OpenAI's documented framing overhead for chat: per message, and once to prime the answer. */
+const TOKENS_PER_MESSAGE = 3;
+const TOKENS_PER_REPLY = 3;
+
+const objectOf = (value: unknown): Record<string, unknown> | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+
+/** The text of a message content, a prompt or an input: strings, or the text parts of a list. */
+export function textOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(textOf).filter(Boolean).join('\n');
+  const object = objectOf(value);
+  if (!object) return '';
+  if (typeof object.text === 'string') return object.text;
+  return textOf(object.content);
+}
+
+/** Tokens of the request's prompt as upstream would count them, or null for other endpoints. */
+function promptTokens(endpoint: Endpoint, body: Record<string, unknown>, count: Counter): number | null {
+  switch (endpoint) {
+    case 'chat.completions': {
+      const messages = Array.isArray(body.messages) ? body.messages : [];
+      let tokens = TOKENS_PER_REPLY;
+      for (const message of messages) tokens += TOKENS_PER_MESSAGE + count(textOf(objectOf(message)?.content));
+      return tokens;
+    }
+    case 'completions':
+      return count(textOf(body.prompt));
+    case 'embeddings':
+      return count(textOf(body.input));
+    case 'responses':
+      return count(textOf(body.input)) + (typeof body.instructions === 'string' ? count(body.instructions) : 0);
+    default:
+      return null;
+  }
+}
+
+/** The answer text of a JSON answer: message contents, completion texts or Responses output texts. */
+export function answerText(answer: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (Array.isArray(answer.choices)) {
+    for (const choice of answer.choices) {
+      const c = objectOf(choice);
+      if (typeof c?.text === 'string') parts.push(c.text);
+      const message = objectOf(c?.message);
+      if (message) parts.push(textOf(message.content), toolCallText(message.tool_calls));
+    }
+  }
+  if (Array.isArray(answer.output)) for (const item of answer.output) parts.push(textOf(objectOf(item)?.content));
+  return parts.filter(Boolean).join('');
+}
+
+/** The text of a stream event's delta: chat deltas, completion texts, Responses text deltas. */
+export function deltaText(event: Record<string, unknown>): string {
+  if (event.type === 'response.output_text.delta' && typeof event.delta === 'string') return event.delta;
+  if (!Array.isArray(event.choices)) return '';
+  let text = '';
+  for (const choice of event.choices) {
+    const c = objectOf(choice);
+    if (typeof c?.text === 'string') text += c.text;
+    const delta = objectOf(c?.delta);
+    if (typeof delta?.content === 'string') text += delta.content;
+    if (delta) text += toolCallText(delta.tool_calls);
+  }
+  return text;
+}
+
+function toolCallText(calls: unknown): string {
+  if (!Array.isArray(calls)) return '';
+  let text = '';
+  for (const call of calls) {
+    const fn = objectOf(objectOf(call)?.function);
+    if (typeof fn?.name === 'string') text += fn.name;
+    if (typeof fn?.arguments === 'string') text += fn.arguments;
+  }
+  return text;
+}
+
+/** Longer texts are counted on a sample of this many characters and scaled. */
+const EXACT_COUNT_CHARS = 32 * 1024;
+
+/**
+ * Tokens of a text; 0 when the tokenizer is not loaded. Counting is synchronous and its
+ * cost grows with the text, so a long answer is counted on a sample and scaled: an
+ * estimate either way, without holding the event loop for seconds.
+ */
+export function countTextTokens(text: string): number {
+  if (!countTokens || !text) return 0;
+  if (text.length <= EXACT_COUNT_CHARS) return countTokens(text);
+  const sample = countTokens(text.slice(0, EXACT_COUNT_CHARS));
+  return Math.round((sample * text.length) / EXACT_COUNT_CHARS);
+}
+
+/**
+ * Counted usage for a request and the answer text it got (plus tokens already counted of
+ * earlier parts of a long answer); null when the tokenizer is not loaded.
+ */
+export function estimateUsage(
+  endpoint: Endpoint,
+  body: Record<string, unknown> | undefined,
+  completionText: string,
+  countedCompletionTokens = 0,
+): Usage | null {
+  if (!countTokens || !body) return null;
+  const prompt = promptTokens(endpoint, body, countTextTokens);
+  if (prompt === null) return null;
+  const completion = endpoint === 'embeddings' ? null : countedCompletionTokens + countTextTokens(completionText);
+  return {
+    promptTokens: prompt,
+    completionTokens: completion,
+    totalTokens: prompt + (completion ?? 0),
+    cachedTokens: null,
+    reasoningTokens: null,
+    audioSeconds: null,
+    estimated: true,
+  };
+}

@@ -1,0 +1,69 @@
+// The request log as CSV (SPEC §4 columns, in order), streamed: records are read in keyset
+// pages and written as the reader takes them, so memory stays flat for any size of log.
+import { Readable } from 'node:stream';
+import { stringify } from 'csv-stringify';
+import type { LogRecord } from '../domain.js';
+import type { LogFilter, Store } from '../store/store.js';
+
+export const CSV_COLUMNS = [
+  'Timestamp',
+  'API Key',
+  'Operation',
+  'Model',
+  'Cost',
+  'Latency',
+  'Tokens',
+  'OpenAI ID',
+  'Error',
+  'Moderated',
+  'IP Address',
+  'User Agent',
+  'User',
+  'Organization',
+  'Trace ID',
+  'Flags',
+] as const;
+
+const PAGE = 500;
+
+const blank = (value: string | number | null) => (value === null ? '' : value);
+
+/** One CSV row; the API key column names the connection (keys themselves are never stored). */
+export function csvRow(r: LogRecord): Array<string | number> {
+  return [
+    new Date(r.ts).toISOString(),
+    r.connectionName ?? r.connectionId ?? '',
+    r.operation,
+    blank(r.model),
+    blank(r.costUsd),
+    r.latencyMs,
+    blank(r.totalTokens),
+    blank(r.upstreamId),
+    blank(r.error),
+    r.moderated ? 'true' : 'false',
+    blank(r.ip),
+    blank(r.userAgent),
+    blank(r.endUser),
+    blank(r.organization),
+    blank(r.traceId),
+    r.flags.map((f) => `${f.type}: ${f.description}`).join('; '),
+  ];
+}
+
+/** Every record matching the filter, newest first, one page in memory at a time. */
+async function* matchingRows(store: Store, filter: LogFilter): AsyncGenerator<Array<string | number>> {
+  let cursor: string | undefined;
+  do {
+    const page = await store.queryLogs(filter, { limit: PAGE, cursor });
+    for (const record of page.records) yield csvRow(record);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+}
+
+/** The CSV as a stream with backpressure: a page is read only when the consumer wants more. */
+export function logsCsv(store: Store, filter: LogFilter): Readable {
+  const csv = stringify({ header: true, columns: [...CSV_COLUMNS] });
+  const rows = Readable.from(matchingRows(store, filter));
+  rows.on('error', (err) => csv.destroy(err));
+  return rows.pipe(csv);
+}

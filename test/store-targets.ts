@@ -1,0 +1,54 @@
+// The two real databases tests run against: a SQLite file in a temp dir and the machine's
+// PostgreSQL, in a schema of its own that is dropped afterwards.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { openStore, type SqlStore } from '../src/store/sql-store.js';
+
+export const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface StoreTarget {
+  name: string;
+  /** Opens and migrates a fresh store. */
+  open(): Promise<SqlStore>;
+  cleanup(): Promise<void>;
+}
+
+export function sqliteStoreTarget(): StoreTarget {
+  let dir = '';
+  return {
+    name: 'sqlite',
+    async open() {
+      dir = await mkdtemp(join(tmpdir(), 'usage-panda-store-'));
+      const store = (await openStore({ dataDir: dir })) as SqlStore;
+      await store.migrate();
+      return store;
+    },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+export function postgresStoreTarget(): StoreTarget {
+  const schema = `test_${randomBytes(6).toString('hex')}`;
+  const query = async (text: string) => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      await client.query(text);
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    name: 'postgres',
+    async open() {
+      await query(`create schema ${schema}`);
+      const store = (await openStore({ databaseUrl: POSTGRES_URL, dataDir: '.', schema })) as SqlStore;
+      await store.migrate();
+      return store;
+    },
+    cleanup: () => query(`drop schema if exists ${schema} cascade`),
+  };
+}

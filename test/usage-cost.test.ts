@@ -1,0 +1,261 @@
+// Tokens and cost on every record, end to end: JSON answers, streams with and without the
+// usage option the gateway injects, answers without usage (counted), images, unknown
+// models, blocked requests and the config file's price overrides. Expected rates are read
+// from the price data itself; the test checks the arithmetic.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { findProvider, type ModelPrice } from '@pydantic/genai-prices';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IMAGE_PRICES } from '../src/accounting/image-prices.js';
+import { apiError, type Stack, startStack } from './harness.js';
+
+let stack: Stack;
+let key: string;
+beforeAll(async () => {
+  stack = await startStack();
+  ({ key } = await stack.createConnection());
+});
+afterAll(() => stack?.close());
+
+/** The model's rates (USD per million tokens) as the bundled price data has them. */
+function ratesOf(model: string): { input: number; output: number; cacheRead: number | undefined } {
+  const info = findProvider({ providerId: 'openai' })?.models.find((m) => m.id === model);
+  const prices = info?.prices as ModelPrice | undefined;
+  if (typeof prices?.input_mtok !== 'number') throw new Error(`no flat token price for ${model} in the price data`);
+  return {
+    input: prices.input_mtok,
+    output: typeof prices.output_mtok === 'number' ? prices.output_mtok : 0,
+    cacheRead: typeof prices.cache_read_mtok === 'number' ? prices.cache_read_mtok : undefined,
+  };
+}
+
+const tokenCost = (model: string, prompt: number, completion: number) => {
+  const rate = ratesOf(model);
+  return (prompt * rate.input + completion * rate.output) / 1_000_000;
+};
+
+const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'how much is this' }] };
+
+describe('tokens and cost', () => {
+  it('records tokens and the price-data cost of a chat completion', async () => {
+    const { data, response } = await stack.client(key).chat.completions.create(chat).withResponse();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    const usage = data.usage;
+    expect(usage).toBeDefined();
+    expect(record).toMatchObject({
+      promptTokens: usage?.prompt_tokens,
+      completionTokens: usage?.completion_tokens,
+      totalTokens: usage?.total_tokens,
+      usageEstimated: false,
+    });
+    expect(record.costUsd).toBeCloseTo(
+      tokenCost('gpt-4o-mini', usage?.prompt_tokens ?? 0, usage?.completion_tokens ?? 0),
+      12,
+    );
+    expect(record.costUsd).toBeGreaterThan(0);
+  });
+
+  it('prices a legacy completion', async () => {
+    const model = 'gpt-3.5-turbo-instruct';
+    const { data, response } = await stack
+      .client(key)
+      .completions.create({ model, prompt: 'say three words' })
+      .withResponse();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.promptTokens).toBe(data.usage?.prompt_tokens);
+    expect(record.costUsd).toBeCloseTo(
+      tokenCost(model, data.usage?.prompt_tokens ?? 0, data.usage?.completion_tokens ?? 0),
+      12,
+    );
+  });
+
+  it('prices embeddings by input tokens', async () => {
+    const model = 'text-embedding-3-small';
+    const { data, response } = await stack
+      .client(key)
+      .embeddings.create({ model, input: ['one two three', 'four five'] })
+      .withResponse();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ operation: 'embedding', promptTokens: 5, completionTokens: null });
+    expect(record.costUsd).toBeCloseTo((data.usage.prompt_tokens * ratesOf(model).input) / 1_000_000, 12);
+  });
+
+  it('prices images by model, size, quality and count (per-image table; the price data has token rates only)', async () => {
+    const { response } = await stack
+      .client(key)
+      .images.generate({ model: 'dall-e-3', prompt: 'a panda', size: '1024x1792', quality: 'hd', n: 2 })
+      .withResponse();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.operation).toBe('image');
+    expect(record.costUsd).toBeCloseTo(2 * (IMAGE_PRICES['dall-e-3']?.hd?.['1024x1792'] ?? Number.NaN), 12);
+
+    const { response: second } = await stack
+      .client(key)
+      .images.generate({ prompt: 'a panda', size: '256x256' })
+      .withResponse();
+    const defaulted = await stack.record(second.headers.get('x-usagepanda-request-id'));
+    expect(defaulted.costUsd).toBe(IMAGE_PRICES['dall-e-2']?.standard?.['256x256']);
+  });
+
+  it('records reasoning and cached token counts from a Responses answer', async () => {
+    const { data, response } = await stack
+      .client(key)
+      .responses.create({ model: 'gpt-4o', input: 'cached question' })
+      .withResponse();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({
+      operation: 'response',
+      promptTokens: data.usage?.input_tokens,
+      completionTokens: data.usage?.output_tokens,
+      cachedTokens: data.usage?.input_tokens_details.cached_tokens,
+      reasoningTokens: data.usage?.output_tokens_details.reasoning_tokens,
+    });
+    expect(record.costUsd).toBeCloseTo(
+      tokenCost('gpt-4o', data.usage?.input_tokens ?? 0, data.usage?.output_tokens ?? 0),
+      12,
+    );
+  });
+
+  it('counts tokens with the tokenizer and marks the record estimated when upstream reports no usage', async () => {
+    const { data, response } = await stack
+      .client(key, { headers: { 'x-mock-no-usage': 'true' } })
+      .chat.completions.create(chat)
+      .withResponse();
+    expect(data.usage).toBeUndefined();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.usageEstimated).toBe(true);
+    // "how much is this" plus chat framing; the answer "Echo: how much is this".
+    expect(record.promptTokens).toBeGreaterThan(4);
+    expect(record.completionTokens).toBeGreaterThan(4);
+    expect(record.totalTokens).toBe((record.promptTokens ?? 0) + (record.completionTokens ?? 0));
+    expect(record.costUsd).toBeCloseTo(
+      tokenCost('gpt-4o-mini', record.promptTokens ?? 0, record.completionTokens ?? 0),
+      12,
+    );
+  });
+
+  it('records null cost for a model without a known price and counts it in /metrics', async () => {
+    const { response } = await stack
+      .client(key)
+      .chat.completions.create({ ...chat, model: 'acme-private-model' })
+      .withResponse();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.promptTokens).toBeGreaterThan(0);
+    expect(record.costUsd).toBeNull();
+    const metrics = await (await fetch(`${stack.gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/usage_panda_unpriced_requests_total\{operation="chat"\} [1-9]/);
+  });
+
+  it('records cost 0 for a request the policy blocked', async () => {
+    const blocked = await stack.createConnection({ policy: { enforceUserIds: true } });
+    const error = await apiError(stack.client(blocked.key).chat.completions.create(chat));
+    expect(error.status).toBe(422);
+    const record = await stack.record(error.headers?.get('x-usagepanda-request-id'));
+    expect(record.costUsd).toBe(0);
+  });
+});
+
+describe('streams', () => {
+  /** The stream's bytes with the per-request id and timestamp made comparable. */
+  const normalized = (text: string) =>
+    text.replace(/"id":"chatcmpl-mock\d+"/g, '"id":"ID"').replace(/"created":\d+/g, '"created":0');
+
+  const streamBody = { ...chat, stream: true as const };
+
+  it('gives the client exactly the stream it asked for while recording usage the gateway asked for', async () => {
+    const direct = await fetch(`${stack.mock.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
+      body: JSON.stringify(streamBody),
+    });
+    const upstreamBytes = await direct.text();
+    expect(upstreamBytes).not.toContain('"usage"');
+
+    const response = await stack.client(key).chat.completions.create(streamBody).asResponse();
+    const clientBytes = await response.text();
+    expect(normalized(clientBytes)).toBe(normalized(upstreamBytes));
+
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ stream: true, status: 200, usageEstimated: false });
+    expect(record.promptTokens).toBe(4);
+    expect(record.completionTokens).toBe(5);
+    expect(record.costUsd).toBeCloseTo(tokenCost('gpt-4o-mini', 4, 5), 12);
+  });
+
+  it('passes the usage chunk on when the client asked for it', async () => {
+    const body = { ...streamBody, stream_options: { include_usage: true } };
+    const direct = await fetch(`${stack.mock.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
+      body: JSON.stringify(body),
+    });
+    const upstreamBytes = await direct.text();
+    const response = await stack.client(key).chat.completions.create(body).asResponse();
+    const clientBytes = await response.text();
+    expect(clientBytes).toContain('"usage":{');
+    expect(normalized(clientBytes)).toBe(normalized(upstreamBytes));
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.totalTokens).toBe(9);
+  });
+
+  it('prices a streamed chat read with the SDK', async () => {
+    const stream = await stack.client(key).chat.completions.create(streamBody).withResponse();
+    let text = '';
+    for await (const chunk of stream.data) {
+      expect(chunk.usage ?? null).toBeNull();
+      text += chunk.choices[0]?.delta.content ?? '';
+    }
+    expect(text).toBe('Echo: how much is this');
+    const record = await stack.record(stream.response.headers.get('x-usagepanda-request-id'));
+    expect(record.costUsd).toBeCloseTo(tokenCost('gpt-4o-mini', 4, 5), 12);
+  });
+
+  it('estimates a stream without usage from the streamed text', async () => {
+    const response = await stack
+      .client(key, { headers: { 'x-mock-no-usage': 'true' } })
+      .completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'count me', stream: true })
+      .asResponse();
+    await response.text();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.usageEstimated).toBe(true);
+    expect(record.promptTokens).toBe(2);
+    expect(record.completionTokens).toBeGreaterThan(2);
+  });
+});
+
+describe('price overrides from the config file', () => {
+  let overridden: Stack;
+  beforeAll(async () => {
+    const file = join(stack.dataDir, 'prices.yaml');
+    await writeFile(
+      file,
+      [
+        'prices:',
+        '  - model: acme-private-*',
+        '    inputPerMTok: 3',
+        '    outputPerMTok: 7',
+        '  - model: gpt-4o-mini',
+        '    inputPerMTok: 1',
+        '    outputPerMTok: 1',
+        '',
+      ].join('\n'),
+    );
+    overridden = await startStack({ configFile: file });
+  });
+  afterAll(() => overridden?.close());
+
+  it('prices private models and replaces the price data for listed ones', async () => {
+    const { key: k } = await overridden.createConnection();
+    const { data, response } = await overridden
+      .client(k)
+      .chat.completions.create({ ...chat, model: 'acme-private-7b' })
+      .withResponse();
+    const record = await overridden.record(response.headers.get('x-usagepanda-request-id'));
+    const u = data.usage;
+    expect(record.costUsd).toBeCloseTo(((u?.prompt_tokens ?? 0) * 3 + (u?.completion_tokens ?? 0) * 7) / 1e6, 12);
+
+    const second = await overridden.client(k).chat.completions.create(chat).withResponse();
+    const mini = await overridden.record(second.response.headers.get('x-usagepanda-request-id'));
+    expect(mini.costUsd).toBeCloseTo((mini.totalTokens ?? 0) / 1e6, 12);
+  });
+});
