@@ -4,10 +4,12 @@ import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { type AdminToken, ensureAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
+import { type AppliedConfig, applyConfigFile } from './config/apply.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
 import { createMetrics } from './metrics.js';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.js';
+import { PolicySettingsSchema } from './policies/settings.js';
 import { createUpstreamAgent } from './proxy/forward.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
@@ -41,7 +43,10 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
 export async function startGateway(config: Config): Promise<Gateway> {
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
-  const connections = new ConnectionDirectory(store, createSecretBox(secret));
+  const box = createSecretBox(secret);
+  // Without a file there is nothing to reconcile: file-managed connections stay as they were.
+  const applied = config.configFile ? await applyConfigFile(config.file, store, box) : null;
+  const connections = new ConnectionDirectory(store, box);
   const autoReplies = new AutoReplyDirectory(store);
   const adminToken = await ensureAdminToken(store, config.adminToken);
   const mockUpstream = config.mockUpstream ? await startMockUpstream({ port: 0 }) : null;
@@ -63,6 +68,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       // The simulator takes any key, so trying the product needs none.
       fallbackProviderKey: config.openaiApiKey ?? (mockUpstream ? 'sk-mock-upstream' : null),
       defaultApiKey: config.defaultApiKey ?? null,
+      standalonePolicy: config.file.standalone ? PolicySettingsSchema.parse(config.file.defaults) : null,
       maxBodyBytes: config.maxBodyBytes,
       record(record) {
         metrics.observe(record);
@@ -75,6 +81,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
   });
 
+  if (applied) logApplied(app, config.configFile, applied);
   await app.listen({ port: config.port, host: config.host });
   ready = true;
   const address = app.server.address();
@@ -101,4 +108,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
       await store.close();
     },
   };
+}
+
+function logApplied(app: FastifyInstance, file: string | undefined, applied: AppliedConfig): void {
+  app.log.info({ file, ...applied }, 'config file applied');
 }

@@ -1,5 +1,5 @@
 // Turns a finished exchange into its log record.
-import type { LogRecord } from '../domain.js';
+import { type LogRecord, STANDALONE_CONNECTION_NAME } from '../domain.js';
 import type { Exchange } from './exchange.js';
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -10,7 +10,7 @@ export function toLogRecord(ex: Exchange, provider: string): LogRecord {
     id: ex.id,
     ts: ex.ts,
     connectionId: ex.connection?.id ?? null,
-    connectionName: ex.connection?.name ?? null,
+    connectionName: ex.connection?.name ?? (ex.standalone ? STANDALONE_CONNECTION_NAME : null),
     endpoint: ex.path,
     method: ex.method,
     operation: ex.operation,
