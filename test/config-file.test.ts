@@ -335,6 +335,17 @@ describe('config file validation', () => {
   });
 });
 
+describe('the example config file', () => {
+  it('is valid, and declares what the README says', async () => {
+    const example = join(import.meta.dirname, '..', 'usage-panda.example.yaml');
+    const env = { PROD_UP_KEY: generateApiKey(), LOCAL_UP_KEY: generateApiKey(), OPENAI_KEY_PROD: fakeProviderKey() };
+    const config = await loadConfig({ configFile: example }, env);
+    expect(config.file.connections.map((c) => c.name)).toEqual(['production', 'local-llm']);
+    expect(config.file.autoreplies).toHaveLength(1);
+    expect(config.file.standalone).toBe(false);
+  });
+});
+
 describe('standalone mode', () => {
   const yaml = ['standalone: true', 'defaults:', '  maxTokens: 100'].join('\n');
 
