@@ -71,6 +71,14 @@ describe('config file connections', () => {
     const remove = await stack.admin('DELETE', `/api/connections/${prod.id}`);
     expect(remove).toMatchObject({ status: 409, json: { error: { message } } });
     expect((await stack.admin('GET', `/api/connections/${prod.id}`)).json.policy.maxTokens).toBe(100);
+    // Its name stays the file's: no API connection may take it.
+    expect(await stack.admin('POST', '/api/connections', { name: 'prod' })).toMatchObject({
+      status: 409,
+      json: { error: { message } },
+    });
+    const other = await stack.createConnection({ name: 'other' });
+    const rename = await stack.admin('PATCH', `/api/connections/${other.id}`, { name: 'prod' });
+    expect(rename).toMatchObject({ status: 409, json: { error: { message } } });
   });
 
   it('updates a connection on restart with a changed file, and removes it once the file drops it', async () => {
@@ -301,13 +309,12 @@ describe('config file validation', () => {
         '    connections: [prod, staging]',
       ].join('\n'),
     );
-    expect(message.split('\n').sort()).toEqual(
-      [
-        'usage-panda.yaml:3: connections[0].key: expected a Usage Panda key: up- followed by 48 letters and digits',
-        'usage-panda.yaml:4: connections[0].polcy: unknown field',
-        'usage-panda.yaml:5: connections[1].name: Invalid input: expected string, received undefined',
-      ].sort(),
-    );
+    // Every problem at once, in the order of the file.
+    expect(message.split('\n')).toEqual([
+      'usage-panda.yaml:3: connections[0].key: expected a Usage Panda key: up- followed by 48 letters and digits',
+      'usage-panda.yaml:4: connections[0].polcy: unknown field',
+      'usage-panda.yaml:5: connections[1].name: required',
+    ]);
     // Cross-field checks run once every field is well-formed.
     const crossed = await problems(
       [
@@ -331,7 +338,7 @@ describe('config file validation', () => {
 
   it('reports YAML syntax errors with their line', async () => {
     const message = await problems('connections:\n  - name: prod\n   key: [unclosed\n');
-    expect(message).toMatch(/^usage-panda\.yaml: .*line 3/s);
+    expect(message).toMatch(/^usage-panda\.yaml:3: .* at line 3, column 1/s);
   });
 });
 

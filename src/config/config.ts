@@ -157,7 +157,7 @@ export async function readConfigFile(path: string, env: NodeJS.ProcessEnv): Prom
   try {
     source = parseYamlSource(text);
   } catch (err) {
-    if (err instanceof YAMLParseError) throw new ConfigError(`${path}: ${err.message}`);
+    if (err instanceof YAMLParseError) throw new ConfigError(`${path}:${err.linePos?.[0].line ?? 1}: ${err.message}`);
     throw err;
   }
   const at = (field: readonly PropertyKey[], message: string) =>
@@ -169,14 +169,15 @@ export async function readConfigFile(path: string, env: NodeJS.ProcessEnv): Prom
       missing.map(({ path: field, name }) => at(field, `environment variable ${name} is not set`)).join('\n'),
     );
   }
-  const result = ConfigFileSchema.safeParse(data);
+  const result = ConfigFileSchema.safeParse(data, {
+    error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined),
+  });
   if (result.success) return result.data;
-  throw new ConfigError(
-    result.error.issues
-      .flatMap(issueFields)
-      .map(([field, message]) => at(field, message))
-      .join('\n'),
-  );
+  const problems = result.error.issues
+    .flatMap(issueFields)
+    .map(([field, message]) => ({ line: source.lineOf(field), text: at(field, message) }))
+    .sort((a, b) => a.line - b.line);
+  throw new ConfigError(problems.map((problem) => problem.text).join('\n'));
 }
 
 /** Where an issue is and what it says; unknown keys are reported each at its own line. */

@@ -98,6 +98,7 @@ export class ConnectionDirectory {
     managedBy: Connection['managedBy'] = 'api',
   ): Promise<{ connection: Connection; key: string }> {
     const data = ConnectionCreateSchema.parse(input);
+    if (managedBy === 'api') await this.refuseFileName(data.name);
     const key = generateApiKey();
     const connection = await this.store.insertConnection({
       name: data.name,
@@ -119,9 +120,16 @@ export class ConnectionDirectory {
     return current;
   }
 
+  /** A name the config file declares stays the file's: the file finds its connections by name. */
+  private async refuseFileName(name: string): Promise<void> {
+    const holder = await this.store.findConnectionByName(name);
+    if (holder?.managedBy === 'file') throw managedByFile(`connection ${name}`);
+  }
+
   async update(id: string, update: ConnectionUpdate): Promise<Connection | undefined> {
     const current = await this.writable(id);
     if (!current) return undefined;
+    if (update.name !== undefined && update.name !== current.name) await this.refuseFileName(update.name);
     const updated = await this.store.updateConnection(id, {
       name: update.name,
       enabled: update.enabled,
