@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { type AdminToken, ensureAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
-import { type AppliedConfig, applyConfigFile } from './config/apply.js';
+import { applyConfigFile } from './config/apply.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
 import { createMetrics } from './metrics.js';
@@ -81,7 +81,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
   });
 
-  if (applied) logApplied(app, config.configFile, applied);
+  if (applied) app.log.info({ file: config.configFile, ...applied }, 'config file applied');
   await app.listen({ port: config.port, host: config.host });
   ready = true;
   const address = app.server.address();
@@ -108,8 +108,4 @@ export async function startGateway(config: Config): Promise<Gateway> {
       await store.close();
     },
   };
-}
-
-function logApplied(app: FastifyInstance, file: string | undefined, applied: AppliedConfig): void {
-  app.log.info({ file, ...applied }, 'config file applied');
 }
