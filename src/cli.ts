@@ -124,7 +124,7 @@ storeOptions(program.command('start').description('start the gateway'))
   .action(async (flags) => {
     const config = await loadConfig(settingsFrom(flags), process.env);
     const gateway = await startGateway(config);
-    printStartBanner(gateway, config.mockUpstream);
+    printStartBanner(gateway, config.mockUpstream, config.file.standalone);
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -137,10 +137,13 @@ storeOptions(program.command('start').description('start the gateway'))
     process.on('SIGTERM', () => void stop('SIGTERM'));
   });
 
-function printStartBanner(gateway: Gateway, mock: boolean): void {
+function printStartBanner(gateway: Gateway, mock: boolean, standalone: boolean): void {
+  const keyNote = standalone
+    ? 'standalone: no key needed, the default policy applies'
+    : 'send x-usagepanda-api-key: up-…';
   const lines = [
     `Usage Panda is listening on ${gateway.url}`,
-    `  proxy:     ${gateway.url}/v1  (send x-usagepanda-api-key: up-…)`,
+    `  proxy:     ${gateway.url}/v1  (${keyNote})`,
     `  dashboard: ${gateway.url}/`,
   ];
   if (mock) lines.push(`  upstream:  in-process mock at ${gateway.mockUpstream?.url}`);

@@ -37,6 +37,9 @@ export interface Connection {
   updatedAt: number;
 }
 
+/** The connection name recorded for keyless requests of a standalone gateway (their connection id is null). */
+export const STANDALONE_CONNECTION_NAME = 'default';
+
 /** A prompt answered by the gateway itself, without calling upstream. */
 export interface AutoReply {
   id: string;

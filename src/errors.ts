@@ -83,6 +83,6 @@ export const internalError = () => new GatewayError('UP_ERR_INTERNAL', 500, 'ser
 export const moderationFailed = (reason: string) =>
   new GatewayError('UP_ERR_MODERATION_FAILED', 502, 'upstream_error', say(`moderation check failed: ${reason}`));
 
-/** Things declared in the config file change only there. */
+/** Things declared in the config file change only there; `what` names it, e.g. `connection prod`. */
 export const managedByFile = (what: string) =>
-  new GatewayError('UP_ERR_MANAGED_BY_FILE', 409, 'invalid_request', say(`this ${what} is managed by the config file`));
+  new GatewayError('UP_ERR_MANAGED_BY_FILE', 409, 'invalid_request', say(`${what} is managed by the config file`));

@@ -6,10 +6,12 @@ import { createPriceBook } from './accounting/prices.js';
 import { loadTokenizer } from './accounting/tokenizer.js';
 import { type AdminToken, ensureAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
+import { applyConfigFile } from './config/apply.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
 import { createMetrics } from './metrics.js';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.js';
+import { PolicySettingsSchema } from './policies/settings.js';
 import { createUpstreamAgent } from './proxy/forward.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
@@ -46,7 +48,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const tokenizer = loadTokenizer();
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
-  const connections = new ConnectionDirectory(store, createSecretBox(secret));
+  const box = createSecretBox(secret);
+  // Without a file there is nothing to reconcile: file-managed connections stay as they were.
+  const applied = config.configFile ? await applyConfigFile(config.file, store, box) : null;
+  const connections = new ConnectionDirectory(store, box);
   const autoReplies = new AutoReplyDirectory(store);
   const adminToken = await ensureAdminToken(store, config.adminToken);
   const mockUpstream = config.mockUpstream ? await startMockUpstream({ port: 0 }) : null;
@@ -69,6 +74,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       // The simulator takes any key, so trying the product needs none.
       fallbackProviderKey: config.openaiApiKey ?? (mockUpstream ? 'sk-mock-upstream' : null),
       defaultApiKey: config.defaultApiKey ?? null,
+      standalonePolicy: config.file.standalone ? PolicySettingsSchema.parse(config.file.defaults) : null,
       maxBodyBytes: config.maxBodyBytes,
       prices: createPriceBook(config.file.prices),
       record(record) {
@@ -84,6 +90,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
 
   const stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
 
+  if (applied) app.log.info({ file: config.configFile, ...applied }, 'config file applied');
   await app.listen({ port: config.port, host: config.host });
   ready = true;
   const address = app.server.address();

@@ -1,7 +1,7 @@
 // The command line as a user runs it: start on an empty data dir, restart on existing data,
 // keys create / list / revoke, and no provider key in anything the process prints.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -180,5 +180,15 @@ describe('usage-panda CLI', { timeout: 180_000 }, () => {
     const result = await run(['start', '--port', 'ninety', '--data', dataDir]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('expected a port number');
+  });
+
+  it('refuses to start on an invalid config file, naming the file, the line and the field', async () => {
+    const file = join(dataDir, 'bad-config.yaml');
+    await writeFile(file, 'connections:\n  - name: prod\n    key: up-short\n');
+    const result = await run(['start', '--config', file, '--data', dataDir]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `usage-panda: ${file}:3: connections[0].key: expected a Usage Panda key: up- followed by 48 letters and digits\n`,
+    );
   });
 });

@@ -1,7 +1,7 @@
 // Starts the real gateway and the real mock upstream on loopback for end-to-end tests,
 // with a temporary data dir, and gives the tests an admin client and official SDK clients.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -20,25 +20,65 @@ export interface Stack {
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
   /** Creates a connection through the admin API; returns its id and key. */
   createConnection(body?: Record<string, unknown>): Promise<{ id: string; key: string }>;
-  /** An official SDK client pointed at the gateway with this Usage Panda key. */
-  client(key: string, options?: { headers?: Record<string, string>; apiKey?: string }): OpenAI;
+  /** An official SDK client pointed at the gateway with this Usage Panda key (null: no key at all). */
+  client(key: string | null, options?: { headers?: Record<string, string>; apiKey?: string }): OpenAI;
   /** The stored record of a request, after the log queue is drained. */
   record(requestId: string | null | undefined): Promise<LogRecord>;
+  /** Takes the gateway and mock down but keeps the data dir, for a restart (`restartOf`). */
+  stop(): Promise<void>;
+  /** Takes everything down and removes the data dir. */
   close(): Promise<void>;
 }
 
 /** A provider key made at run time; never a real one. */
 export const fakeProviderKey = () => `sk-test-${randomBytes(12).toString('hex')}`;
 
-export async function startStack(settings: GatewaySettings & { configFile?: string } = {}): Promise<Stack> {
+export interface StackOptions {
+  /** YAML written to `<dataDir>/usage-panda.yaml` and passed as the config file (`--config`). */
+  configYaml?: string;
+  /** The environment the config is read with, for its `${ENV}` references. */
+  env?: NodeJS.ProcessEnv;
+  /** Start on the data dir (and admin token) of an earlier stack, as a restart does. */
+  restartOf?: Pick<Stack, 'dataDir' | 'adminToken'>;
+}
+
+/** The path the harness writes `configYaml` to. */
+export const configPath = (dataDir: string) => join(dataDir, 'usage-panda.yaml');
+
+export async function startStack(
+  settings: GatewaySettings & { configFile?: string } = {},
+  options: StackOptions = {},
+): Promise<Stack> {
   const mock = await startMockUpstream({ port: 0 });
-  const dataDir = await mkdtemp(join(tmpdir(), 'usage-panda-test-'));
-  const adminToken = `admin-${randomBytes(16).toString('hex')}`;
-  const config = await loadConfig(
-    { port: 0, host: '127.0.0.1', dataDir, upstream: mock.url, adminToken, logLevel: 'silent', ...settings },
-    {},
-  );
-  const gateway = await startGateway(config);
+  const dataDir = options.restartOf?.dataDir ?? (await mkdtemp(join(tmpdir(), 'usage-panda-test-')));
+  const adminToken = options.restartOf?.adminToken ?? `admin-${randomBytes(16).toString('hex')}`;
+  let gateway: Gateway;
+  try {
+    let configFile: string | undefined;
+    if (options.configYaml !== undefined) {
+      configFile = configPath(dataDir);
+      await writeFile(configFile, options.configYaml);
+    }
+    const config = await loadConfig(
+      {
+        port: 0,
+        host: '127.0.0.1',
+        dataDir,
+        upstream: mock.url,
+        adminToken,
+        logLevel: 'silent',
+        configFile,
+        ...settings,
+      },
+      options.env ?? {},
+    );
+    gateway = await startGateway(config);
+  } catch (err) {
+    // A start that fails (e.g. an invalid config file) leaves nothing running behind.
+    await mock.close();
+    if (!options.restartOf) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
 
   const admin: Stack['admin'] = async (method, path, body) => {
     const response = await fetch(`${gateway.url}${path}`, {
@@ -51,6 +91,11 @@ export async function startStack(settings: GatewaySettings & { configFile?: stri
     });
     const text = await response.text();
     return { status: response.status, json: text ? JSON.parse(text) : null };
+  };
+
+  const stop = async () => {
+    await gateway.close();
+    await mock.close();
   };
 
   return {
@@ -72,7 +117,7 @@ export async function startStack(settings: GatewaySettings & { configFile?: stri
         apiKey: options.apiKey ?? fakeProviderKey(),
         baseURL: `${gateway.url}/v1`,
         maxRetries: 0,
-        defaultHeaders: { 'x-usagepanda-api-key': key, ...options.headers },
+        defaultHeaders: { ...(key === null ? {} : { 'x-usagepanda-api-key': key }), ...options.headers },
       });
     },
     async record(requestId) {
@@ -82,9 +127,9 @@ export async function startStack(settings: GatewaySettings & { configFile?: stri
       if (!found) throw new Error(`no log record ${requestId}`);
       return found;
     },
+    stop,
     async close() {
-      await gateway.close();
-      await mock.close();
+      await stop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateApiKey } from '../src/secrets/keys.js';
 import { apiError, type Stack, startStack } from './harness.js';
 
 const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -15,11 +16,13 @@ async function sql(statement: string): Promise<void> {
 }
 
 let stack: Stack;
+let databaseUrl: string;
 beforeAll(async () => {
   await sql(`create schema ${schema}`);
   const url = new URL(POSTGRES_URL);
   url.searchParams.set('options', `-c search_path=${schema}`);
-  stack = await startStack({ databaseUrl: url.toString() });
+  databaseUrl = url.toString();
+  stack = await startStack({ databaseUrl });
 });
 afterAll(async () => {
   await stack?.close();
@@ -42,5 +45,23 @@ describe('gateway on PostgreSQL', () => {
     expect(record).toMatchObject({ status: 200, endUser: 'u-pg', promptTokens: 1, connectionName: 'pg' });
     const logs = await stack.admin('GET', '/api/logs?user=u-pg');
     expect(logs.json.data).toHaveLength(1);
+  });
+
+  it('applies a config file at restart: takes the connection over by name, with the file key and policy', async () => {
+    const env = { PG_UP_KEY: generateApiKey() };
+    const yaml = ['connections:', '  - name: pg', `    key: \${PG_UP_KEY}`, '    policy: { maxTokens: 10 }'];
+    const previous = stack;
+    await previous.stop();
+    stack = await startStack({ databaseUrl }, { configYaml: yaml.join('\n'), env, restartOf: previous });
+    const list = await stack.admin('GET', '/api/connections');
+    expect(list.json.data).toMatchObject([{ name: 'pg', managedBy: 'file', policy: { maxTokens: 10 } }]);
+    const blocked = await apiError(
+      stack.client(env.PG_UP_KEY).chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'hello' }],
+        max_tokens: 50,
+      }),
+    );
+    expect(blocked.message).toBe('422 Usage Panda: Config set to max tokens of: 10; request was: 50');
   });
 });

@@ -18,7 +18,7 @@ export async function autoReplyRoutes(app: FastifyInstance, replies: AutoReplyDi
   async function writable(id: string) {
     const reply = await store.findAutoReply(id);
     if (!reply) throw notFound('auto-reply');
-    if (reply.managedBy === 'file') throw managedByFile('auto-reply');
+    if (reply.managedBy === 'file') throw managedByFile('this auto-reply');
     return reply;
   }
 

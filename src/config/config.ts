@@ -1,10 +1,14 @@
 // One validated, frozen Config from flags > environment > config file > defaults.
 // Nothing below this module reads process.env.
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { PricesConfigSchema } from '../accounting/prices.js';
+import { AutoReplyCreateSchema } from '../autoreplies/directory.js';
+import { PolicySettingsPatchSchema } from '../policies/settings.js';
+import { isApiKey } from '../secrets/keys.js';
 import { RetentionSchema } from '../store/retention.js';
+import { expandEnvReferences, formatPath, parseYamlSource } from './yaml-source.js';
 
 const Port = z.coerce.number().int().min(0).max(65535);
 const Url = z.url({ protocol: /^https?$/ });
@@ -32,6 +36,26 @@ export const GatewaySettingsSchema = z
   .strict();
 export type GatewaySettings = z.infer<typeof GatewaySettingsSchema>;
 
+/**
+ * A connection the file declares, by name. Its key comes from the file too (through an
+ * `${ENV}` reference), so applications keep working across restarts.
+ */
+export const FileConnectionSchema = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    key: z.string().refine(isApiKey, 'expected a Usage Panda key: up- followed by 48 letters and digits'),
+    enabled: z.boolean().default(true),
+    policy: PolicySettingsPatchSchema.default({}),
+    upstream: Url.optional(),
+    providerKey: z.string().min(1).optional(),
+  })
+  .strict();
+export type FileConnection = z.infer<typeof FileConnectionSchema>;
+
+/** An auto-reply the file declares; `connections` are connection names of this file. */
+export const FileAutoReplySchema = AutoReplyCreateSchema;
+export type FileAutoReply = z.infer<typeof FileAutoReplySchema>;
+
 export const ConfigFileSchema = z
   .object({
     gateway: GatewaySettingsSchema.optional(),
@@ -39,8 +63,51 @@ export const ConfigFileSchema = z
     prices: PricesConfigSchema.optional(),
     /** Days to keep records and, separately, their bodies (issue 4). */
     retention: RetentionSchema.optional(),
+    /** No keys needed: `defaults` applies to every request without a Usage Panda key. */
+    standalone: z.boolean().default(false),
+    /** The policy of standalone requests, and the base of every file connection's policy. */
+    defaults: PolicySettingsPatchSchema.default({}),
+    connections: z.array(FileConnectionSchema).default([]),
+    autoreplies: z.array(FileAutoReplySchema).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((file, ctx) => {
+    const names = new Set<string>();
+    const keys = new Set<string>();
+    file.connections.forEach((connection, index) => {
+      if (names.has(connection.name)) {
+        ctx.addIssue({ code: 'custom', path: ['connections', index, 'name'], message: 'declared twice' });
+      }
+      if (keys.has(connection.key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['connections', index, 'key'],
+          message: 'the same key as another connection',
+        });
+      }
+      names.add(connection.name);
+      keys.add(connection.key);
+    });
+    file.autoreplies.forEach((reply, index) => {
+      reply.connections.forEach((name, at) => {
+        if (!names.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['autoreplies', index, 'connections', at],
+            message: `no connection named ${name} in this file`,
+          });
+        }
+      });
+    });
+    if (file.standalone && file.gateway?.host !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gateway', 'host'],
+        message:
+          'standalone mode needs no key, so it binds 127.0.0.1; use --host or USAGE_PANDA_HOST to bind elsewhere',
+      });
+    }
+  });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
 const DEFAULTS = {
@@ -81,21 +148,48 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): GatewaySettings {
   return parseOrExplain(GatewaySettingsSchema, defined, 'environment');
 }
 
-export async function readConfigFile(path: string): Promise<ConfigFile> {
+/**
+ * Reads, expands `${ENV}` references in, and validates the config file; every problem is
+ * reported as `file:line: field: what is wrong`, all of them at once.
+ */
+export async function readConfigFile(path: string, env: NodeJS.ProcessEnv): Promise<ConfigFile> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
   }
-  let data: unknown;
+  let source: ReturnType<typeof parseYamlSource>;
   try {
-    data = parseYaml(text) ?? {};
+    source = parseYamlSource(text);
   } catch (err) {
-    if (err instanceof YAMLParseError) throw new ConfigError(`${path}: ${err.message}`);
+    if (err instanceof YAMLParseError) throw new ConfigError(`${path}:${err.linePos?.[0].line ?? 1}: ${err.message}`);
     throw err;
   }
-  return parseOrExplain(ConfigFileSchema, data, path);
+  const at = (field: readonly PropertyKey[], message: string) =>
+    `${path}:${source.lineOf(field)}: ${formatPath(field)}: ${message}`;
+
+  const { data, missing } = expandEnvReferences(source.data, env);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      missing.map(({ path: field, name }) => at(field, `environment variable ${name} is not set`)).join('\n'),
+    );
+  }
+  const result = ConfigFileSchema.safeParse(data, {
+    error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined),
+  });
+  if (result.success) return result.data;
+  const problems = result.error.issues
+    .flatMap(issueFields)
+    .map(([field, message]) => ({ line: source.lineOf(field), text: at(field, message) }))
+    .sort((a, b) => a.line - b.line);
+  throw new ConfigError(problems.map((problem) => problem.text).join('\n'));
+}
+
+/** Where an issue is and what it says; unknown keys are reported each at its own line. */
+function issueFields(issue: z.core.$ZodIssue): [readonly PropertyKey[], string][] {
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => [[...issue.path, key], 'unknown field']);
+  return [[issue.path, issue.message]];
 }
 
 /** Merges flags > env > file > defaults into the one Config passed down. */
@@ -104,10 +198,12 @@ export async function loadConfig(
   env: NodeJS.ProcessEnv,
 ): Promise<Config> {
   const { configFile, ...flagSettings } = flags;
-  const file = configFile ? await readConfigFile(configFile) : {};
+  const file = configFile ? await readConfigFile(configFile, env) : ConfigFileSchema.parse({});
   const merged = {
     ...DEFAULTS,
     ...file.gateway,
+    // No key guards a standalone gateway, so only a flag or the environment may expose it.
+    ...(file.standalone ? { host: '127.0.0.1' } : {}),
     ...settingsFromEnv(env),
     ...parseOrExplain(GatewaySettingsSchema, dropUndefined(flagSettings), 'command line'),
   };

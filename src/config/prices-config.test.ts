@@ -13,7 +13,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 async function read(text: string) {
   const file = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
   await writeFile(file, text);
-  return readConfigFile(file);
+  return readConfigFile(file, {});
 }
 
 describe('prices section of the config file', () => {
@@ -24,7 +24,7 @@ describe('prices section of the config file', () => {
 
   it('refuses negative rates and unknown fields, naming the place', async () => {
     await expect(read('prices:\n  - model: m\n    inputPerMTok: -1\n')).rejects.toThrow(
-      /prices\.0\.inputPerMTok: Too small/,
+      /\.yaml:3: prices\[0\]\.inputPerMTok: Too small/,
     );
     await expect(read('prices:\n  - model: m\n    perToken: 1\n')).rejects.toThrow(ConfigError);
   });

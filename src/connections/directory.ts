@@ -2,6 +2,7 @@
 // the one a request's key belongs to, through a short-lived cache in front of the store.
 import { z } from 'zod';
 import type { Connection } from '../domain.js';
+import { managedByFile } from '../errors.js';
 import { PolicySettingsPatchSchema, PolicySettingsSchema } from '../policies/settings.js';
 import type { SecretBox } from '../secrets/cipher.js';
 import { generateApiKey, hashSecret, keyPrefix } from '../secrets/keys.js';
@@ -97,6 +98,7 @@ export class ConnectionDirectory {
     managedBy: Connection['managedBy'] = 'api',
   ): Promise<{ connection: Connection; key: string }> {
     const data = ConnectionCreateSchema.parse(input);
+    if (managedBy === 'api') await this.refuseFileName(data.name);
     const key = generateApiKey();
     const connection = await this.store.insertConnection({
       name: data.name,
@@ -111,9 +113,23 @@ export class ConnectionDirectory {
     return { connection, key };
   }
 
-  async update(id: string, update: ConnectionUpdate): Promise<Connection | undefined> {
+  /** The connection, if it exists; a file-managed one may only be changed in the file. */
+  private async writable(id: string): Promise<Connection | undefined> {
     const current = await this.store.findConnectionById(id);
+    if (current?.managedBy === 'file') throw managedByFile(`connection ${current.name}`);
+    return current;
+  }
+
+  /** A name the config file declares stays the file's: the file finds its connections by name. */
+  private async refuseFileName(name: string): Promise<void> {
+    const holder = await this.store.findConnectionByName(name);
+    if (holder?.managedBy === 'file') throw managedByFile(`connection ${name}`);
+  }
+
+  async update(id: string, update: ConnectionUpdate): Promise<Connection | undefined> {
+    const current = await this.writable(id);
     if (!current) return undefined;
+    if (update.name !== undefined && update.name !== current.name) await this.refuseFileName(update.name);
     const updated = await this.store.updateConnection(id, {
       name: update.name,
       enabled: update.enabled,
@@ -132,6 +148,7 @@ export class ConnectionDirectory {
 
   /** Issues a new key; the old one stops working at once on this replica. */
   async rotate(id: string): Promise<{ connection: Connection; key: string } | undefined> {
+    if (!(await this.writable(id))) return undefined;
     const key = generateApiKey();
     const connection = await this.store.updateConnection(id, { keyHash: hashSecret(key), keyPrefix: keyPrefix(key) });
     this.invalidate();
@@ -139,6 +156,7 @@ export class ConnectionDirectory {
   }
 
   async remove(id: string): Promise<boolean> {
+    if (!(await this.writable(id))) return false;
     const removed = await this.store.deleteConnection(id);
     this.invalidate();
     return removed;

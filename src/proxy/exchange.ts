@@ -46,6 +46,8 @@ export class Exchange {
   readonly operation: Operation;
 
   connection: Connection | null = null;
+  /** True when a standalone gateway applied its default policy to a request without a key. */
+  standalone = false;
   body: RequestBody = { kind: 'none' };
   /** True once a policy changed the JSON body (redaction), so it must be serialised again. */
   bodyRewritten = false;

@@ -1,6 +1,6 @@
 // Turns a finished exchange into its log record, priced.
 import type { PriceBook } from '../accounting/prices.js';
-import type { LogRecord } from '../domain.js';
+import { type LogRecord, STANDALONE_CONNECTION_NAME } from '../domain.js';
 import type { Exchange } from './exchange.js';
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -11,7 +11,7 @@ export function toLogRecord(ex: Exchange, provider: string, prices: PriceBook): 
     id: ex.id,
     ts: ex.ts,
     connectionId: ex.connection?.id ?? null,
-    connectionName: ex.connection?.name ?? null,
+    connectionName: ex.connection?.name ?? (ex.standalone ? STANDALONE_CONNECTION_NAME : null),
     endpoint: ex.path,
     method: ex.method,
     operation: ex.operation,

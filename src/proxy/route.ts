@@ -40,6 +40,8 @@ export interface ProxyDeps {
   fallbackProviderKey: string | null;
   /** Key used when a request carries none (USAGE_PANDA_API_KEY). */
   defaultApiKey: string | null;
+  /** Standalone mode: the policy of requests that carry no key at all; null means a key is required. */
+  standalonePolicy: PolicySettings | null;
   maxBodyBytes: number;
   record(record: LogRecord): void;
   /** Prices every record: the price data plus the config file's overrides. */
@@ -78,15 +80,15 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
 
   try {
     if (ex.method === 'OPTIONS') return answerPreflight(ex, res);
-    const { connection, providerKey: clientProviderKey } = await authenticate(deps, ex);
-    ex.connection = connection;
+    const { connection, policy, providerKey: clientProviderKey } = await authenticate(deps, ex);
     ex.traceId = readTraceId(ex);
     await parseBody(ex, request.headers['content-type'], await readBody(request.raw, deps.maxBodyBytes));
-    const settings = resolveSettings(ex, connection.policy);
+    const settings = resolveSettings(ex, policy);
 
-    const base = connection.upstream ?? deps.upstream;
+    const base = connection?.upstream ?? deps.upstream;
     const providerKey = () => {
-      const key = clientProviderKey ?? deps.connections.providerKey(connection) ?? deps.fallbackProviderKey;
+      const stored = connection ? deps.connections.providerKey(connection) : null;
+      const key = clientProviderKey ?? stored ?? deps.fallbackProviderKey;
       if (!key) throw missingProviderKey();
       return key;
     };
@@ -134,17 +136,33 @@ function bearer(value: string | undefined): string | undefined {
   return match?.[1]?.trim();
 }
 
-/** The Usage Panda key picks the connection; any other bearer token is the provider key. */
-async function authenticate(deps: ProxyDeps, ex: Exchange): Promise<{ connection: Connection; providerKey?: string }> {
+interface Caller {
+  /** Null for a keyless request to a standalone gateway. */
+  connection: Connection | null;
+  policy: PolicySettings;
+  /** The provider key the client sent, if any. */
+  providerKey?: string;
+}
+
+/**
+ * The Usage Panda key picks the connection; any other bearer token is the provider key.
+ * A standalone gateway lets a request without any key through under its default policy.
+ */
+async function authenticate(deps: ProxyDeps, ex: Exchange): Promise<Caller> {
   const token = bearer(ex.header('authorization'));
   const tokenIsOurs = token?.startsWith('up-') ?? false;
+  const providerKey = tokenIsOurs ? undefined : token;
   const key = ex.header('x-usagepanda-api-key') ?? (tokenIsOurs ? token : undefined) ?? deps.defaultApiKey;
-  if (!key) throw invalidKey();
+  if (!key) {
+    if (!deps.standalonePolicy) throw invalidKey();
+    ex.standalone = true;
+    return { connection: null, policy: deps.standalonePolicy, providerKey };
+  }
   const connection = await deps.connections.findByKey(key);
   if (!connection) throw invalidKey();
   ex.connection = connection;
   if (!connection.enabled) throw connectionDisabled();
-  return { connection, providerKey: tokenIsOurs ? undefined : token };
+  return { connection, policy: connection.policy, providerKey };
 }
 
 function policyContext(

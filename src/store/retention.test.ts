@@ -63,13 +63,13 @@ describe('retention settings in the config file', () => {
     const dir = await mkdtemp(join(tmpdir(), 'usage-panda-retention-'));
     try {
       await writeFile(join(dir, 'ok.yaml'), 'retention:\n  recordDays: 90\n  bodyDays: 7\n');
-      expect((await readConfigFile(join(dir, 'ok.yaml'))).retention).toEqual({
+      expect((await readConfigFile(join(dir, 'ok.yaml'), {})).retention).toEqual({
         recordDays: 90,
         bodyDays: 7,
         intervalMinutes: 60,
       });
       await writeFile(join(dir, 'bad.yaml'), 'retention:\n  recordDays: -1\n');
-      await expect(readConfigFile(join(dir, 'bad.yaml'))).rejects.toThrow(/retention\.recordDays: Too small/);
+      await expect(readConfigFile(join(dir, 'bad.yaml'), {})).rejects.toThrow(/retention\.recordDays: Too small/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -347,6 +347,7 @@ export class SqlStore implements Store {
         providerKeyEncrypted: patch.providerKeyEncrypted,
         keyHash: patch.keyHash,
         keyPrefix: patch.keyPrefix,
+        managedBy: patch.managedBy,
         updatedAt: Date.now(),
       })
       .where('id', '=', id)

@@ -23,6 +23,7 @@ export interface ConnectionPatch {
   providerKeyEncrypted?: string | null;
   keyHash?: string;
   keyPrefix?: string;
+  managedBy?: 'api' | 'file';
 }
 
 export type NewAutoReply = Omit<AutoReply, 'id' | 'createdAt' | 'updatedAt'>;
