@@ -2,6 +2,7 @@
 // upstream agent and server; and takes it down again in order, draining what is in flight.
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { createSessions } from './admin/session.js';
 import { type AdminToken, ensureAdminToken } from './admin/token.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
@@ -52,7 +53,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     logLevel: config.logLevel,
     isReady: () => ready,
     metrics,
-    admin: { store, connections, adminToken },
+    admin: { store, connections, adminToken, sessions: createSessions(adminToken, secret) },
     proxy: {
       connections,
       agent,

@@ -6,7 +6,7 @@ import { notFound } from '../errors.js';
 import type { LogFilter, Store } from '../store/store.js';
 
 /** A time as epoch milliseconds or an ISO 8601 string. */
-const Instant = z.union([
+export const Instant = z.union([
   z.coerce.number().int().nonnegative(),
   z.iso.datetime({ offset: true }).transform((value) => Date.parse(value)),
 ]);

@@ -8,6 +8,8 @@ const SETTING = 'admin_token_hash';
 export interface AdminToken {
   /** The token, only when this start generated it (to print once). */
   generated: string | null;
+  /** The stored hash; dashboard sessions are signed with a key derived from it, so a new token ends them. */
+  hash: string;
   verify(token: string): boolean;
 }
 
@@ -26,7 +28,7 @@ export async function ensureAdminToken(store: Store, configured: string | undefi
       await store.setSetting(SETTING, hash);
     }
   }
-  return { generated, verify: (token) => secretMatchesHash(token, hash) };
+  return { generated, hash, verify: (token) => secretMatchesHash(token, hash) };
 }
 
 /** Replaces the stored admin token with a new one (for a lost token); returns it once. */
