@@ -16,7 +16,6 @@ interface StoreFlags {
 interface StartFlags extends StoreFlags {
   port?: number;
   host?: string;
-  redisUrl?: string;
   upstream?: string;
   mockUpstream?: boolean;
 }
@@ -34,7 +33,6 @@ function settingsFrom(flags: StartFlags): GatewaySettings & { configFile?: strin
     databaseUrl: flags.databaseUrl,
     port: flags.port,
     host: flags.host,
-    redisUrl: flags.redisUrl,
     upstream: flags.upstream,
     mockUpstream: flags.mockUpstream,
   };
@@ -63,7 +61,6 @@ const program = new Command('usage-panda').description('Self-hostable gateway fo
 storeOptions(program.command('start').description('start the gateway'))
   .option('--port <n>', 'port to listen on (default 9000)', port)
   .option('--host <host>', 'address to bind (default 127.0.0.1)')
-  .option('--redis-url <url>', 'Redis for state shared across replicas')
   .option('--upstream <url>', 'default upstream base URL (default https://api.openai.com/v1)')
   .option('--mock-upstream', 'serve the OpenAI-compatible simulator in-process as the upstream')
   .action(async (flags) => {

@@ -1,5 +1,5 @@
 // Builds the Fastify app from its plugins: health, metrics, the admin API, the dashboard and the proxy.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type AdminDeps, adminApi } from './admin/index.js';
 import { dashboardRoutes } from './dashboard.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -17,7 +17,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: deps.logLevel },
     // Every proxied request gets a log record; per-request log lines would only repeat it.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.proxy.maxBodyBytes,
     forceCloseConnections: 'idle',
   });

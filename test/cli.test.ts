@@ -20,12 +20,7 @@ afterAll(() => rm(dataDir, { recursive: true, force: true }));
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
-    if (
-      name.startsWith('USAGE_PANDA_') ||
-      name === 'OPENAI_API_KEY' ||
-      name === 'DATABASE_URL' ||
-      name === 'REDIS_URL'
-    ) {
+    if (name.startsWith('USAGE_PANDA_') || name === 'OPENAI_API_KEY' || name === 'DATABASE_URL') {
       delete env[name];
     }
   }
@@ -49,15 +44,15 @@ interface Running {
   stop(): Promise<number | null>;
 }
 
-async function start(args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [...CLI, 'start', '--port', '0', '--data', dataDir, ...args], {
+async function start(args: string[], dir = dataDir): Promise<Running> {
+  const child = spawn(process.execPath, [...CLI, 'start', '--port', '0', '--data', dir, ...args], {
     env: cleanEnv(),
   });
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 60_000);
     child.stdout?.on('data', () => {
       const match = /listening on (http:\/\/\S+)/.exec(output);
       if (match?.[1]) {
@@ -79,7 +74,8 @@ async function start(args: string[]): Promise<Running> {
   };
 }
 
-describe('usage-panda CLI', () => {
+// Each test spawns the CLI several times; under tsx on a busy machine a start takes seconds.
+describe('usage-panda CLI', { timeout: 180_000 }, () => {
   it('starts on an empty data dir, prints the admin token once, and restarts on existing data', async () => {
     const created = await run(['keys', 'create', '--name', 'cli-test', '--enforce-user-ids', '--data', dataDir]);
     expect(created.code).toBe(0);
@@ -130,6 +126,39 @@ describe('usage-panda CLI', () => {
 
     const everything = first.output() + second.output() + JSON.stringify(records);
     expect(everything).not.toContain(providerKey);
+  });
+
+  it('on SIGTERM finishes the request in flight, writes its record, and exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'usage-panda-drain-'));
+    const created = await run(['keys', 'create', '--name', 'drain-test', '--data', dir]);
+    const key = /Key \(shown once\): (up-[A-Za-z0-9]{48})/.exec(created.stdout)?.[1] ?? '';
+    const gateway = await start(['--mock-upstream'], dir);
+    const client = new OpenAI({
+      apiKey: 'sk-anything',
+      baseURL: `${gateway.url}/v1`,
+      maxRetries: 0,
+      defaultHeaders: { 'x-usagepanda-api-key': key, 'x-mock-latency-ms': '1500' },
+    });
+    const inFlight = client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'slow one' }] })
+      .withResponse();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const exited = gateway.stop();
+    const { data, response } = await inFlight;
+    expect(data.choices[0]?.message.content).toBe('Echo: slow one');
+    expect(await exited).toBe(0);
+
+    const requestId = response.headers.get('x-usagepanda-request-id');
+    const again = await start([], dir);
+    const token = /Admin token \(shown once, keep it safe\): (\S+)/.exec(gateway.output())?.[1];
+    const record = await fetch(`${again.url}/api/logs/${requestId}`, {
+      headers: { authorization: `Bearer ${token ?? ''}` },
+    });
+    const stored = await readJson(record);
+    await again.stop();
+    await rm(dir, { recursive: true, force: true });
+    expect(record.status).toBe(200);
+    expect(stored.status).toBe(200);
   });
 
   it('lists and revokes keys', async () => {
