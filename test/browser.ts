@@ -57,8 +57,10 @@ export async function signIn(page: Page, stack: Stack): Promise<void> {
   await page.getByRole('navigation', { name: 'Pages' }).waitFor();
 }
 
-/** Opens a page of the dashboard by its hash route and waits for its heading. */
+/** Loads a page of the dashboard afresh by its hash route and waits for its heading. */
 export async function openPage(page: Page, stack: Stack, route: string, heading: string): Promise<void> {
+  // A hash change alone would keep the app and its cached data: load it anew, as a person would.
+  await page.goto('about:blank');
   await page.goto(`${stack.gateway.url}/#/${route}`);
   await page.getByRole('heading', { level: 1, name: heading }).waitFor();
 }

@@ -1,6 +1,7 @@
-// The dashboard pages that read the stats API, the CSV export and the auto-replies API,
-// in a real browser against a real gateway. These endpoints come from other workstreams
-// (docs/admin-api.md): this file passes once they are merged with the dashboard.
+// The dashboard pages that read the stats API, the CSV export, the auto-replies API and the
+// full set of policy settings, in a real browser against a real gateway. These come from
+// other workstreams (docs/admin-api.md): this file passes once they are merged with the
+// dashboard.
 import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +20,9 @@ const expected = { requests: 0, costUsd: 0, tokens: 0 };
 
 /** Fails at once, naming the missing workstream, instead of waiting for a page that cannot fill. */
 async function requireEndpoint(path: string): Promise<void> {
-  const { status } = await stack.admin('GET', path);
+  const { status } = await fetch(`${stack.gateway.url}${path}`, {
+    headers: { authorization: `Bearer ${stack.adminToken}` },
+  });
   expect(status, `GET ${path} must exist (merge the workstream that provides it)`).not.toBe(404);
 }
 
@@ -82,6 +85,54 @@ describe('dashboard with the stats, export and auto-replies APIs', () => {
     await expect
       .poll(async () => (await row.locator('td').nth(3).textContent())?.trim())
       .toBe(String(expected.requests));
+  });
+
+  it('saves every policy setting of the settings dialog as the API stores it', async () => {
+    const { id } = await stack.createConnection({ name: 'all-settings' });
+    await openPage(page, stack, 'connections', 'Connections');
+    await page.getByRole('button', { name: 'Settings: all-settings' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Settings: all-settings' });
+    await dialog.getByLabel('Enforce User IDs').check();
+    await dialog.getByLabel('Allow header overrides').uncheck();
+    await dialog.getByLabel('Max tokens').fill('256');
+    await dialog.getByLabel('Max prompt characters').fill('1000');
+    await dialog.getByLabel('Blocked models').fill('gpt-4\n1024x1024');
+    await dialog.getByLabel('Allowed models').fill('gpt-4o-mini, text-embedding-3-small');
+    await dialog.getByLabel('Auto-moderation').check();
+    await dialog.getByLabel('Request wordlists: profanity').selectOption('block');
+    await dialog.getByLabel('Request wordlists: custom').selectOption('audit');
+    await dialog.getByLabel('Response wordlists: dan').selectOption('redact');
+    await dialog.getByLabel('Custom wordlist').fill('project falcon\nsecret sauce');
+    await dialog.getByLabel('Prompt reflection').selectOption('redact');
+    await dialog.getByLabel('Retry count').fill('2');
+    await dialog.getByLabel('Log request bodies').check();
+    await dialog.getByLabel('Log response bodies').check();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    const { json } = await stack.admin('GET', `/api/connections/${id}`);
+    expect(json.policy).toEqual({
+      allowHeaderOverrides: false,
+      enforceUserIds: true,
+      maxTokens: 256,
+      maxPromptChars: 1000,
+      blockedModels: ['gpt-4', '1024x1024'],
+      allowedModels: ['gpt-4o-mini', 'text-embedding-3-small'],
+      autoModerate: true,
+      requestWordlists: { profanity: 'block', custom: 'audit' },
+      responseWordlists: { dan: 'redact' },
+      customWordlist: ['project falcon', 'secret sauce'],
+      promptReflection: 'redact',
+      retryCount: 2,
+      logRequestBody: true,
+      logResponseBody: true,
+    });
+
+    // Reopened, the dialog shows what is stored.
+    await page.getByRole('button', { name: 'Settings: all-settings' }).click();
+    expect(await dialog.getByLabel('Max tokens').inputValue()).toBe('256');
+    expect(await dialog.getByLabel('Custom wordlist').inputValue()).toBe('project falcon\nsecret sauce');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
   });
 
   it('exports the CSV of the current filter with the header row of SPEC §4', async () => {

@@ -44,7 +44,9 @@ export const PolicySchema = z.object({
   autoModerate: z.boolean(),
   requestWordlists: WordlistActions,
   responseWordlists: WordlistActions,
-  customWordlist: z.array(z.string().trim().min(1)).max(100, 'at most 100 words or phrases'),
+  customWordlist: z
+    .array(z.string().trim().min(1).max(200, 'a word or phrase has at most 200 characters'))
+    .max(100, 'at most 100 words or phrases'),
   promptReflection: z.enum(PROMPT_REFLECTION),
   retryCount: z.number().int('must be a whole number').min(0, 'must be 0 to 5').max(5, 'must be 0 to 5'),
   logRequestBody: z.boolean(),

@@ -5,13 +5,19 @@ import { type AutoReply, type AutoReplyInput, AutoReplyInputSchema, autoReplies 
 import { FilterBar, useConnections } from '../components/FilterBar';
 import { ConfirmDialog, Modal } from '../components/Modal';
 import { Empty, ErrorState, Loading } from '../components/States';
+import { useFilters } from '../filters';
 import { formatTime } from '../format';
 
 type Editing = { kind: 'new' } | { kind: 'edit'; reply: AutoReply } | { kind: 'delete'; reply: AutoReply };
 
 export function AutoRepliesPage() {
   const queryClient = useQueryClient();
+  const { connection } = useFilters();
   const list = useQuery({ queryKey: ['autoreplies'], queryFn: autoReplies.list });
+  // With a connection chosen, show the auto-replies that apply to it (an empty list means all).
+  const shown = (list.data ?? []).filter(
+    (reply) => !connection || reply.connections.length === 0 || reply.connections.includes(connection),
+  );
   const connectionNames = new Map((useConnections().data ?? []).map((c) => [c.id, c.name]));
   const [editing, setEditing] = useState<Editing | null>(null);
   const remove = useMutation({
@@ -44,8 +50,8 @@ export function AutoRepliesPage() {
         <Loading what="auto-replies" />
       ) : list.isError ? (
         <ErrorState error={list.error} what="Auto-replies" />
-      ) : list.data.length === 0 ? (
-        <Empty title="No auto-replies yet.">
+      ) : shown.length === 0 ? (
+        <Empty title={connection ? 'No auto-reply applies to this connection.' : 'No auto-replies yet.'}>
           <p>Add one to answer a frequent prompt instantly and for free.</p>
         </Empty>
       ) : (
@@ -62,7 +68,7 @@ export function AutoRepliesPage() {
               </tr>
             </thead>
             <tbody>
-              {list.data.map((reply) => (
+              {shown.map((reply) => (
                 <tr key={reply.id}>
                   <td>{reply.type}</td>
                   <td className="clip">{reply.request}</td>
