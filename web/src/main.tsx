@@ -1,17 +1,11 @@
 // The dashboard's entry: checks the session, then shows the sign-in page or the app.
 import { QueryClient, QueryClientProvider, useQuery, useQueryClient } from '@tanstack/react-query';
-import { StrictMode, useEffect, useState } from 'react';
+import { type ComponentType, lazy, StrictMode, Suspense, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ApiError, session, setSignedOutHandler } from './api';
 import { Layout, PAGES, type PageId } from './components/Layout';
 import { ErrorState, Loading } from './components/States';
-import { AlertsPage } from './pages/Alerts';
-import { AutoRepliesPage } from './pages/AutoReplies';
-import { ConnectionsPage } from './pages/Connections';
-import { DashboardPage } from './pages/Dashboard';
-import { LogsPage } from './pages/Logs';
 import { SignInPage } from './pages/SignIn';
-import { UsersPage } from './pages/Users';
 import { useRoute } from './router';
 import './styles.css';
 
@@ -25,20 +19,24 @@ const queryClient = new QueryClient({
   },
 });
 
-const PAGE_COMPONENTS: Record<PageId, () => React.JSX.Element> = {
-  dashboard: DashboardPage,
-  connections: ConnectionsPage,
-  logs: LogsPage,
-  users: UsersPage,
-  autoreplies: AutoRepliesPage,
-  alerts: AlertsPage,
+// Each page is its own chunk, so signing in and the first page load only what they show
+// (the charts library is needed by the Dashboard alone).
+const page = <K extends string>(load: () => Promise<Record<K, ComponentType>>, name: K) =>
+  lazy(async () => ({ default: (await load())[name] }));
+const PAGE_COMPONENTS: Record<PageId, ComponentType> = {
+  dashboard: page(() => import('./pages/Dashboard'), 'DashboardPage'),
+  connections: page(() => import('./pages/Connections'), 'ConnectionsPage'),
+  logs: page(() => import('./pages/Logs'), 'LogsPage'),
+  users: page(() => import('./pages/Users'), 'UsersPage'),
+  autoreplies: page(() => import('./pages/AutoReplies'), 'AutoRepliesPage'),
+  alerts: page(() => import('./pages/Alerts'), 'AlertsPage'),
 };
 
 function App() {
   const client = useQueryClient();
   const sessionQuery = useQuery({ queryKey: ['session'], queryFn: session.check, staleTime: Number.POSITIVE_INFINITY });
   const [signedIn, setSignedIn] = useState<boolean | null>(null);
-  const { page } = useRoute();
+  const route = useRoute();
 
   useEffect(() => {
     if (sessionQuery.data !== undefined) setSignedIn(sessionQuery.data);
@@ -54,7 +52,7 @@ function App() {
   if (signedIn === null) return <Loading what="Usage Panda" />;
   if (!signedIn) return <SignInPage onSignedIn={() => setSignedIn(true)} />;
 
-  const pageId: PageId = PAGES.some((p) => p.id === page) ? (page as PageId) : 'dashboard';
+  const pageId: PageId = PAGES.some((p) => p.id === route.page) ? (route.page as PageId) : 'dashboard';
   const Page = PAGE_COMPONENTS[pageId];
   const signOut = async () => {
     await session.signOut();
@@ -63,7 +61,9 @@ function App() {
   };
   return (
     <Layout page={pageId} onSignOut={() => void signOut()}>
-      <Page />
+      <Suspense fallback={<Loading what="the page" />}>
+        <Page />
+      </Suspense>
     </Layout>
   );
 }
