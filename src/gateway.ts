@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { createSessions } from './admin/session.js';
-import { type AdminToken, ensureAdminToken } from './admin/token.js';
+import { ensureAdminToken, type StoredAdminToken } from './admin/token.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
 import { createMetrics } from './metrics.js';
@@ -22,7 +22,7 @@ export interface Gateway {
   store: Store;
   connections: ConnectionDirectory;
   logWriter: LogWriter;
-  adminToken: AdminToken;
+  adminToken: StoredAdminToken;
   mockUpstream: MockUpstream | null;
   close(): Promise<void>;
 }

@@ -14,7 +14,8 @@ export interface AdminDeps {
   store: Store;
   connections: ConnectionDirectory;
   adminToken: AdminToken;
-  sessions: Sessions;
+  /** Dashboard sessions; without them the API takes only the bearer token. */
+  sessions?: Sessions;
 }
 
 export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -25,7 +26,8 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<v
   });
 
   // Signing in and out happens before there is a session, so it sits outside the auth hook.
-  await app.register((scope) => sessionRoutes(scope, deps.adminToken, deps.sessions));
+  const { sessions } = deps;
+  if (sessions) await app.register((scope) => sessionRoutes(scope, deps.adminToken, sessions));
   await app.register(async (secured) => {
     secured.addHook('onRequest', async (request) => authorizeAdmin(request, deps.adminToken, deps.sessions));
     // Claims every other /api path, so the proxy's catch-all never sees one.

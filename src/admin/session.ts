@@ -6,7 +6,7 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { adminUnauthorized, GatewayError } from '../errors.js';
-import type { AdminToken } from './token.js';
+import type { AdminToken, StoredAdminToken } from './token.js';
 
 export const SESSION_COOKIE = 'up_session';
 export const CSRF_HEADER = 'x-usagepanda-csrf';
@@ -19,7 +19,7 @@ export interface Sessions {
   check(value: string, now?: number): string | null;
 }
 
-export function createSessions(adminToken: AdminToken, gatewaySecret: string): Sessions {
+export function createSessions(adminToken: StoredAdminToken, gatewaySecret: string): Sessions {
   // Bound to both the gateway secret and the admin token: a leaked database alone cannot
   // forge a session, and resetting the token signs everyone out.
   const key = Buffer.from(hkdfSync('sha256', gatewaySecret, adminToken.hash, 'usage-panda-session', 32));
@@ -68,9 +68,10 @@ const csrfRejected = () =>
 
 /**
  * Lets a request through with the admin token as a bearer, or with a session cookie —
- * for writes only together with the session's CSRF token.
+ * for writes only together with the session's CSRF token. Without `sessions` (an admin
+ * API built without the dashboard) only the bearer token is accepted.
  */
-export function authorizeAdmin(request: FastifyRequest, adminToken: AdminToken, sessions: Sessions): void {
+export function authorizeAdmin(request: FastifyRequest, adminToken: AdminToken, sessions?: Sessions): void {
   const header = request.headers.authorization;
   if (header) {
     const token = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
@@ -78,7 +79,7 @@ export function authorizeAdmin(request: FastifyRequest, adminToken: AdminToken, 
     throw adminUnauthorized();
   }
   const session = readCookie(request.headers.cookie, SESSION_COOKIE);
-  const csrfToken = session ? sessions.check(session) : null;
+  const csrfToken = session && sessions ? sessions.check(session) : null;
   if (!csrfToken) throw adminUnauthorized();
   if (SAFE_METHODS.has(request.method)) return;
   const sent = request.headers[CSRF_HEADER];

@@ -8,12 +8,16 @@ const SETTING = 'admin_token_hash';
 export interface AdminToken {
   /** The token, only when this start generated it (to print once). */
   generated: string | null;
-  /** The stored hash; dashboard sessions are signed with a key derived from it, so a new token ends them. */
-  hash: string;
   verify(token: string): boolean;
 }
 
-export async function ensureAdminToken(store: Store, configured: string | undefined): Promise<AdminToken> {
+/** The token as the gateway holds it: with its hash, to which dashboard sessions are bound. */
+export interface StoredAdminToken extends AdminToken {
+  /** Sessions are signed with a key derived from it, so a new token ends them. */
+  hash: string;
+}
+
+export async function ensureAdminToken(store: Store, configured: string | undefined): Promise<StoredAdminToken> {
   let hash: string;
   let generated: string | null = null;
   if (configured) {
