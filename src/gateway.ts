@@ -4,7 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { createPriceBook } from './accounting/prices.js';
 import { loadTokenizer } from './accounting/tokenizer.js';
-import { type AdminToken, ensureAdminToken } from './admin/token.js';
+import { createSessions } from './admin/session.js';
+import { ensureAdminToken, type StoredAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
 import { applyConfigFile } from './config/apply.js';
 import type { Config } from './config/config.js';
@@ -27,7 +28,7 @@ export interface Gateway {
   store: Store;
   connections: ConnectionDirectory;
   logWriter: LogWriter;
-  adminToken: AdminToken;
+  adminToken: StoredAdminToken;
   mockUpstream: MockUpstream | null;
   close(): Promise<void>;
 }
@@ -65,7 +66,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     logLevel: config.logLevel,
     isReady: () => ready,
     metrics,
-    admin: { store, connections, autoReplies, adminToken },
+    admin: { store, connections, autoReplies, adminToken, sessions: createSessions(adminToken, secret) },
     proxy: {
       connections,
       autoReplies,

@@ -1,6 +1,7 @@
-// Builds the Fastify app from its plugins: health, metrics, the admin API and the proxy.
+// Builds the Fastify app from its plugins: health, metrics, the admin API, the dashboard and the proxy.
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type AdminDeps, adminApi } from './admin/index.js';
+import { dashboardRoutes } from './dashboard.js';
 import type { GatewayMetrics } from './metrics.js';
 import { type ProxyDeps, proxyRoutes } from './proxy/route.js';
 
@@ -32,6 +33,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   await app.register((scope) => adminApi(scope, deps.admin), { prefix: '/api' });
+  await app.register((scope) => dashboardRoutes(scope));
   await app.register((scope) => proxyRoutes(scope, { ...deps.proxy, logger: app.log }));
   return app;
 }

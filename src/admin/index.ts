@@ -3,11 +3,13 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
 import type { AutoReplyDirectory } from '../autoreplies/directory.js';
 import type { ConnectionDirectory } from '../connections/directory.js';
-import { adminUnauthorized, badRequest, GatewayError, internalError, notFound } from '../errors.js';
+import { badRequest, GatewayError, internalError, notFound } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { alertRoutes } from './alerts.js';
 import { autoReplyRoutes } from './autoreplies.js';
 import { connectionRoutes } from './connections.js';
 import { logRoutes } from './logs.js';
+import { authorizeAdmin, type Sessions, sessionRoutes } from './session.js';
 import { statsRoutes } from './stats.js';
 import type { AdminToken } from './token.js';
 
@@ -16,30 +18,33 @@ export interface AdminDeps {
   connections: ConnectionDirectory;
   autoReplies: AutoReplyDirectory;
   adminToken: AdminToken;
+  /** Dashboard sessions; without them the API takes only the bearer token. */
+  sessions?: Sessions;
 }
 
 export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.addHook('onRequest', async (request) => {
-    const header = request.headers.authorization;
-    const token = header?.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : undefined;
-    if (!token || !deps.adminToken.verify(token)) throw adminUnauthorized();
-  });
-
   app.setErrorHandler((err: FastifyError | Error, _request, reply) => {
     const error = toAdminError(err);
     if (error.status >= 500) reply.log.error({ err }, 'admin API error');
     reply.code(error.status).headers(error.headers).send(error.toBody());
   });
-  // Claims every other /api path, so the proxy's catch-all never sees one.
-  app.all('/*', async (_request, reply) => {
-    const error = notFound('admin route');
-    reply.code(error.status).send(error.toBody());
-  });
 
-  await app.register((scope) => connectionRoutes(scope, deps.connections));
-  await app.register((scope) => logRoutes(scope, deps.store));
-  await app.register((scope) => autoReplyRoutes(scope, deps.autoReplies));
-  await app.register((scope) => statsRoutes(scope, deps.store));
+  // Signing in and out happens before there is a session, so it sits outside the auth hook.
+  const { sessions } = deps;
+  if (sessions) await app.register((scope) => sessionRoutes(scope, deps.adminToken, sessions));
+  await app.register(async (secured) => {
+    secured.addHook('onRequest', async (request) => authorizeAdmin(request, deps.adminToken, deps.sessions));
+    // Claims every other /api path, so the proxy's catch-all never sees one.
+    secured.all('/*', async (_request, reply) => {
+      const error = notFound('admin route');
+      reply.code(error.status).send(error.toBody());
+    });
+    await secured.register((scope) => connectionRoutes(scope, deps.connections));
+    await secured.register((scope) => logRoutes(scope, deps.store));
+    await secured.register((scope) => autoReplyRoutes(scope, deps.autoReplies));
+    await secured.register((scope) => statsRoutes(scope, deps.store));
+    await secured.register((scope) => alertRoutes(scope, deps.store));
+  });
 }
 
 function toAdminError(err: FastifyError | Error): GatewayError {

@@ -11,7 +11,13 @@ export interface AdminToken {
   verify(token: string): boolean;
 }
 
-export async function ensureAdminToken(store: Store, configured: string | undefined): Promise<AdminToken> {
+/** The token as the gateway holds it: with its hash, to which dashboard sessions are bound. */
+export interface StoredAdminToken extends AdminToken {
+  /** Sessions are signed with a key derived from it, so a new token ends them. */
+  hash: string;
+}
+
+export async function ensureAdminToken(store: Store, configured: string | undefined): Promise<StoredAdminToken> {
   let hash: string;
   let generated: string | null = null;
   if (configured) {
@@ -26,7 +32,7 @@ export async function ensureAdminToken(store: Store, configured: string | undefi
       await store.setSetting(SETTING, hash);
     }
   }
-  return { generated, verify: (token) => secretMatchesHash(token, hash) };
+  return { generated, hash, verify: (token) => secretMatchesHash(token, hash) };
 }
 
 /** Replaces the stored admin token with a new one (for a lost token); returns it once. */

@@ -1,0 +1,305 @@
+// The settings dialog of a connection: one control per policy setting of SPEC §3,
+// validated as the API validates, saved as a patch of only what changed.
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import {
+  type Connection,
+  connections,
+  type Policy,
+  PolicySchema,
+  PROMPT_REFLECTION,
+  WORDLIST_ACTIONS,
+  WORDLISTS,
+  type Wordlist,
+} from '../api';
+import { Modal } from './Modal';
+
+type WordlistActions = Policy['requestWordlists'];
+
+/** The form keeps numbers and lists as the text typed, so a half-typed value is not lost. */
+interface Form {
+  allowHeaderOverrides: boolean;
+  enforceUserIds: boolean;
+  maxTokens: string;
+  maxPromptChars: string;
+  blockedModels: string;
+  allowedModels: string;
+  autoModerate: boolean;
+  requestWordlists: WordlistActions;
+  responseWordlists: WordlistActions;
+  customWordlist: string;
+  promptReflection: Policy['promptReflection'];
+  retryCount: string;
+  logRequestBody: boolean;
+  logResponseBody: boolean;
+}
+
+const toForm = (p: Policy): Form => ({
+  ...p,
+  maxTokens: String(p.maxTokens),
+  maxPromptChars: String(p.maxPromptChars),
+  blockedModels: p.blockedModels.join('\n'),
+  allowedModels: p.allowedModels.join('\n'),
+  customWordlist: p.customWordlist.join('\n'),
+  retryCount: String(p.retryCount),
+});
+
+const lines = (text: string) =>
+  text
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+const number = (text: string) => (text.trim() === '' ? Number.NaN : Number(text));
+
+const fromForm = (f: Form): unknown => ({
+  ...f,
+  maxTokens: number(f.maxTokens),
+  maxPromptChars: number(f.maxPromptChars),
+  blockedModels: lines(f.blockedModels),
+  allowedModels: lines(f.allowedModels),
+  customWordlist: f.customWordlist
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean),
+  retryCount: number(f.retryCount),
+});
+
+/** Only the settings that differ, so a gateway that knows fewer settings accepts the save. */
+function changedSettings(before: Policy, after: Policy): Partial<Policy> {
+  const patch: Record<string, unknown> = {};
+  for (const key of Object.keys(after) as (keyof Policy)[]) {
+    if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) patch[key] = after[key];
+  }
+  return patch as Partial<Policy>;
+}
+
+export function ConnectionSettings({ connection, onClose }: { connection: Connection; onClose(): void }) {
+  const queryClient = useQueryClient();
+  const [form, setForm] = useState<Form>(() => toForm(connection.policy));
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const readOnly = connection.managedBy === 'file';
+  const save = useMutation({
+    mutationFn: (policy: Partial<Policy>) => connections.update(connection.id, { policy }),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: ['connections'] });
+      onClose();
+    },
+  });
+
+  const set = <K extends keyof Form>(key: K, value: Form[K]) => setForm((f) => ({ ...f, [key]: value }));
+  const submit = () => {
+    const parsed = PolicySchema.safeParse(fromForm(form));
+    if (!parsed.success) {
+      setErrors(Object.fromEntries(parsed.error.issues.map((issue) => [String(issue.path[0] ?? ''), issue.message])));
+      return;
+    }
+    setErrors({});
+    const patch = changedSettings(connection.policy, parsed.data);
+    if (Object.keys(patch).length === 0) onClose();
+    else save.mutate(patch);
+  };
+
+  const toggle = (key: keyof Form & keyof Policy, label: string, help: string) => (
+    <div className="setting">
+      <label className="switch">
+        <input
+          type="checkbox"
+          role="switch"
+          aria-checked={form[key] as boolean}
+          disabled={readOnly}
+          checked={form[key] as boolean}
+          onChange={(event) => set(key, event.target.checked as never)}
+        />
+        {label}
+      </label>
+      <p className="help">{help}</p>
+    </div>
+  );
+  const idFor = (key: keyof Form) => `setting-${key}`;
+  const field = (key: keyof Form, label: string, help: string, input: React.ReactNode) => (
+    <div className="setting">
+      <label htmlFor={idFor(key)}>{label}</label>
+      {input}
+      <p className="help">{help}</p>
+      {errors[key] && (
+        <p className="form-error" role="alert">
+          {label}: {errors[key]}
+        </p>
+      )}
+    </div>
+  );
+  const numberInput = (key: 'maxTokens' | 'maxPromptChars' | 'retryCount', max?: number) => (
+    <input
+      id={idFor(key)}
+      type="number"
+      min={0}
+      max={max}
+      step={1}
+      disabled={readOnly}
+      value={form[key]}
+      onChange={(event) => set(key, event.target.value)}
+    />
+  );
+  const listInput = (key: 'blockedModels' | 'allowedModels' | 'customWordlist', placeholder: string) => (
+    <textarea
+      id={idFor(key)}
+      rows={3}
+      disabled={readOnly}
+      placeholder={placeholder}
+      value={form[key]}
+      onChange={(event) => set(key, event.target.value)}
+    />
+  );
+  const wordlists = (key: 'requestWordlists' | 'responseWordlists', label: string, help: string) => (
+    <fieldset className="setting">
+      <legend>{label}</legend>
+      <div className="wordlists">
+        {WORDLISTS.map((list: Wordlist) => (
+          <label key={list}>
+            {list}
+            <select
+              aria-label={`${label}: ${list}`}
+              disabled={readOnly}
+              value={form[key][list] ?? ''}
+              onChange={(event) => {
+                const next = { ...form[key] };
+                const value = event.target.value;
+                if (value === '') delete next[list];
+                else next[list] = value as (typeof WORDLIST_ACTIONS)[number];
+                set(key, next);
+              }}
+            >
+              <option value="">off</option>
+              {WORDLIST_ACTIONS.map((action) => (
+                <option key={action} value={action}>
+                  {action}
+                </option>
+              ))}
+            </select>
+          </label>
+        ))}
+      </div>
+      <p className="help">{help}</p>
+    </fieldset>
+  );
+
+  return (
+    <Modal
+      title={`Settings: ${connection.name}`}
+      onClose={onClose}
+      wide
+      footer={
+        readOnly ? (
+          <button type="button" onClick={onClose}>
+            Close
+          </button>
+        ) : (
+          <>
+            <button type="button" onClick={onClose}>
+              Cancel
+            </button>
+            <button type="button" className="primary" disabled={save.isPending} onClick={submit}>
+              Save
+            </button>
+          </>
+        )
+      }
+    >
+      {readOnly && (
+        <p className="notice">This connection is declared in the config file: change it there. Shown read-only.</p>
+      )}
+      {save.isError && (
+        <p className="form-error" role="alert">
+          {save.error instanceof Error ? save.error.message : String(save.error)}
+        </p>
+      )}
+      {Object.keys(errors).length > 0 && (
+        <p className="form-error" role="alert">
+          Some settings are not valid; see below.
+        </p>
+      )}
+      <div className="settings-grid">
+        {toggle(
+          'enforceUserIds',
+          'Enforce User IDs',
+          'Block requests without a user field (header x-usagepanda-enforce-user-ids).',
+        )}
+        {toggle(
+          'allowHeaderOverrides',
+          'Allow header overrides',
+          'When off, an x-usagepanda-* header that would loosen this policy is refused with 422.',
+        )}
+        {field(
+          'maxTokens',
+          'Max tokens',
+          'Block requests asking for more output tokens, or not saying how many. 0 turns it off.',
+          numberInput('maxTokens'),
+        )}
+        {field(
+          'maxPromptChars',
+          'Max prompt characters',
+          'Block prompts longer than this many characters. 0 turns it off.',
+          numberInput('maxPromptChars'),
+        )}
+        {field(
+          'blockedModels',
+          'Blocked models',
+          'One model name or image size (like 1024x1024) per line.',
+          listInput('blockedModels', 'gpt-4\n1024x1024'),
+        )}
+        {field(
+          'allowedModels',
+          'Allowed models',
+          'One model per line; empty allows every model.',
+          listInput('allowedModels', 'gpt-4o-mini'),
+        )}
+        {toggle(
+          'autoModerate',
+          'Auto-moderation',
+          "Check the user's text with the moderation endpoint first; block what it flags.",
+        )}
+        {wordlists(
+          'requestWordlists',
+          'Request wordlists',
+          'Per list: audit flags, redact replaces matches with ****, block refuses the request.',
+        )}
+        {wordlists('responseWordlists', 'Response wordlists', 'The same, applied to the answer (streams too).')}
+        {field(
+          'customWordlist',
+          'Custom wordlist',
+          'Up to 100 words or phrases, one per line, used by the "custom" list.',
+          listInput('customWordlist', 'project codename'),
+        )}
+        {field(
+          'promptReflection',
+          'Prompt reflection',
+          'Text marked ||like this|| in the prompt must not appear in the answer.',
+          <select
+            id={idFor('promptReflection')}
+            disabled={readOnly}
+            value={form.promptReflection}
+            onChange={(event) => set('promptReflection', event.target.value as Policy['promptReflection'])}
+          >
+            {PROMPT_REFLECTION.map((mode) => (
+              <option key={mode} value={mode}>
+                {mode}
+              </option>
+            ))}
+          </select>,
+        )}
+        {field(
+          'retryCount',
+          'Retry count',
+          'Retry upstream network errors, 429 and 5xx up to this many times (0 to 5).',
+          numberInput('retryCount', 5),
+        )}
+        {toggle('logRequestBody', 'Log request bodies', 'Store request bodies with the log record.')}
+        {toggle(
+          'logResponseBody',
+          'Log response bodies',
+          'Store response bodies with the log record (embedding vectors never).',
+        )}
+      </div>
+    </Modal>
+  );
+}
