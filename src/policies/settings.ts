@@ -24,9 +24,11 @@ export type WordlistSettings = z.infer<typeof WordlistSettingsSchema>;
 export const REFLECTION_MODES = ['none', 'audit', 'redact', 'block'] as const;
 export type ReflectionMode = (typeof REFLECTION_MODES)[number];
 
-const Count = z.number().int().min(0);
+const Count = z.number().int('must be a whole number').min(0, 'must be 0 or more');
+const ModelName = z.string().trim().min(1, 'a model name cannot be empty');
 
-const PolicyFields = z.object({
+/** Every setting, complete: what the dashboard's settings dialog validates too. */
+export const PolicySchema = z.object({
   /** When false, a header that would loosen a setting is refused with 422 and flagged. */
   allowHeaderOverrides: z.boolean(),
   enforceUserIds: z.boolean(),
@@ -35,21 +37,23 @@ const PolicyFields = z.object({
   /** 0 = off. */
   maxPromptChars: Count,
   /** Model names and image sizes such as `1024x1024`. */
-  blockedModels: z.array(z.string().trim().min(1)),
+  blockedModels: z.array(ModelName),
   /** Empty = every model allowed. */
-  allowedModels: z.array(z.string().trim().min(1)),
+  allowedModels: z.array(ModelName),
   autoModerate: z.boolean(),
   requestWordlists: WordlistSettingsSchema,
   responseWordlists: WordlistSettingsSchema,
   /** The words and phrases of the `custom` list. */
-  customWordlist: z.array(z.string().trim().min(1).max(200)).max(100, 'at most 100 words or phrases'),
+  customWordlist: z
+    .array(z.string().trim().min(1).max(200, 'a word or phrase has at most 200 characters'))
+    .max(100, 'at most 100 words or phrases'),
   promptReflection: z.enum(REFLECTION_MODES),
-  retryCount: z.number().int().min(0).max(5),
+  retryCount: z.number().int('must be a whole number').min(0, 'must be 0 to 5').max(5, 'must be 0 to 5'),
   logRequestBody: z.boolean(),
   logResponseBody: z.boolean(),
 });
 
-export type PolicySettings = z.infer<typeof PolicyFields>;
+export type PolicySettings = z.infer<typeof PolicySchema>;
 
 export const DEFAULT_POLICY: Readonly<PolicySettings> = Object.freeze({
   allowHeaderOverrides: true,
@@ -69,7 +73,7 @@ export const DEFAULT_POLICY: Readonly<PolicySettings> = Object.freeze({
 });
 
 /** A partial update, as the admin API and the config file take it: only what is given. */
-export const PolicySettingsPatchSchema = PolicyFields.partial().strict();
+export const PolicySettingsPatchSchema = PolicySchema.partial().strict();
 export type PolicySettingsPatch = z.infer<typeof PolicySettingsPatchSchema>;
 
 /** Complete settings: what is given, the defaults for the rest. */
@@ -84,7 +88,7 @@ export const PolicySettingsSchema = PolicySettingsPatchSchema.transform(
 export function readStoredPolicy(stored: unknown): PolicySettings {
   const policy: PolicySettings = { ...DEFAULT_POLICY };
   if (typeof stored !== 'object' || stored === null) return policy;
-  for (const [key, schema] of Object.entries(PolicyFields.shape)) {
+  for (const [key, schema] of Object.entries(PolicySchema.shape)) {
     const parsed = schema.safeParse((stored as Record<string, unknown>)[key]);
     if (parsed.success) Object.assign(policy, { [key]: parsed.data });
   }

@@ -1,86 +1,25 @@
 // The admin API client: the shapes of docs/admin-api.md as zod schemas, and one fetch
 // function that sends the session's CSRF token with writes and turns errors into ApiError.
 import { z } from 'zod';
+import { type PolicySettings, readStoredPolicy } from '../../src/policies/settings';
 
 // ---- shapes -------------------------------------------------------------------------
 
-export const OPERATIONS = [
-  'completion',
-  'chat',
-  'embedding',
-  'edit',
-  'image',
-  'audio',
-  'moderation',
-  'response',
-  'other',
-] as const;
-export type Operation = (typeof OPERATIONS)[number];
-
-export const WORDLISTS = ['profanity', 'adult', 'dan', 'custom'] as const;
-export type Wordlist = (typeof WORDLISTS)[number];
-export const WORDLIST_ACTIONS = ['audit', 'redact', 'block'] as const;
-const WordlistActions = z
-  .object({
-    profanity: z.enum(WORDLIST_ACTIONS),
-    adult: z.enum(WORDLIST_ACTIONS),
-    dan: z.enum(WORDLIST_ACTIONS),
-    custom: z.enum(WORDLIST_ACTIONS),
-  })
-  .partial()
-  .strict();
-export const PROMPT_REFLECTION = ['none', 'audit', 'redact', 'block'] as const;
-
-const ModelName = z.string().trim().min(1, 'a model name cannot be empty');
-
-/** The policy settings of SPEC §3, validated as src/policies/settings.ts validates them. */
-export const PolicySchema = z.object({
-  allowHeaderOverrides: z.boolean(),
-  enforceUserIds: z.boolean(),
-  maxTokens: z.number().int('must be a whole number').min(0, 'must be 0 or more'),
-  maxPromptChars: z.number().int('must be a whole number').min(0, 'must be 0 or more'),
-  blockedModels: z.array(ModelName),
-  allowedModels: z.array(ModelName),
-  autoModerate: z.boolean(),
-  requestWordlists: WordlistActions,
-  responseWordlists: WordlistActions,
-  customWordlist: z
-    .array(z.string().trim().min(1).max(200, 'a word or phrase has at most 200 characters'))
-    .max(100, 'at most 100 words or phrases'),
-  promptReflection: z.enum(PROMPT_REFLECTION),
-  retryCount: z.number().int('must be a whole number').min(0, 'must be 0 to 5').max(5, 'must be 0 to 5'),
-  logRequestBody: z.boolean(),
-  logResponseBody: z.boolean(),
-});
-export type Policy = z.infer<typeof PolicySchema>;
-
-/** Every setting is off by default (SPEC §3); header overrides are allowed. */
-export const DEFAULT_POLICY: Policy = {
-  allowHeaderOverrides: true,
-  enforceUserIds: false,
-  maxTokens: 0,
-  maxPromptChars: 0,
-  blockedModels: [],
-  allowedModels: [],
-  autoModerate: false,
-  requestWordlists: {},
-  responseWordlists: {},
-  customWordlist: [],
-  promptReflection: 'none',
-  retryCount: 0,
-  logRequestBody: false,
-  logResponseBody: false,
-};
+// The policy settings and operations are the server's own definitions, so the dashboard
+// validates exactly as the API does.
+export { OPERATIONS, type Operation } from '../../src/domain';
+export {
+  DEFAULT_POLICY,
+  PolicySchema,
+  REFLECTION_MODES as PROMPT_REFLECTION,
+  WORDLIST_ACTIONS,
+  WORDLIST_NAMES as WORDLISTS,
+  type WordlistName as Wordlist,
+} from '../../src/policies/settings';
+export type Policy = PolicySettings;
 
 /** A gateway may know fewer settings than this dashboard: unknown ones show their default. */
-const StoredPolicy = z.record(z.string(), z.unknown()).transform((stored): Policy => {
-  const policy: Policy = { ...DEFAULT_POLICY };
-  for (const [key, schema] of Object.entries(PolicySchema.shape)) {
-    const parsed = schema.safeParse(stored[key]);
-    if (parsed.success) Object.assign(policy, { [key]: parsed.data });
-  }
-  return policy;
-});
+const StoredPolicy = z.record(z.string(), z.unknown()).transform(readStoredPolicy);
 
 export const ConnectionSchema = z.object({
   id: z.string(),
