@@ -2,6 +2,8 @@
 // (CamelCasePlugin). One shape serves SQLite and PostgreSQL: times are epoch milliseconds
 // in 64-bit integers, booleans are 0/1 integers and lists are JSON text, so rows read back
 // the same from either database.
+import type { LogRecord } from '../domain.js';
+
 export interface SettingsTable {
   key: string;
   value: string;
@@ -24,42 +26,20 @@ export interface ConnectionsTable {
   deletedAt: number | null;
 }
 
-export interface LogsTable {
-  id: string;
-  ts: number;
-  connectionId: string | null;
-  connectionName: string | null;
-  endpoint: string;
-  method: string;
+/** The record's columns; what SQL cannot hold as is goes in as 0/1 or JSON text. */
+export type LogsTable = Omit<
+  LogRecord,
+  'operation' | 'stream' | 'usageEstimated' | 'moderated' | 'flags' | 'attempts'
+> & {
   operation: string;
-  model: string | null;
   stream: number;
-  status: number;
-  error: string | null;
-  latencyMs: number;
-  upstreamLatencyMs: number | null;
-  promptTokens: number | null;
-  completionTokens: number | null;
-  totalTokens: number | null;
-  cachedTokens: number | null;
-  reasoningTokens: number | null;
   usageEstimated: number;
-  costUsd: number | null;
-  upstreamId: string | null;
-  organization: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  endUser: string | null;
-  traceId: string | null;
+  moderated: number;
   /** Flag[] as JSON. */
   flags: string;
-  moderated: number;
-  provider: string;
-  requestBody: string | null;
-  responseBody: string | null;
   /** UpstreamAttempt[] as JSON; null in records written before it existed. */
   attempts: string | null;
-}
+};
 
 export interface AutoRepliesTable {
   id: string;
