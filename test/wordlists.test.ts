@@ -1,4 +1,5 @@
 // Request and response wordlists end to end: audit, redact and block, on JSON answers and streams.
+import { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiError, type Stack, startStack } from './harness.js';
 
@@ -24,6 +25,28 @@ const reply = (text: string) => ({ 'x-mock-reply': text });
 const lastUpstreamJson = (): any => stack.mock.requests.at(-1)?.json;
 
 describe('Request wordlists', () => {
+  it('redacts the prompt field of a multipart image edit and forwards the upload byte for byte', async () => {
+    const { key } = await stack.createConnection({ policy: { requestWordlists: { profanity: 'redact' } } });
+    const png = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10, 0, 255, 45, 45]);
+    stack.mock.reset();
+    const { response } = await stack
+      .client(key)
+      .images.edit({ image: await toFile(png, 'cat.png', { type: 'image/png' }), prompt: 'a shit hat', user: 'u-1' })
+      .withResponse();
+    const forwarded = stack.mock.requests.at(-1);
+    expect(forwarded?.fields).toMatchObject({ prompt: 'a **** hat', user: 'u-1' });
+    expect(forwarded?.body.includes(png)).toBe(true);
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 200, flags: [requestFlag('profanity')] });
+  });
+
+  it('blocks an image generation whose prompt matches a blocking list', async () => {
+    const { key } = await stack.createConnection({ policy: { requestWordlists: { profanity: 'block' } } });
+    const err = await apiError(stack.client(key).images.generate({ model: 'dall-e-3', prompt: 'a shit hat' }));
+    expect(err.status).toBe(422);
+    expect(err.error).toMatchObject({ message: 'Usage Panda: Request matched known wordlists: profanity' });
+  });
+
   it('redacts a custom phrase before forwarding and keeps the rest byte for byte', async () => {
     const { key } = await stack.createConnection({ policy: { customWordlist: ['Project Zebra'] } });
     const prompt = 'Tell me about  project zebra, and "Project-Zebra" (not this one)!';

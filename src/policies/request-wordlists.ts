@@ -1,7 +1,7 @@
 // Request wordlists: each prompt text is checked against the chosen lists; a hit is
 // flagged, redacted to `****` before forwarding, or blocks the request.
 import type { Endpoint } from '../proxy/endpoints.js';
-import { promptTexts } from '../proxy/prompt.js';
+import { multipartPromptTexts, promptTexts } from '../proxy/prompt.js';
 import { scanWhole } from './phrase-matcher.js';
 import { definePolicy } from './policy.js';
 import { hasWordlists, loosensWordlists, recordHit, wordlistHeader, wordlistMatcher } from './wordlists.js';
@@ -13,6 +13,10 @@ export const TEXT_ENDPOINTS: readonly Endpoint[] = [
   'embeddings',
   'moderations',
   'responses',
+  'images.generations',
+  'images.edits',
+  'audio.transcriptions',
+  'audio.translations',
 ];
 
 export const requestWordlists = definePolicy({
@@ -24,7 +28,7 @@ export const requestWordlists = definePolicy({
   loosens: loosensWordlists,
   onRequest(ex, lists) {
     const matcher = wordlistMatcher(lists, ex.settings?.customWordlist ?? []);
-    for (const prompt of promptTexts(ex.endpoint, ex.json)) {
+    for (const prompt of [...promptTexts(ex.endpoint, ex.json), ...multipartPromptTexts(ex)]) {
       const next = scanWhole(matcher, prompt.text, (hit) => recordHit(ex, 'Request', lists, hit));
       if (next !== prompt.text) {
         prompt.set(next);

@@ -51,6 +51,8 @@ export class Exchange {
   body: RequestBody = { kind: 'none' };
   /** True once a policy changed the JSON body (redaction), so it must be serialised again. */
   bodyRewritten = false;
+  /** Multipart text fields a policy rewrote; their new values are in `body.fields`. */
+  readonly rewrittenFields = new Set<string>();
   /** The resolved value of every policy setting: header override, else connection, else default. */
   settings: PolicySettings | null = null;
 

@@ -1,6 +1,7 @@
 // The user-provided text of a JSON request — prompts, chat messages, Responses input,
 // edit input, embedding input — with setters so request-phase policies can rewrite it.
 import type { Endpoint } from './endpoints.js';
+import type { Exchange } from './exchange.js';
 
 type Json = Record<string, unknown>;
 
@@ -59,6 +60,7 @@ export function promptTexts(endpoint: Endpoint, body: Json | undefined): PromptT
       visitMessages(body.messages, out);
       break;
     case 'completions':
+    case 'images.generations':
       visitStringOrList(body, 'prompt', 'user', out);
       break;
     case 'edits':
@@ -78,4 +80,29 @@ export function promptTexts(endpoint: Endpoint, body: Json | undefined): PromptT
       break;
   }
   return out;
+}
+
+/** Endpoints whose multipart body carries a text `prompt` field. */
+const MULTIPART_PROMPT_ENDPOINTS: ReadonlySet<Endpoint> = new Set([
+  'images.edits',
+  'audio.transcriptions',
+  'audio.translations',
+]);
+
+/** The prompt field of a multipart request (image edits, transcriptions), rewritable too. */
+export function multipartPromptTexts(ex: Exchange): PromptText[] {
+  const body = ex.body;
+  if (body.kind !== 'multipart' || !MULTIPART_PROMPT_ENDPOINTS.has(ex.endpoint)) return [];
+  const text = body.fields.prompt;
+  if (text === undefined) return [];
+  return [
+    {
+      text,
+      role: 'user',
+      set(next) {
+        body.fields.prompt = next;
+        ex.rewrittenFields.add('prompt');
+      },
+    },
+  ];
 }

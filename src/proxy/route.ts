@@ -24,6 +24,7 @@ import { filterAnswerTexts } from './answer.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
 import { Exchange, type GatewayAnswer } from './exchange.js';
 import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
+import { multipartBoundary, rewriteMultipartFields } from './multipart.js';
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
 import { sendWithRetries } from './retry.js';
@@ -192,6 +193,10 @@ function policyContext(
 function forwardedBody(ex: Exchange): Buffer | string | null {
   if (ex.body.kind === 'none') return null;
   if (ex.body.kind === 'json' && ex.bodyRewritten) return JSON.stringify(ex.body.json);
+  if (ex.body.kind === 'multipart' && ex.rewrittenFields.size > 0) {
+    const boundary = multipartBoundary(ex.header('content-type') ?? '');
+    if (boundary) return rewriteMultipartFields(ex.body.raw, boundary, ex.body.fields, ex.rewrittenFields);
+  }
   return ex.body.raw;
 }
 
