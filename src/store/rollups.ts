@@ -294,12 +294,23 @@ export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promis
     // Only the users table needs the per-user rollups; everything else reads the small table.
     const perUser = groupBy.includes('endUser') || q.endUser !== undefined || q.withEndUser === true;
     const table = sql.raw(perUser ? 'log_rollups' : 'log_hour_totals');
-    const { rows } = await sql<SumRow>`select hour${keySelect}, ${SUMS_FROM_ROLLUPS} from ${table}
-      where hour >= ${firstHour} and hour < ${lastHour}${where(keyConditions(q, 'rollups'))}
-      group by hour${keySelect}`.execute(db);
-    for (const row of rows) {
-      const hour = Number(row.hour);
-      if (!cut.has(hour)) merge(bucketOf(boundaries, hour), row, true);
+    if (boundaries.length === 2) {
+      // One bucket (the users table, summaries): the database sums across hours, so a long
+      // range returns a row per group instead of a row per group and hour.
+      const skip = [...cut].filter((hour) => hour >= firstHour && hour < lastHour);
+      const notCut = skip.length ? sql` and hour not in (${sql.join(skip)})` : sql``;
+      const { rows } = await sql<SumRow>`select ${SUMS_FROM_ROLLUPS}${keySelect} from ${table}
+        where hour >= ${firstHour} and hour < ${lastHour}${notCut}${where(keyConditions(q, 'rollups'))}
+        ${keyList.length ? sql`group by ${sql.join(keyList)}` : sql``}`.execute(db);
+      for (const row of rows) if (Number(row.requests) > 0) merge(0, row, true);
+    } else {
+      const { rows } = await sql<SumRow>`select hour${keySelect}, ${SUMS_FROM_ROLLUPS} from ${table}
+        where hour >= ${firstHour} and hour < ${lastHour}${where(keyConditions(q, 'rollups'))}
+        group by hour${keySelect}`.execute(db);
+      for (const row of rows) {
+        const hour = Number(row.hour);
+        if (!cut.has(hour)) merge(bucketOf(boundaries, hour), row, true);
+      }
     }
   }
 
