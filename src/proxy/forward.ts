@@ -1,5 +1,6 @@
 // Sends a request to the connection's upstream through one keep-alive undici Agent, and
 // decides which headers cross the gateway in each direction.
+import type { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
 import type { Config } from '../config/config.js';
@@ -98,7 +99,8 @@ export interface UpstreamCall {
   path: string;
   headers: Record<string, string>;
   body: Buffer | string | null;
-  signal?: AbortSignal;
+  /** Aborts the call; undici takes an AbortSignal or an EventEmitter that emits 'abort'. */
+  signal?: AbortSignal | EventEmitter;
 }
 
 export async function sendUpstream(agent: Agent, call: UpstreamCall): Promise<Dispatcher.ResponseData> {

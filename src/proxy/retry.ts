@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Agent, Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
+import type { ClientAbort } from './client-abort.js';
 import type { Exchange } from './exchange.js';
 import { sendUpstream, type UpstreamCall } from './forward.js';
 
@@ -34,7 +35,7 @@ export async function sendWithRetries(
   call: UpstreamCall,
   retries: number,
   ex: Exchange,
-  signal: AbortSignal,
+  abort: ClientAbort,
 ): Promise<Dispatcher.ResponseData> {
   for (let attempt = 0; ; attempt++) {
     const started = performance.now();
@@ -47,7 +48,7 @@ export async function sendWithRetries(
       const retryable = err instanceof GatewayError && attempt < retries;
       if (err instanceof GatewayError) ex.attempts.push({ status: null, error: err.message, latencyMs: elapsed() });
       if (!retryable) throw err;
-      await sleep(backoffMs(attempt), undefined, { signal });
+      await sleep(backoffMs(attempt), undefined, { signal: abort.signal });
       continue;
     }
     ex.attempts.push({ status: answer.statusCode, error: null, latencyMs: elapsed() });
@@ -55,6 +56,6 @@ export async function sendWithRetries(
     const wait = retryAfterMs(answer.headers['retry-after']) ?? backoffMs(attempt);
     if (wait > MAX_DELAY_MS) return answer;
     await answer.body.dump();
-    await sleep(wait, undefined, { signal });
+    await sleep(wait, undefined, { signal: abort.signal });
   }
 }

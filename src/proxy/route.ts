@@ -22,6 +22,7 @@ import type { PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policies/settings.js';
 import { filterAnswerTexts } from './answer.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
+import { ClientAbort } from './client-abort.js';
 import { Exchange, type GatewayAnswer } from './exchange.js';
 import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
 import { multipartBoundary, rewriteMultipartFields } from './multipart.js';
@@ -68,7 +69,7 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
   reply.hijack();
   const res = reply.raw;
   const ex = startExchange(request);
-  const abort = new AbortController();
+  const abort = new ClientAbort();
   res.once('close', () => {
     if (!res.writableFinished) {
       // The client left before the answer was complete: stop upstream too.
@@ -93,7 +94,7 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
       if (!key) throw missingProviderKey();
       return key;
     };
-    await runRequestPhase(ex, settings, policyContext(deps, ex, base, providerKey, abort.signal));
+    await runRequestPhase(ex, settings, policyContext(deps, ex, base, providerKey, abort));
     const autoReply = await deps.autoReplies.match(ex);
     if (autoReply) {
       // Answered by the gateway itself: no upstream call, nothing to pay.
@@ -113,11 +114,11 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
       path: ex.path + ex.query,
       headers: upstreamHeaders(ex.headers, providerKey()),
       body,
-      signal: abort.signal,
+      signal: abort,
     };
-    const upstream = await sendWithRetries(deps.agent, call, settings.retryCount, ex, abort.signal);
+    const upstream = await sendWithRetries(deps.agent, call, settings.retryCount, ex, abort);
     ex.upstreamHeadersMs = performance.now() - sentAt;
-    await relayAnswer(ex, upstream, res, settings, abort.signal, sentAt);
+    await relayAnswer(ex, upstream, res, settings, abort, sentAt);
   } catch (err) {
     sendError(deps.logger, ex, res, err);
   }
@@ -171,7 +172,7 @@ function policyContext(
   ex: Exchange,
   base: string,
   providerKey: () => string,
-  signal: AbortSignal,
+  signal: ClientAbort,
 ): PolicyContext {
   return {
     async callUpstream(path, body) {
@@ -205,7 +206,7 @@ async function relayAnswer(
   upstream: Dispatcher.ResponseData,
   res: ServerResponse,
   settings: PolicySettings,
-  signal: AbortSignal,
+  signal: ClientAbort,
   sentAt: number,
 ): Promise<void> {
   const requestId = upstream.headers['x-request-id'];

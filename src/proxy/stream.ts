@@ -10,6 +10,7 @@ import { countTextTokens, deltaText, estimateUsage } from '../accounting/tokeniz
 import { usageFrom } from '../accounting/usage.js';
 import { GatewayError, policyBlocked } from '../errors.js';
 import type { StreamBodyLog } from './bodies.js';
+import type { ClientAbort } from './client-abort.js';
 import type { Exchange } from './exchange.js';
 import { upstreamFailure } from './forward.js';
 import type { StreamAnswerFilter } from './stream-answer.js';
@@ -190,7 +191,7 @@ function strippedEvent(event: string): string {
 }
 
 /**
- * Copies upstream's stream to the client. A client that leaves aborts `signal` (and with it
+ * Copies upstream's stream to the client. A client that leaves aborts `abort` (and with it
  * the upstream request); an upstream that fails mid-stream ends the client's stream with an
  * OpenAI-shaped error event, so the client still receives well-formed SSE.
  */
@@ -198,7 +199,7 @@ export async function relayStream(
   ex: Exchange,
   body: Readable,
   res: ServerResponse,
-  signal: AbortSignal,
+  abort: ClientAbort,
   inspector: StreamInspector | null,
   log: StreamBodyLog | null = null,
 ): Promise<void> {
@@ -206,7 +207,7 @@ export async function relayStream(
   // Policies rewrite first; then the usage the client did not ask for is taken out.
   const send = async (out: Buffer | string) => {
     log?.add(out);
-    if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal });
+    if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal: abort.signal });
   };
   const write = (chunk: Buffer | string) => send(stripper ? stripper.push(chunk) : chunk);
   try {
@@ -219,7 +220,7 @@ export async function relayStream(
     if (stripper) await send(stripper.end());
     inspector?.estimateMissingUsage();
   } catch (err) {
-    if (signal.aborted) return;
+    if (abort.aborted) return;
     const failure = upstreamFailure(err);
     const message = failure instanceof GatewayError ? failure.message : 'Usage Panda: upstream stream failed';
     ex.status = failure instanceof GatewayError ? failure.status : 502;
