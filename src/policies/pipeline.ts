@@ -34,8 +34,19 @@ export function resolveSettings(ex: Exchange, configured: PolicySettings, polici
   return settings;
 }
 
-function activePolicies(ex: Exchange, settings: PolicySettings, policies: readonly AnyPolicy[]) {
-  return policies.filter((policy) => appliesTo(policy, ex.endpoint) && policy.isOn(settings[policy.setting]));
+/**
+ * The policies that apply to this request and are on, in order. Worked out once per
+ * request (the request phase and every answer text ask again) and kept on the exchange.
+ */
+function activePolicies(ex: Exchange, settings: PolicySettings, policies: readonly AnyPolicy[]): readonly AnyPolicy[] {
+  const cached = ex.activePolicies;
+  if (cached && cached.policies === policies && cached.settings === settings) return cached.active;
+  const active: AnyPolicy[] = [];
+  for (const policy of policies) {
+    if (appliesTo(policy, ex.endpoint) && policy.isOn(settings[policy.setting])) active.push(policy);
+  }
+  ex.activePolicies = { policies, settings, active };
+  return active;
 }
 
 /** Every applicable policy looks at the request; any blocking flag ends it with one 422. */
@@ -46,7 +57,9 @@ export async function runRequestPhase(
   policies = POLICIES,
 ): Promise<void> {
   for (const policy of activePolicies(ex, settings, policies)) {
-    await policy.onRequest?.(ex, settings[policy.setting], ctx);
+    // Most policies are synchronous: awaiting only a promise saves a microtask each.
+    const pending = policy.onRequest?.(ex, settings[policy.setting], ctx);
+    if (pending) await pending;
   }
   if (ex.blocked) throw policyBlocked(ex.blocking);
 }

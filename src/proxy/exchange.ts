@@ -2,6 +2,7 @@
 // the flags raised, what upstream answered, and the timings — everything the log record needs.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Connection, Flag, Operation, UpstreamAttempt } from '../domain.js';
+import type { AnyPolicy } from '../policies/policy.js';
 import type { PolicySettings } from '../policies/settings.js';
 import { classifyEndpoint, type Endpoint, operationOf } from './endpoints.js';
 
@@ -55,6 +56,12 @@ export class Exchange {
   readonly rewrittenFields = new Set<string>();
   /** The resolved value of every policy setting: header override, else connection, else default. */
   settings: PolicySettings | null = null;
+  /** The pipeline's policies that are on for this request, for these settings (see pipeline.ts). */
+  activePolicies: {
+    policies: readonly AnyPolicy[];
+    settings: PolicySettings;
+    active: readonly AnyPolicy[];
+  } | null = null;
 
   model: string | null = null;
   endUser: string | null = null;

@@ -18,7 +18,7 @@ import {
   policyBlocked,
 } from '../errors.js';
 import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
-import type { PolicyContext } from '../policies/policy.js';
+import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policies/settings.js';
 import { filterAnswerTexts } from './answer.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
@@ -246,8 +246,14 @@ async function relayAnswer(
 
 /** The answer filters for a streamed answer, or null when no policy looks at the answer. */
 function streamAnswerFilter(ex: Exchange, settings: PolicySettings): StreamAnswerFilter | null {
-  if (answerFilters(ex, settings).length === 0) return null;
-  return new StreamAnswerFilter(ex.endpoint, () => answerFilters(ex, settings));
+  // The chain made to find out is unused yet: it serves the first text instead of being thrown away.
+  let unused: AnswerFilter[] | null = answerFilters(ex, settings);
+  if (unused.length === 0) return null;
+  return new StreamAnswerFilter(ex.endpoint, () => {
+    const filters = unused ?? answerFilters(ex, settings);
+    unused = null;
+    return filters;
+  });
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {
