@@ -68,7 +68,7 @@ export class StreamAnswerFilter {
     for (const [key, chain] of this.chains) {
       const rest = chain.end();
       this.chains.delete(key);
-      this.released.set(key, (this.released.get(key) ?? '') + rest);
+      this.remember(key, rest);
       if (rest !== '') out += this.synthetic(key, rest);
     }
     return out;
@@ -90,7 +90,7 @@ export class StreamAnswerFilter {
       out += chain.end();
       this.chains.delete(key);
     }
-    this.released.set(key, (this.released.get(key) ?? '') + out);
+    this.remember(key, out);
     return out;
   }
 
@@ -169,6 +169,16 @@ export class StreamAnswerFilter {
       changed = this.setPartText(part, `${outputIndex}:${index}`) || changed;
     });
     return changed;
+  }
+
+  /**
+   * Keeps the text released so far, only where it is read again: the Responses events
+   * that repeat the whole text. Chat and completion streams never repeat it, so holding it
+   * there would make the gateway's memory grow with the length of the stream.
+   */
+  private remember(key: string, text: string): void {
+    if (this.endpoint !== 'responses') return;
+    this.released.set(key, (this.released.get(key) ?? '') + text);
   }
 
   /** An extra text event, shaped like the chain's last one, carrying text released late. */
