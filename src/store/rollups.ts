@@ -24,19 +24,8 @@ export interface AggregateQuery {
   groupBy: readonly GroupKey[];
 }
 
-export interface Totals {
-  requests: number;
-  errors: number;
-  flagged: number;
-  moderated: number;
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
-  costUsd: number;
-  unpriced: number;
-  latencyMsSum: number;
-  lastTs: number;
-}
+/** The sums a rollup row holds, without its key. */
+export type Totals = Omit<LogRollupsTable, 'hour' | 'connectionId' | 'model' | 'operation' | 'endUser'>;
 
 export interface AggregateRow extends Totals {
   bucket: number;
