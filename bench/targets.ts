@@ -1,7 +1,10 @@
 // What the benchmark sends: the ~300-byte chat request, the typical policy, and the
 // targets (URL, headers, body) for each row.
+import { randomBytes } from 'node:crypto';
 import type { Target } from './load.js';
 import type { Server } from './processes.js';
+
+const BENCH_PROVIDER_KEY = `sk-bench-${randomBytes(8).toString('hex')}`;
 
 /** The typical policy of issue 6: Enforce User IDs, limits, wordlists in audit mode. Logging stays on (the default). */
 export const TYPICAL_POLICY = {
@@ -39,8 +42,8 @@ export function targets(
   const streamBody = JSON.stringify({ ...CHAT_REQUEST, stream: true });
   const headers = (key?: string): Record<string, string> => ({
     'content-type': 'application/json',
-    // A made-up provider key: the mock takes any.
-    authorization: 'Bearer sk-bench-not-a-real-key',
+    // A provider key made at run time: the mock takes any.
+    authorization: `Bearer ${BENCH_PROVIDER_KEY}`,
     ...(key ? { 'x-usagepanda-api-key': key } : {}),
   });
   const at = (server: Server) => `${server.origin}/v1/chat/completions`;

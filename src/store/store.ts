@@ -4,16 +4,8 @@ import type { AutoReply, Connection, LogRecord, Operation } from '../domain.js';
 import type { PolicySettings } from '../policies/settings.js';
 import type { AggregateQuery, AggregateRow } from './rollups.js';
 
-export interface NewConnection {
-  name: string;
-  keyHash: string;
-  keyPrefix: string;
-  enabled: boolean;
-  policy: PolicySettings;
-  upstream: string | null;
-  providerKeyEncrypted: string | null;
-  managedBy: 'api' | 'file';
-}
+/** A connection before the store gives it an id and times; the key only as its hash. */
+export type NewConnection = Omit<Connection, 'id' | 'createdAt' | 'updatedAt'> & { keyHash: string };
 
 export interface ConnectionPatch {
   name?: string;
