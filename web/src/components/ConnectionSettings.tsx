@@ -12,7 +12,7 @@ import {
   WORDLISTS,
   type Wordlist,
 } from '../api';
-import { Modal } from './Modal';
+import { CancelOrAct, Modal } from './Modal';
 
 type WordlistActions = Policy['requestWordlists'];
 
@@ -194,14 +194,7 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
             Close
           </button>
         ) : (
-          <>
-            <button type="button" onClick={onClose}>
-              Cancel
-            </button>
-            <button type="button" className="primary" disabled={save.isPending} onClick={submit}>
-              Save
-            </button>
-          </>
+          <CancelOrAct label="Save" busy={save.isPending} onCancel={onClose} onAct={submit} />
         )
       }
     >

@@ -46,6 +46,32 @@ export function Modal({
   );
 }
 
+/** The usual dialog footer: Cancel, and the dialog's own action. */
+export function CancelOrAct({
+  label,
+  onCancel,
+  onAct,
+  danger = false,
+  busy = false,
+}: {
+  label: string;
+  onCancel(): void;
+  onAct(): void;
+  danger?: boolean;
+  busy?: boolean;
+}) {
+  return (
+    <>
+      <button type="button" onClick={onCancel}>
+        Cancel
+      </button>
+      <button type="button" className={danger ? 'danger' : 'primary'} disabled={busy} onClick={onAct}>
+        {label}
+      </button>
+    </>
+  );
+}
+
 export function ConfirmDialog({
   title,
   message,
@@ -65,16 +91,7 @@ export function ConfirmDialog({
     <Modal
       title={title}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="button" className={danger ? 'danger' : 'primary'} onClick={onConfirm}>
-            {confirmLabel}
-          </button>
-        </>
-      }
+      footer={<CancelOrAct label={confirmLabel} danger={danger} onCancel={onClose} onAct={onConfirm} />}
     >
       {message}
     </Modal>

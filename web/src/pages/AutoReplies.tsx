@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { type AutoReply, type AutoReplyInput, AutoReplyInputSchema, autoReplies } from '../api';
 import { FilterBar, useConnections } from '../components/FilterBar';
-import { ConfirmDialog, Modal } from '../components/Modal';
+import { CancelOrAct, ConfirmDialog, Modal } from '../components/Modal';
 import { Empty, ErrorState, Loading } from '../components/States';
 import { useFilters } from '../filters';
 import { formatTime } from '../format';
@@ -146,16 +146,7 @@ function AutoReplyForm({ reply, onClose }: { reply: AutoReply | null; onClose():
     <Modal
       title={reply ? 'Edit auto-reply' : 'Add auto-reply'}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="button" className="primary" disabled={save.isPending} onClick={submit}>
-            Save
-          </button>
-        </>
-      }
+      footer={<CancelOrAct label="Save" busy={save.isPending} onCancel={onClose} onAct={submit} />}
     >
       {error && (
         <p className="form-error" role="alert">
