@@ -1,6 +1,6 @@
 // Schema migrations, in code so they ship inside the package and run at start. Each
 // migration is written once for both dialects; `sql` types differ only where they must.
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 
 /** 64-bit integer for epoch milliseconds: SQLite's INTEGER is already 64-bit. */
 const bigint = 'bigint' as const;
@@ -88,6 +88,21 @@ const policies: Migration = {
   },
 };
 
+/** The summed columns every rollup table has after its key (see rollups.ts `Totals`). */
+const withTotals = <T extends string, C extends string>(table: CreateTableBuilder<T, C>) =>
+  table
+    .addColumn('requests', 'integer', (col) => col.notNull())
+    .addColumn('errors', 'integer', (col) => col.notNull())
+    .addColumn('flagged', 'integer', (col) => col.notNull())
+    .addColumn('moderated', 'integer', (col) => col.notNull())
+    .addColumn('prompt_tokens', bigint, (col) => col.notNull())
+    .addColumn('completion_tokens', bigint, (col) => col.notNull())
+    .addColumn('total_tokens', bigint, (col) => col.notNull())
+    .addColumn('cost_usd', 'double precision', (col) => col.notNull())
+    .addColumn('unpriced', 'integer', (col) => col.notNull())
+    .addColumn('latency_ms_sum', 'double precision', (col) => col.notNull())
+    .addColumn('last_ts', bigint, (col) => col.notNull());
+
 /**
  * Issue 4: token details, whether the tokens were counted by the gateway, and hourly
  * rollups the stats read instead of the raw log. Rollup keys use '' for "none" so they can
@@ -105,17 +120,7 @@ const usageDetails: Migration = {
         .addColumn('model', 'text', (col) => col.notNull())
         .addColumn('operation', 'text', (col) => col.notNull())
         .addColumn('end_user', 'text', (col) => col.notNull())
-        .addColumn('requests', 'integer', (col) => col.notNull())
-        .addColumn('errors', 'integer', (col) => col.notNull())
-        .addColumn('flagged', 'integer', (col) => col.notNull())
-        .addColumn('moderated', 'integer', (col) => col.notNull())
-        .addColumn('prompt_tokens', bigint, (col) => col.notNull())
-        .addColumn('completion_tokens', bigint, (col) => col.notNull())
-        .addColumn('total_tokens', bigint, (col) => col.notNull())
-        .addColumn('cost_usd', 'double precision', (col) => col.notNull())
-        .addColumn('unpriced', 'integer', (col) => col.notNull())
-        .addColumn('latency_ms_sum', 'double precision', (col) => col.notNull())
-        .addColumn('last_ts', bigint, (col) => col.notNull())
+        .$call(withTotals)
         .addPrimaryKeyConstraint(`${table}_pk`, ['hour', 'connection_id', 'model', 'operation', 'end_user'])
         .execute();
       await db.schema.createIndex(`${table}_connection_hour`).on(table).columns(['connection_id', 'hour']).execute();
@@ -129,10 +134,35 @@ const usageDetails: Migration = {
   },
 };
 
+/**
+ * Issue 4: daily sums per connection × end user. The hourly per-user rollup grows nearly as
+ * large as the log when users are many; the users table reads whole days from this one.
+ * Filled from the hourly rollups, so stats stay equal across the upgrade.
+ */
+const userDays: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('log_user_days')
+      .addColumn('day', bigint, (col) => col.notNull())
+      .addColumn('connection_id', 'text', (col) => col.notNull())
+      .addColumn('end_user', 'text', (col) => col.notNull())
+      .$call(withTotals)
+      .addPrimaryKeyConstraint('log_user_days_pk', ['day', 'connection_id', 'end_user'])
+      .execute();
+    await db.schema.createIndex('log_user_days_end_user').on('log_user_days').columns(['end_user', 'day']).execute();
+    await sql`insert into log_user_days
+      select hour - hour % 86400000 as day, connection_id, end_user, sum(requests), sum(errors), sum(flagged),
+        sum(moderated), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_usd),
+        sum(unpriced), sum(latency_ms_sum), max(last_ts)
+      from log_rollups group by hour - hour % 86400000, connection_id, end_user`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
   '0003_usage_and_rollups': usageDetails,
+  '0004_user_days': userDays,
 };
 
 export const migrationProvider: MigrationProvider = {

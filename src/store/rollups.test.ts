@@ -8,14 +8,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
 import { postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import type { LogRecord } from '../domain.js';
-import { type AggregateRow, addTotals, type GroupKey, HOUR_MS, rollupsOf, type Totals, zeroTotals } from './rollups.js';
+import {
+  type AggregateRow,
+  addTotals,
+  type GroupKey,
+  HOUR_MS,
+  rollupsOf,
+  type Totals,
+  userDaysOf,
+  zeroTotals,
+} from './rollups.js';
 import type { SqlStore } from './sql-store.js';
 
 const BASE = Date.UTC(2026, 2, 28, 20); // spans a European DST change
+/** Records fall in the 80 hours after BASE: two whole UTC days and parts of two more. */
+const SPAN = 80 * HOUR_MS;
 
 const recordArb = fc
   .record({
-    offset: fc.integer({ min: 0, max: 30 * HOUR_MS }),
+    offset: fc.integer({ min: 0, max: SPAN }),
     connectionId: fc.constantFrom('conn_a', 'conn_b', null),
     model: fc.constantFrom('gpt-4o-mini', 'gpt-4o', null),
     operation: fc.constantFrom('chat' as const, 'embedding' as const),
@@ -92,6 +103,27 @@ describe.each(targets)('rollups on $name', (target) => {
     await sql`delete from logs`.execute(store.db);
     await sql`delete from log_rollups`.execute(store.db);
     await sql`delete from log_hour_totals`.execute(store.db);
+    await sql`delete from log_user_days`.execute(store.db);
+  };
+
+  /** The daily user table holds exactly the sums of the records. */
+  const expectUserDaysOf = async (records: readonly LogRecord[]) => {
+    const days = await store.db.selectFrom('logUserDays').selectAll().execute();
+    const expected = userDaysOf(records);
+    expect(days).toHaveLength(expected.length);
+    const byKey = new Map(days.map((r) => [`${r.day}|${r.connectionId}|${r.endUser}`, r]));
+    for (const e of expected) {
+      const s = byKey.get(`${e.day}|${e.connectionId}|${e.endUser}`);
+      expectSameTotals(s && { ...s, lastTs: Number(s.lastTs) }, e);
+    }
+  };
+
+  const insertInBatches = async (records: readonly LogRecord[], batchSize: number) => {
+    for (let i = 0; i < records.length; i += batchSize) {
+      const batch = records.slice(i, i + batchSize);
+      await store.insertLogs(batch);
+      await store.insertLogs(batch.slice(0, 1)); // a retried record counts once
+    }
   };
 
   it('equal a full recomputation from the raw records, for any batches and any buckets', async () => {
@@ -100,16 +132,12 @@ describe.each(targets)('rollups on $name', (target) => {
       fc.asyncProperty(
         fc.array(recordArb, { minLength: 1, maxLength: 60 }),
         fc.integer({ min: 1, max: 25 }),
-        fc.uniqueArray(fc.integer({ min: -HOUR_MS, max: 32 * HOUR_MS }), { minLength: 2, maxLength: 8 }),
+        fc.uniqueArray(fc.integer({ min: -HOUR_MS, max: SPAN + 2 * HOUR_MS }), { minLength: 2, maxLength: 8 }),
         fc.constantFrom(...groupings),
         fc.boolean(),
         async (records, batchSize, cuts, groupBy, alignToHours) => {
           await reset();
-          for (let i = 0; i < records.length; i += batchSize) {
-            const batch = records.slice(i, i + batchSize);
-            await store.insertLogs(batch);
-            await store.insertLogs(batch.slice(0, 1)); // a retried record counts once
-          }
+          await insertInBatches(records, batchSize);
           for (const [table, perUser] of [
             ['logRollups', true],
             ['logHourTotals', false],
@@ -125,6 +153,7 @@ describe.each(targets)('rollups on $name', (target) => {
               expectSameTotals(s && { ...s, lastTs: Number(s.lastTs) }, e);
             }
           }
+          await expectUserDaysOf(records);
 
           const boundaries = cuts
             .map((c) => BASE + (alignToHours ? c - (c % HOUR_MS) : c))
@@ -140,6 +169,47 @@ describe.each(targets)('rollups on $name', (target) => {
       ),
       { numRuns: target.name === 'postgres' ? 15 : 40 },
     );
+  });
+
+  it('sums end users over multi-day ranges (whole days, edge hours, partial hours) as the records do', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(recordArb, { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 25 }),
+        fc.integer({ min: -HOUR_MS, max: SPAN }),
+        fc.integer({ min: 1, max: SPAN + HOUR_MS }),
+        fc.constantFrom(undefined, 'alice'),
+        fc.boolean(),
+        async (records, batchSize, from, length, endUser, alignToHours) => {
+          await reset();
+          await insertInBatches(records, batchSize);
+          const align = (t: number) => (alignToHours ? t - (t % HOUR_MS) : t);
+          const boundaries = [BASE + align(from), BASE + align(from + length)];
+          if (boundaries[0] === boundaries[1]) return;
+          const groupBy: GroupKey[] = ['endUser', 'connectionId'];
+          const rows = await store.aggregateLogs({ boundaries, groupBy, withEndUser: true, endUser });
+          const withUser = records.filter(
+            (r) => r.endUser !== null && (endUser === undefined || r.endUser === endUser),
+          );
+          const reference = recompute(withUser, boundaries, groupBy);
+          const actual = keyed(rows, groupBy);
+          expect([...actual.keys()].sort()).toEqual([...reference.keys()].sort());
+          for (const [key, totals] of reference) expectSameTotals(actual.get(key), totals);
+        },
+      ),
+      { numRuns: target.name === 'postgres' ? 15 : 40 },
+    );
+  });
+
+  it('fills the daily user sums from the hourly rollups when a store upgrades to them', async () => {
+    await reset();
+    const records = fc.sample(recordArb, { numRuns: 200, seed: 7 });
+    await store.insertLogs(records);
+    // Back to the schema before 0004, with the hourly rollups already holding the records.
+    await sql`drop table log_user_days`.execute(store.db);
+    await sql`delete from kysely_migration where name = '0004_user_days'`.execute(store.db);
+    await store.migrate();
+    await expectUserDaysOf(records);
   });
 
   it('filters by connection and end user and leaves out records without one', async () => {

@@ -2,13 +2,26 @@
 // the log writer in the same transaction as the records, and the aggregation the stats
 // endpoints run: whole hours from the rollups, only the partial hours at the edges of a
 // range (or of a bucket not aligned to whole hours) from the raw records.
-import { type Kysely, sql, type Transaction } from 'kysely';
+import {
+  type InsertObject,
+  type Kysely,
+  type OnConflictTables,
+  type OnConflictUpdateDatabase,
+  type RawBuilder,
+  sql,
+  type Transaction,
+  type UpdateObject,
+} from 'kysely';
 import type { LogRecord } from '../domain.js';
-import type { Database, LogRollupsTable } from './schema.js';
+import type { Database, LogRollupsTable, LogUserDaysTable } from './schema.js';
 
 export const HOUR_MS = 3_600_000;
-export const hourOf = (ts: number) => ts - (((ts % HOUR_MS) + HOUR_MS) % HOUR_MS);
+export const DAY_MS = 86_400_000;
+const floorTo = (unit: number) => (ts: number) => ts - (((ts % unit) + unit) % unit);
+export const hourOf = floorTo(HOUR_MS);
+const dayOf = floorTo(DAY_MS);
 const ceilHour = (ts: number) => (hourOf(ts) === ts ? ts : hourOf(ts) + HOUR_MS);
+const ceilDay = (ts: number) => (dayOf(ts) === ts ? ts : dayOf(ts) + DAY_MS);
 
 /** Key columns a query can group by; they are columns of both tables. */
 export type GroupKey = 'connectionId' | 'model' | 'operation' | 'endUser';
@@ -33,57 +46,69 @@ export interface AggregateRow extends Totals {
   keys: Partial<Record<GroupKey, string | null>>;
 }
 
-/** The rollup rows a batch of records adds up to; `perUser: false` folds every end user into ''. */
-export function rollupsOf(records: readonly LogRecord[], perUser = true): LogRollupsTable[] {
-  const rows = new Map<string, LogRollupsTable>();
+/** Adds one record to a row's sums. */
+function addRecord(row: Totals, r: LogRecord): void {
+  row.requests += 1;
+  if (r.status >= 400 || r.error !== null) row.errors += 1;
+  if (r.flags.length > 0) row.flagged += 1;
+  if (r.moderated) row.moderated += 1;
+  row.promptTokens += r.promptTokens ?? 0;
+  row.completionTokens += r.completionTokens ?? 0;
+  row.totalTokens += r.totalTokens ?? 0;
+  if (r.costUsd === null) row.unpriced += 1;
+  else row.costUsd += r.costUsd;
+  row.latencyMsSum += r.latencyMs;
+  if (r.ts > row.lastTs) row.lastTs = r.ts;
+}
+
+/** Sums records into one row per id; `rowOf` makes a new row from its first record. */
+function sumBy<Row extends Totals>(
+  records: readonly LogRecord[],
+  idOf: (r: LogRecord) => string,
+  rowOf: (r: LogRecord) => Row,
+): Row[] {
+  const rows = new Map<string, Row>();
   for (const r of records) {
-    const hour = hourOf(r.ts);
-    const connectionId = r.connectionId ?? '';
-    const model = r.model ?? '';
-    const endUser = perUser ? (r.endUser ?? '') : '';
-    const id = `${hour}\u0000${connectionId}\u0000${model}\u0000${r.operation}\u0000${endUser}`;
+    const id = idOf(r);
     let row = rows.get(id);
     if (!row) {
-      // One literal with every field, doubles where sums can be fractional: a stable object shape.
-      row = {
-        hour,
-        connectionId,
-        model,
-        operation: r.operation,
-        endUser,
-        requests: 0,
-        errors: 0,
-        flagged: 0,
-        moderated: 0,
-        promptTokens: 0,
-        completionTokens: 0,
-        totalTokens: 0,
-        costUsd: 0.5,
-        unpriced: 0,
-        latencyMsSum: 0.5,
-        lastTs: 0,
-      };
-      row.costUsd = 0;
-      row.latencyMsSum = 0;
+      row = rowOf(r);
       rows.set(id, row);
     }
-    row.requests += 1;
-    if (r.status >= 400 || r.error !== null) row.errors += 1;
-    if (r.flags.length > 0) row.flagged += 1;
-    if (r.moderated) row.moderated += 1;
-    row.promptTokens += r.promptTokens ?? 0;
-    row.completionTokens += r.completionTokens ?? 0;
-    row.totalTokens += r.totalTokens ?? 0;
-    if (r.costUsd === null) row.unpriced += 1;
-    else row.costUsd += r.costUsd;
-    row.latencyMsSum += r.latencyMs;
-    if (r.ts > row.lastTs) row.lastTs = r.ts;
+    addRecord(row, r);
   }
   return [...rows.values()];
 }
 
+/** The hourly rollup rows a batch of records adds up to; `perUser: false` folds every end user into ''. */
+export function rollupsOf(records: readonly LogRecord[], perUser = true): LogRollupsTable[] {
+  const endUserOf = (r: LogRecord) => (perUser ? (r.endUser ?? '') : '');
+  return sumBy(
+    records,
+    (r) =>
+      `${hourOf(r.ts)}\u0000${r.connectionId ?? ''}\u0000${r.model ?? ''}\u0000${r.operation}\u0000${endUserOf(r)}`,
+    (r) => ({
+      ...zeroTotals(),
+      hour: hourOf(r.ts),
+      connectionId: r.connectionId ?? '',
+      model: r.model ?? '',
+      operation: r.operation,
+      endUser: endUserOf(r),
+    }),
+  );
+}
+
+/** The daily connection × end user rows a batch of records adds up to. */
+export function userDaysOf(records: readonly LogRecord[]): LogUserDaysTable[] {
+  return sumBy(
+    records,
+    (r) => `${dayOf(r.ts)}\u0000${r.connectionId ?? ''}\u0000${r.endUser ?? ''}`,
+    (r) => ({ ...zeroTotals(), day: dayOf(r.ts), connectionId: r.connectionId ?? '', endUser: r.endUser ?? '' }),
+  );
+}
+
 export function zeroTotals(): Totals {
-  return {
+  const totals = {
     requests: 0,
     errors: 0,
     flagged: 0,
@@ -91,22 +116,26 @@ export function zeroTotals(): Totals {
     promptTokens: 0,
     completionTokens: 0,
     totalTokens: 0,
-    costUsd: 0,
+    // Doubles from the start where sums can be fractional: the object keeps one shape.
+    costUsd: 0.5,
     unpriced: 0,
-    latencyMsSum: 0,
+    latencyMsSum: 0.5,
     lastTs: 0,
   };
+  totals.costUsd = 0;
+  totals.latencyMsSum = 0;
+  return totals;
 }
 
 /** Rows per statement: 16 columns each, well under PostgreSQL's bind parameter limit. */
 const UPSERT_CHUNK = 1000;
 
-export type RollupTable = 'logRollups' | 'logHourTotals';
-
-/** Adds the batch's sums to both rollup tables (inside the caller's transaction). */
+/** Adds the batch's sums to every rollup table (inside the caller's transaction). */
 export async function addRollups(trx: Transaction<Database>, records: readonly LogRecord[]): Promise<void> {
-  await upsertRollups(trx, 'logRollups', rollupsOf(records, true));
-  await upsertRollups(trx, 'logHourTotals', rollupsOf(records, false));
+  const hourKey = ['hour', 'connectionId', 'model', 'operation', 'endUser'] as const;
+  await upsertRollups(trx, 'logRollups', hourKey, rollupsOf(records, true));
+  await upsertRollups(trx, 'logHourTotals', hourKey, rollupsOf(records, false));
+  await upsertRollups(trx, 'logUserDays', ['day', 'connectionId', 'endUser'], userDaysOf(records));
 }
 
 const SUMMED = [
@@ -122,23 +151,28 @@ const SUMMED = [
   'latencyMsSum',
 ] as const;
 
-async function upsertRollups(
+async function upsertRollups<T extends 'logRollups' | 'logHourTotals' | 'logUserDays'>(
   trx: Transaction<Database>,
-  table: RollupTable,
-  rows: readonly LogRollupsTable[],
+  table: T,
+  key: ReadonlyArray<keyof Database[T] & string>,
+  rows: ReadonlyArray<Database[T]>,
 ): Promise<void> {
   const stored = (column: string) => sql.ref(`${table}.${column}`);
   const excluded = (column: string) => sql.ref(`excluded.${column}`);
-  const updates = Object.fromEntries(SUMMED.map((c) => [c, sql`${stored(c)} + ${excluded(c)}`]));
+  const updates = {
+    ...Object.fromEntries(SUMMED.map((c) => [c, sql`${stored(c)} + ${excluded(c)}`])),
+    lastTs: sql<number>`case when ${stored('lastTs')} > ${excluded('lastTs')} then ${stored('lastTs')} else ${excluded('lastTs')} end`,
+  };
   for (let start = 0; start < rows.length; start += UPSERT_CHUNK) {
+    // Kysely cannot check rows and updates against a table named by a type parameter;
+    // the signature ties them to the table instead.
     await trx
       .insertInto(table)
-      .values(rows.slice(start, start + UPSERT_CHUNK))
+      .values(rows.slice(start, start + UPSERT_CHUNK) as InsertObject<Database, T>[])
       .onConflict((oc) =>
-        oc.columns(['hour', 'connectionId', 'model', 'operation', 'endUser']).doUpdateSet({
-          ...updates,
-          lastTs: sql<number>`case when ${stored('lastTs')} > ${excluded('lastTs')} then ${stored('lastTs')} else ${excluded('lastTs')} end`,
-        }),
+        oc
+          .columns(key)
+          .doUpdateSet(updates as unknown as UpdateObject<OnConflictUpdateDatabase<Database, T>, OnConflictTables<T>>),
       )
       .execute();
   }
@@ -285,13 +319,34 @@ export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promis
     const table = sql.raw(perUser ? 'log_rollups' : 'log_hour_totals');
     if (boundaries.length === 2) {
       // One bucket (the users table, summaries): the database sums across hours, so a long
-      // range returns a row per group instead of a row per group and hour.
-      const skip = [...cut].filter((hour) => hour >= firstHour && hour < lastHour);
-      const notCut = skip.length ? sql` and hour not in (${sql.join(skip)})` : sql``;
-      const { rows } = await sql<SumRow>`select ${SUMS_FROM_ROLLUPS}${keySelect} from ${table}
-        where hour >= ${firstHour} and hour < ${lastHour}${notCut}${where(keyConditions(q, 'rollups'))}
-        ${keyList.length ? sql`group by ${sql.join(keyList)}` : sql``}`.execute(db);
-      for (const row of rows) if (Number(row.requests) > 0) merge(0, row, true);
+      // range returns a row per group instead of a row per group and hour. (The hours the
+      // two boundaries cut are outside [firstHour, lastHour).) The users table reads whole
+      // UTC days from the daily rollup and only the hours at either end from the hourly one.
+      const sumWhole = async (from: RawBuilder<unknown>, unit: 'hour' | 'day', ranges: Array<[number, number]>) => {
+        const spans = ranges.filter(([a, b]) => a < b);
+        if (spans.length === 0) return;
+        const column = sql.raw(unit);
+        const inSpans = sql.join(
+          spans.map(([a, b]) => sql`(${column} >= ${a} and ${column} < ${b})`),
+          sql` or `,
+        );
+        const { rows } = await sql<SumRow>`select ${SUMS_FROM_ROLLUPS}${keySelect} from ${from}
+          where (${inSpans})${where(keyConditions(q, 'rollups'))}
+          ${keyList.length ? sql`group by ${sql.join(keyList)}` : sql``}`.execute(db);
+        for (const row of rows) if (Number(row.requests) > 0) merge(0, row, true);
+      };
+      const byDay = perUser && groupBy.every((k) => k === 'connectionId' || k === 'endUser');
+      const firstDay = ceilDay(firstHour);
+      const lastDay = dayOf(lastHour);
+      if (byDay && firstDay < lastDay) {
+        await sumWhole(sql.raw('log_user_days'), 'day', [[firstDay, lastDay]]);
+        await sumWhole(table, 'hour', [
+          [firstHour, firstDay],
+          [lastDay, lastHour],
+        ]);
+      } else {
+        await sumWhole(table, 'hour', [[firstHour, lastHour]]);
+      }
     } else {
       const { rows } = await sql<SumRow>`select hour${keySelect}, ${SUMS_FROM_ROLLUPS} from ${table}
         where hour >= ${firstHour} and hour < ${lastHour}${where(keyConditions(q, 'rollups'))}

@@ -77,6 +77,12 @@ export interface LogRollupsTable {
   lastTs: number;
 }
 
+/** One UTC day of one connection × end user ('' = none), summed: the users table over long ranges. */
+export interface LogUserDaysTable extends Omit<LogRollupsTable, 'hour' | 'model' | 'operation'> {
+  /** Start of the UTC day, epoch ms. */
+  day: number;
+}
+
 export interface Database {
   autoreplies: AutoRepliesTable;
   settings: SettingsTable;
@@ -85,4 +91,5 @@ export interface Database {
   logRollups: LogRollupsTable;
   /** The same sums without the user dimension (endUser always ''): small, for everything but users. */
   logHourTotals: LogRollupsTable;
+  logUserDays: LogUserDaysTable;
 }
