@@ -78,3 +78,44 @@ describe('price book', () => {
     );
   });
 });
+
+describe('price lookups after the first', () => {
+  it('price every later request of a model exactly as the price data does, tiers and cached input included', () => {
+    const book = createPriceBook();
+    const cases = [
+      { provider: 'openai', model: 'gpt-4o-mini' },
+      { provider: 'openai', model: 'gpt-4o-2024-08-06' },
+      { provider: 'google', model: 'gemini-2.5-pro' }, // tiered: more per token above 200k prompt tokens
+    ];
+    for (const { provider, model } of cases) {
+      for (const [prompt, completion, cached] of [
+        [1000, 100, 0],
+        [300_000, 2000, 0],
+        [5000, 10, 4000],
+      ] as const) {
+        const expected = calcPrice(
+          { input_tokens: prompt, output_tokens: completion, ...(cached ? { cache_read_tokens: cached } : {}) },
+          model,
+          { providerId: provider },
+        )?.total_price;
+        expect(expected, `${provider}/${model}`).toBeGreaterThan(0);
+        const cost = book.cost({
+          provider,
+          endpoint: 'chat.completions',
+          model,
+          usage: usage(prompt, completion, cached || null),
+        });
+        expect(cost, `${provider}/${model} at ${prompt} prompt tokens`).toBe(expected);
+      }
+    }
+    // A tier really is in play: the second prompt costs more per token than the first.
+    const perToken = (prompt: number) =>
+      (book.cost({
+        provider: 'google',
+        endpoint: 'chat.completions',
+        model: 'gemini-2.5-pro',
+        usage: usage(prompt, 0),
+      }) ?? 0) / prompt;
+    expect(perToken(300_000)).toBeGreaterThan(perToken(1000));
+  });
+});

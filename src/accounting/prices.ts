@@ -2,7 +2,7 @@
 // provider and model, images by model, size and quality, audio by duration — with the
 // config file's `prices:` table first, for private and fine-tuned models. An unknown
 // model costs null, never a made-up 0.
-import { calcPrice } from '@pydantic/genai-prices';
+import { calcPrice, type PriceOptions } from '@pydantic/genai-prices';
 import { z } from 'zod';
 import type { Endpoint } from '../proxy/endpoints.js';
 import type { Usage } from '../proxy/exchange.js';
@@ -94,22 +94,37 @@ function libraryCost(input: PriceInput, model: string): number | null {
   return priceFromData(usage, model, input.provider);
 }
 
-/** Models the data does not know, so they are not looked up again for every request. */
-const unknownModels = new Set<string>();
+/**
+ * Per provider and model, how to ask the price data: calcPrice walks every model's match
+ * rules of the provider on each call, so once a model is found it is asked of a provider
+ * holding only that model (same prices, tiers and dates). null: the data does not know it.
+ */
+const lookups = new Map<string, PriceOptions | null>();
+const MAX_LOOKUPS = 10_000;
 
 function priceFromData(usage: Record<string, number>, model: string, provider: string): number | null {
   const key = `${provider}\u0000${model}`;
-  if (unknownModels.has(key)) return null;
+  const known = lookups.get(key);
+  if (known === null) return null;
   let result: ReturnType<typeof calcPrice>;
   try {
-    result = calcPrice(usage, model, { providerId: provider });
+    result = calcPrice(usage, model, known ?? { providerId: provider });
   } catch {
     // The data refuses usage it cannot price (e.g. audio for a token-priced model).
     return null;
   }
-  if (!result) {
-    if (unknownModels.size < 10_000) unknownModels.add(key);
-    return null;
+  if (known === undefined && lookups.size < MAX_LOOKUPS) {
+    // Narrowed only when the provider asked for is the one that priced it (not, say, a
+    // litellm-style `provider/model` name the library reroutes).
+    const narrow = result !== null && result.provider.id === provider;
+    lookups.set(
+      key,
+      result === null
+        ? null
+        : narrow
+          ? { provider: { ...result.provider, models: [result.model] } }
+          : { providerId: provider },
+    );
   }
-  return result.total_price;
+  return result?.total_price ?? null;
 }
