@@ -14,6 +14,7 @@ import { createMetrics } from './metrics.js';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.js';
 import { PolicySettingsSchema } from './policies/settings.js';
 import { createUpstreamAgent } from './proxy/forward.js';
+import { StreamOptionsRefusals } from './proxy/stream.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
 import { createLogWriter, type LogWriter } from './store/log-writer.js';
@@ -78,6 +79,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       standalonePolicy: config.file.standalone ? PolicySettingsSchema.parse(config.file.defaults) : null,
       maxBodyBytes: config.maxBodyBytes,
       prices: createPriceBook(config.file.prices),
+      streamOptionsRefusals: new StreamOptionsRefusals(),
       record(record) {
         metrics.observe(record);
         logWriter?.enqueue(record);

@@ -223,6 +223,69 @@ describe('streams', () => {
   });
 });
 
+describe('an upstream that refuses stream_options', () => {
+  let own: Stack;
+  let ownKey: string;
+  beforeAll(async () => {
+    // A stack of its own: the gateway remembers the refusal for the upstream's base URL.
+    own = await startStack();
+    ({ key: ownKey } = await own.createConnection());
+  });
+  afterAll(() => own?.close());
+
+  const refusing = { headers: { 'x-mock-refuse-stream-options': 'true' } };
+  const sent = () => own.mock.requests.filter((r) => r.path === '/v1/chat/completions').map((r) => r.json);
+
+  // First: the next test makes the gateway remember this upstream's refusal.
+  it("relays a 400 about the client's own request, and keeps asking an upstream that did not refuse", async () => {
+    own.mock.reset();
+    const body = { ...chat, model: 'gpt-4o', stream: true as const };
+    const failed = await apiError(
+      own.client(ownKey, { headers: { 'x-mock-status': '400' } }).chat.completions.create(body),
+    );
+    expect(failed.status).toBe(400);
+    const record = await own.record(failed.headers?.get('x-usagepanda-request-id'));
+    expect(record.attempts.map((a) => a.status)).toEqual([400, 400]);
+
+    own.mock.reset();
+    const ok = await own.client(ownKey).chat.completions.create(body).asResponse();
+    await ok.text();
+    expect(sent()).toEqual([{ ...body, stream_options: { include_usage: true } }]);
+    expect((await own.record(ok.headers.get('x-usagepanda-request-id'))).usageEstimated).toBe(false);
+  });
+
+  it('asks again exactly as the client did, counts the answer, and stops asking that upstream', async () => {
+    own.mock.reset();
+    const body = { ...chat, stream: true as const };
+    const first = await own.client(ownKey, refusing).chat.completions.create(body).asResponse();
+    expect(first.status).toBe(200);
+    expect(await first.text()).toMatch(/"content":"this".*\n\ndata: \[DONE\]/s);
+    const record = await own.record(first.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 200, usageEstimated: true, promptTokens: expect.any(Number) });
+    expect(record.attempts.map((a) => a.status)).toEqual([400, 200]);
+    expect(record.completionTokens).toBeGreaterThan(0);
+    expect(sent()).toEqual([
+      { ...body, stream_options: { include_usage: true } },
+      body, // the client's own request, without what the gateway added
+    ]);
+
+    own.mock.reset();
+    const second = await own.client(ownKey, refusing).chat.completions.create(body).asResponse();
+    await second.text();
+    const again = await own.record(second.headers.get('x-usagepanda-request-id'));
+    expect(again.attempts.map((a) => a.status)).toEqual([200]);
+    expect(sent()).toEqual([body]);
+  });
+
+  it('sends a 400 straight back when the client asked for stream_options itself', async () => {
+    const body = { ...chat, stream: true as const, stream_options: { include_usage: true } };
+    const refused = await apiError(own.client(ownKey, refusing).chat.completions.create(body));
+    expect(refused).toMatchObject({ status: 400, message: expect.stringContaining('stream_options') });
+    const record = await own.record(refused.headers?.get('x-usagepanda-request-id'));
+    expect(record.attempts.map((a) => a.status)).toEqual([400]);
+  });
+});
+
 describe('price overrides from the config file', () => {
   let overridden: Stack;
   beforeAll(async () => {

@@ -175,6 +175,17 @@ export async function startMockUpstream(options: { port?: number; host?: string 
       req.socket.destroy();
       return;
     }
+    if (header(req, 'x-mock-refuse-stream-options') === 'true' && params.stream_options !== undefined) {
+      // As some OpenAI-compatible servers answer a parameter they do not know.
+      return sendError(
+        res,
+        n,
+        started,
+        400,
+        'Unrecognized request argument supplied: stream_options',
+        'invalid_request_error',
+      );
+    }
     const noUsage = header(req, 'x-mock-no-usage') === 'true';
     await handler({ req, res, seq: n, started, route, params, files: parsed.files, noUsage, baseUrl });
   }

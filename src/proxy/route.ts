@@ -29,7 +29,13 @@ import { multipartBoundary, rewriteMultipartFields } from './multipart.js';
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
 import { sendWithRetries } from './retry.js';
-import { relayStream, requestStreamUsage, StreamInspector } from './stream.js';
+import {
+  relayStream,
+  requestStreamUsage,
+  StreamInspector,
+  type StreamOptionsRefusals,
+  withdrawStreamUsage,
+} from './stream.js';
 import { StreamAnswerFilter } from './stream-answer.js';
 
 export interface ProxyDeps {
@@ -48,6 +54,8 @@ export interface ProxyDeps {
   record(record: LogRecord): void;
   /** Prices every record: the price data plus the config file's overrides. */
   prices: PriceBook;
+  /** Upstreams not to ask for stream usage for now. */
+  streamOptionsRefusals: StreamOptionsRefusals;
   logger: FastifyBaseLogger;
 }
 
@@ -104,7 +112,7 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
     }
     if (ex.answer) return sendGatewayAnswer(ex, res, ex.answer, settings);
 
-    requestStreamUsage(ex);
+    if (!deps.streamOptionsRefusals.has(base)) requestStreamUsage(ex);
     const body = forwardedBody(ex);
     if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, body);
     const sentAt = performance.now();
@@ -116,7 +124,22 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
       body,
       signal: abort,
     };
-    const upstream = await sendWithRetries(deps.agent, call, settings.retryCount, ex, abort);
+    let upstream = await sendWithRetries(deps.agent, call, settings.retryCount, ex, abort);
+    if (upstream.statusCode === 400 && ex.streamUsageInjected) {
+      // Perhaps a compatible server that refuses `stream_options`: ask once more exactly as
+      // the client did (the tokenizer counts the answer). Had the client's own request been
+      // at fault, this gets the same 400 back, now about what the client really sent.
+      await upstream.body.dump();
+      withdrawStreamUsage(ex);
+      upstream = await sendWithRetries(
+        deps.agent,
+        { ...call, body: forwardedBody(ex) },
+        settings.retryCount,
+        ex,
+        abort,
+      );
+      if (upstream.statusCode < 400) deps.streamOptionsRefusals.add(base);
+    }
     ex.upstreamHeadersMs = performance.now() - sentAt;
     await relayAnswer(ex, upstream, res, settings, abort, sentAt);
   } catch (err) {

@@ -35,6 +35,40 @@ export function requestStreamUsage(ex: Exchange): boolean {
 }
 
 /**
+ * Takes back what requestStreamUsage added, for an upstream that refused it (some
+ * OpenAI-compatible servers answer 400 to `stream_options`).
+ */
+export function withdrawStreamUsage(ex: Exchange): void {
+  const body = ex.json;
+  const options = body?.stream_options;
+  if (!body || !ex.streamUsageInjected || typeof options !== 'object' || options === null) return;
+  const { include_usage: _added, ...rest } = options as Record<string, unknown>;
+  if (Object.keys(rest).length === 0) delete body.stream_options;
+  else body.stream_options = rest;
+  ex.streamUsageInjected = false;
+}
+
+/** Upstreams (by base URL) that refused `stream_options` lately, so they are not asked again for a while. */
+export class StreamOptionsRefusals {
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly forgetAfterMs = 10 * 60_000) {}
+
+  has(base: string, now = Date.now()): boolean {
+    const until = this.until.get(base);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.until.delete(base);
+    return false;
+  }
+
+  add(base: string, now = Date.now()): void {
+    if (this.until.size >= 1_000) this.until.clear();
+    this.until.set(base, now + this.forgetAfterMs);
+  }
+}
+
+/**
  * Watches the events going by for the answer's id and usage. Without answer filters it
  * never changes a byte; with them, each event is passed through the filters and
  * re-serialised, and a filter that blocks stops the stream.
