@@ -2,7 +2,7 @@
 // a 4 KB and a 100 KB chat prompt, and wordlist scanning of 100 KB of text, with the
 // typical policy of the macro benchmark. Settings this build does not know yet are
 // reported as missing rather than faked, and the rows that need them are left out.
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import { GatewayError } from '../src/errors.js';
@@ -162,6 +162,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   const out = join(ROOT, 'bench', 'results', 'micro-latest.json');
+  await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
   await writeFile(
     out,
     `${JSON.stringify({ at: new Date().toISOString(), node: process.version, typical, wordlists: { missing: wordlists.missing }, rows }, null, 2)}\n`,
