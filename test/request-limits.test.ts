@@ -141,6 +141,14 @@ describe('Max prompt characters', () => {
     expect((await stack.record(response.headers.get('x-usagepanda-request-id'))).flags).toEqual([]);
   });
 
+  it('counts characters as code points: an emoji is one, a lone surrogate is one', async () => {
+    const { key } = await stack.createConnection({ policy: { maxPromptChars: 4 } });
+    const client = stack.client(key);
+    const { response } = await client.chat.completions.create(chat('a😀b😀')).withResponse();
+    expect((await stack.record(response.headers.get('x-usagepanda-request-id'))).flags).toEqual([]);
+    await expectBlocked(client.chat.completions.create(chat('😀😀\ud800😀😀')), [promptFlag(4, 5)]);
+  });
+
   it('counts a completion prompt array and Responses input', async () => {
     const { key } = await stack.createConnection();
     const client = stack.client(key);

@@ -5,11 +5,12 @@ import { countHeader, definePolicy, loosensLimit } from './policy.js';
 
 const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions', 'edits', 'responses'];
 
+const SURROGATE_PAIRS = /[\uD800-\uDBFF][\uDC00-\uDFFF]/g;
+
 /** Characters as people count them: code points, so an emoji is one. */
 function characters(text: string): number {
-  let count = 0;
-  for (const _ of text) count++;
-  return count;
+  // Each surrogate pair is two UTF-16 units of one code point; most text has none.
+  return text.length - (text.match(SURROGATE_PAIRS)?.length ?? 0);
 }
 
 export const maxPromptChars = definePolicy({
