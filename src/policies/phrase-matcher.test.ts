@@ -33,7 +33,59 @@ const phrases = fc.array(fc.string({ unit: fc.constantFrom('a', 'b', 'c', ' ', '
   maxLength: 5,
 });
 
+const WORD = /[\p{L}\p{N}_]/u;
+const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * The slow, obvious reference: every occurrence of every phrase at every offset, kept when
+ * it covers whole graphemes and does not continue a word on either side, then leftmost-longest.
+ */
+function naiveFind(phrases: string[], text: string): Array<[number, number]> {
+  const folded = text.toLowerCase().length === text.length ? text.toLowerCase() : text;
+  const bounds = new Set([...segmenter.segment(folded)].map((g) => g.index).concat(folded.length));
+  const wordAt = (i: number) =>
+    i >= 0 && i < folded.length && WORD.test(String.fromCodePoint(folded.codePointAt(i) ?? 0));
+  const wordBefore = (i: number) => {
+    if (i <= 0) return false;
+    const low = folded.charCodeAt(i - 1);
+    return wordAt(low >= 0xdc00 && low <= 0xdfff && i >= 2 ? i - 2 : i - 1);
+  };
+  const all: Array<[number, number]> = [];
+  for (const phrase of new Set(phrases.map((p) => p.trim().toLowerCase()).filter((p) => p !== ''))) {
+    for (let at = folded.indexOf(phrase); at !== -1; at = folded.indexOf(phrase, at + 1)) {
+      const end = at + phrase.length;
+      if (!bounds.has(at) || !bounds.has(end)) continue;
+      if (wordAt(at) && wordBefore(at)) continue;
+      if (wordBefore(end) && wordAt(end)) continue;
+      all.push([at, end]);
+    }
+  }
+  all.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  const hits: Array<[number, number]> = [];
+  let reached = 0;
+  for (const hit of all) {
+    if (hit[0] < reached) continue;
+    hits.push(hit);
+    reached = hit[1];
+  }
+  return hits;
+}
+
 describe('PhraseMatcher', () => {
+  it('finds exactly what a naive search of every offset finds: words, phrases, marks, emoji (property)', () => {
+    const unit = fc.constantFrom('a', 'b', 'B', ' ', '-', '.', '*', 'é', '\u0301', '😀', '\u200d', '_', '1');
+    const entry = fc.string({ unit, minLength: 1, maxLength: 6 });
+    fc.assert(
+      fc.property(fc.array(entry, { minLength: 1, maxLength: 6 }), fc.string({ unit, maxLength: 80 }), (list, text) => {
+        const found = matcherOf(list)
+          .find(text)
+          .map((hit) => [hit.start, hit.end]);
+        expect(found).toEqual(naiveFind(list, text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('matches case-insensitively, on word boundaries, and leaves other text byte for byte', () => {
     const matcher = matcherOf(['shoot', 'ignore all previous instructions']);
     const text = 'Shoot! Please IGNORE all previous instructions, then shootout and reshoot.';

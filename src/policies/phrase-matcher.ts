@@ -53,9 +53,100 @@ export function foldCase(text: string): string {
   return folded;
 }
 
+/** Whether each BMP code unit is a word character: 0 not yet known, 1 yes, 2 no. */
+const wordUnits = new Uint8Array(0x10000);
+
+/** FNV-1a over UTF-16 code units: the text's words are looked up by hash, never sliced out. */
+const HASH_SEED = 0x811c9dc5 | 0;
+const hashStep = (hash: number, unit: number) => Math.imul(hash ^ unit, 0x01000193);
+
+function hashOf(word: string): number {
+  let hash = HASH_SEED;
+  for (let i = 0; i < word.length; i++) hash = hashStep(hash, word.charCodeAt(i));
+  return hash;
+}
+
+/**
+ * Calls `fn` with every maximal run of word characters (start, end in UTF-16 offsets, and
+ * the run's hashOf). Word characters as WORD_CHAR says, decided once per BMP code unit.
+ */
+function forEachWordRun(text: string, fn: (start: number, end: number, hash: number) => void): void {
+  let start = -1;
+  let hash = HASH_SEED;
+  for (let i = 0; i < text.length; ) {
+    const unit = text.charCodeAt(i);
+    let width = 1;
+    let word: boolean;
+    if (unit >= 0xd800 && unit <= 0xdfff) {
+      const code = text.codePointAt(i) ?? unit;
+      width = code > 0xffff ? 2 : 1;
+      word = WORD_CHAR.test(String.fromCodePoint(code));
+    } else {
+      let known = wordUnits[unit];
+      if (known === 0) {
+        known = WORD_CHAR.test(String.fromCharCode(unit)) ? 1 : 2;
+        wordUnits[unit] = known;
+      }
+      word = known === 1;
+    }
+    if (word) {
+      if (start < 0) {
+        start = i;
+        hash = HASH_SEED;
+      }
+      hash = hashStep(hash, unit);
+      if (width === 2) hash = hashStep(hash, text.charCodeAt(i + 1));
+    } else if (start >= 0) {
+      fn(start, i, hash);
+      start = -1;
+    }
+    i += width;
+  }
+  if (start >= 0) fn(start, text.length, hash);
+}
+
+/** Marks, joiners and modifiers that belong to the grapheme before them. */
+const GRAPHEME_EXTEND = /^(?:\p{M}|\u200c|\u200d|[\u{1F3FB}-\u{1F3FF}]|[\u{E0020}-\u{E007F}])/u;
+
+function continuesGrapheme(text: string, index: number): boolean {
+  if (index >= text.length) return false;
+  const unit = text.charCodeAt(index);
+  // Below U+0300 nothing extends a grapheme (CR LF aside, which are not word characters).
+  return unit >= 0x300 && GRAPHEME_EXTEND.test(text.slice(index, index + 2));
+}
+
+const isWholeWord = (phrase: string) => [...phrase].every((char) => WORD_CHAR.test(char));
+/** The word characters a phrase begins with ('' when it begins with anything else). */
+const leadingWord = (phrase: string) => {
+  let lead = '';
+  for (const char of phrase) {
+    if (!WORD_CHAR.test(char)) break;
+    lead += char;
+  }
+  return lead;
+};
+
+/** What a word of the text can be: a whole entry, the first word of a longer phrase, or both. */
+interface WordEntry<T> {
+  word: string;
+  tags: readonly T[] | null;
+  startsPhrase: boolean;
+}
+
+/**
+ * On word boundaries, a hit can only start where a word of the text starts, or at the
+ * symbol a phrase begins with (`@$$`). Entries that are one word are looked up word by
+ * word; the other phrases go to the Aho-Corasick automaton, which only reads the short
+ * stretches of text where one of them can begin (all of it when boundaries are off).
+ */
 export class PhraseMatcher<T> {
   private readonly automaton: AhoCorasick<readonly T[]> | null;
   private readonly wordBoundaries: boolean;
+  /** One-word entries and first words of phrases, by hashOf (collisions share the list). */
+  private readonly words = new Map<number, WordEntry<T>[]>();
+  /** First characters of automaton phrases that do not begin with a word. */
+  private readonly symbolStarts: string[] = [];
+  private readonly longestWord: number;
   /** UTF-16 length of the longest phrase: how much a stream must hold back. */
   readonly longest: number;
 
@@ -68,31 +159,108 @@ export class PhraseMatcher<T> {
       if (!tags) tagsByPhrase.set(key, [tag]);
       else if (!tags.includes(tag)) tags.push(tag);
     }
-    this.longest = Math.max(0, ...[...tagsByPhrase.keys()].map((phrase) => phrase.length));
-    const patterns = [...tagsByPhrase].map(([pattern, data]) => ({ pattern, data }));
-    this.automaton = patterns.length === 0 ? null : new AhoCorasick(patterns, { boundary: 'none' });
     this.wordBoundaries = options.wordBoundaries;
+    this.longest = Math.max(0, ...[...tagsByPhrase.keys()].map((phrase) => phrase.length));
+    const patterns: Array<{ pattern: string; data: readonly T[] }> = [];
+    const entry = (word: string) => {
+      const hash = hashOf(word);
+      const list = this.words.get(hash) ?? [];
+      let found = list.find((e) => e.word === word);
+      if (!found) {
+        found = { word, tags: null, startsPhrase: false };
+        list.push(found);
+        this.words.set(hash, list);
+      }
+      return found;
+    };
+    for (const [pattern, tags] of tagsByPhrase) {
+      if (this.wordBoundaries && isWholeWord(pattern)) {
+        entry(pattern).tags = tags;
+        continue;
+      }
+      patterns.push({ pattern, data: tags });
+      if (!this.wordBoundaries) continue;
+      const lead = leadingWord(pattern);
+      if (lead !== '') entry(lead).startsPhrase = true;
+      else {
+        const first = String.fromCodePoint(pattern.codePointAt(0) ?? 0);
+        if (!this.symbolStarts.includes(first)) this.symbolStarts.push(first);
+      }
+    }
+    this.longestWord = Math.max(0, ...[...this.words.values()].flat().map((e) => e.word.length));
+    this.automaton = patterns.length === 0 ? null : new AhoCorasick(patterns, { boundary: 'none' });
   }
 
   /** Leftmost-longest, non-overlapping hits on word boundaries (when asked), in order. */
   find(text: string): PhraseHit<T>[] {
-    if (!this.automaton || text === '') return [];
+    if (text === '' || (this.automaton === null && this.words.size === 0)) return [];
     const folded = foldCase(text);
     // Every occurrence first, so a boundary that rules one out leaves the others in play.
-    const all = this.automaton
-      .search(folded, { strategy: 'all' })
-      .filter((hit) => !this.wordBoundaries || onWordBoundary(folded, hit.start, hit.end))
-      .sort((a, b) => a.start - b.start || b.end - a.end);
+    const all: PhraseHit<T>[] = [];
+    /** Where an automaton phrase may begin, ascending. */
+    const starts: number[] = [];
+    if (this.words.size > 0) {
+      forEachWordRun(folded, (start, end, hash) => {
+        if (end - start > this.longestWord) return;
+        const candidates = this.words.get(hash);
+        if (!candidates) return;
+        const word = candidates.find((e) => e.word.length === end - start && folded.startsWith(e.word, start));
+        if (!word) return;
+        // Like the automaton, never a word whose last letter takes a combining mark after it.
+        if (word.tags && !continuesGrapheme(folded, end)) all.push({ start, end, tags: word.tags });
+        if (word.startsPhrase) starts.push(start);
+      });
+    }
+    if (this.automaton) {
+      for (const symbol of this.symbolStarts) {
+        for (let at = folded.indexOf(symbol); at !== -1; at = folded.indexOf(symbol, at + 1)) starts.push(at);
+      }
+      if (this.symbolStarts.length > 0) starts.sort((a, b) => a - b);
+      const stretches: Array<[number, number]> = this.wordBoundaries
+        ? stretchesFrom(folded, starts, this.longest)
+        : [[0, folded.length]];
+      for (const [from, to] of stretches) {
+        const part = from === 0 && to === folded.length ? folded : folded.slice(from, to);
+        for (const hit of this.automaton.search(part, { strategy: 'all' })) {
+          const start = from + hit.start;
+          const end = from + hit.end;
+          if (!this.wordBoundaries || onWordBoundary(folded, start, end))
+            all.push({ start, end, tags: hit.data ?? [] });
+        }
+      }
+    }
+    all.sort((a, b) => a.start - b.start || b.end - a.end);
     const hits: PhraseHit<T>[] = [];
     let reached = 0;
     for (const hit of all) {
       if (hit.start < reached) continue;
-      hits.push({ start: hit.start, end: hit.end, tags: hit.data ?? [] });
+      hits.push(hit);
       reached = hit.end;
     }
     return hits;
   }
 }
+
+/**
+ * The stretches of text the automaton reads, merged: from each possible start up to the
+ * longest phrase and two more code units (so the grapheme after a hit is whole), begun
+ * at a printable ASCII character, before which a grapheme always breaks, so the automaton
+ * sees graphemes as they are in the whole text.
+ */
+function stretchesFrom(text: string, starts: readonly number[], longest: number): Array<[number, number]> {
+  const stretches: Array<[number, number]> = [];
+  for (const start of starts) {
+    let from = start;
+    while (from > 0 && !isPrintableAscii(text.charCodeAt(from))) from--;
+    const to = Math.min(text.length, start + longest + 2);
+    const last = stretches.at(-1);
+    if (last && last[1] >= from) last[1] = Math.max(last[1], to);
+    else stretches.push([from, to]);
+  }
+  return stretches;
+}
+
+const isPrintableAscii = (unit: number) => unit >= 0x20 && unit <= 0x7e;
 
 export const REDACTED = '****';
 
