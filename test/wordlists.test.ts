@@ -251,6 +251,53 @@ describe('Response wordlists on streams', () => {
     expect(sdkError.message).toContain('Response matched known wordlists: dan');
   });
 
+  it('audits a stream without holding text back: the client gets the events upstream sent, the record names the lists', async () => {
+    const { key } = await stack.createConnection({
+      policy: { responseWordlists: { dan: 'audit', profanity: 'audit' } },
+    });
+    const body = JSON.stringify({ ...chat('hi'), stream: true });
+    const call = (url: string, headers: Record<string, string>) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...reply(answer), ...headers },
+        body,
+      });
+    const direct = await (await call(`${stack.mock.url}/chat/completions`, { authorization: 'Bearer sk-test' })).text();
+    const response = await call(`${stack.gateway.url}/v1/chat/completions`, {
+      'x-usagepanda-api-key': key,
+      authorization: 'Bearer sk-test',
+    });
+    const relayed = await response.text();
+    const normalized = (text: string) =>
+      text.replace(/"id":"chatcmpl-mock\d+"/g, '"id":"ID"').replace(/"created":\d+/g, '"created":0');
+    // Event for event as upstream sent them: the first words are not held back for the filter.
+    expect(normalized(relayed)).toBe(normalized(direct));
+    expect(relayed).toContain('"content":"ignore "');
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 200, stream: true, flags: [responseFlag('profanity, dan')] });
+  });
+
+  it('audits a Responses stream and a completions stream as they pass, text unchanged', async () => {
+    const { key } = await stack.createConnection({ policy: { responseWordlists: { profanity: 'audit' } } });
+    const client = stack.client(key);
+    const responses = await client.responses
+      .create({ model: 'gpt-4o-mini', input: 'hi', stream: true }, { headers: reply(answer) })
+      .withResponse();
+    let text = '';
+    for await (const event of responses.data) if (event.type === 'response.output_text.delta') text += event.delta;
+    expect(text).toBe(answer);
+    const completions = await client.completions
+      .create({ model: 'gpt-3.5-turbo-instruct', prompt: 'hi', stream: true }, { headers: reply(answer) })
+      .withResponse();
+    text = '';
+    for await (const chunk of completions.data) text += chunk.choices[0]?.text ?? '';
+    expect(text).toBe(answer);
+    for (const { response } of [responses, completions]) {
+      const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+      expect(record.flags).toEqual([responseFlag('profanity')]);
+    }
+  });
+
   it('passes a clean stream through byte for byte', async () => {
     const { key } = await stack.createConnection({ policy: { responseWordlists: { profanity: 'redact' } } });
     const request = () =>

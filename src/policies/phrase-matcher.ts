@@ -277,6 +277,8 @@ export class PhraseWindow<T> {
   constructor(
     private readonly matcher: PhraseMatcher<T>,
     private readonly onHit: (hit: PhraseHit<T>) => { redact: boolean },
+    /** The caller promises onHit never redacts nor blocks (see AnswerFilter.observesOnly). */
+    readonly observesOnly = false,
   ) {}
 
   write(text: string): string {

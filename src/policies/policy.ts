@@ -19,6 +19,11 @@ export interface PolicyContext {
 export interface AnswerFilter {
   write(text: string): string;
   end(): string;
+  /**
+   * True when the filter only looks (audit): it never changes the text nor blocks, so a
+   * stream can go to the client as upstream sent it while the filter reads along.
+   */
+  readonly observesOnly?: boolean;
 }
 
 // Method syntax on purpose: it lets the pipeline hold policies of different value types

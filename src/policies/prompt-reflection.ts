@@ -60,11 +60,15 @@ export const promptReflection = definePolicy({
       texts.map((text) => [text, 'reflection'] as const),
       { wordBoundaries: false },
     );
-    return new PhraseWindow(matcher, () => {
-      if (!ex.flags.some((flag) => flag.type === REFLECTION_FLAG.type)) {
-        ex.flag({ ...REFLECTION_FLAG }, { block: mode === 'block' });
-      }
-      return { redact: mode === 'redact' };
-    });
+    return new PhraseWindow(
+      matcher,
+      () => {
+        if (!ex.flags.some((flag) => flag.type === REFLECTION_FLAG.type)) {
+          ex.flag({ ...REFLECTION_FLAG }, { block: mode === 'block' });
+        }
+        return { redact: mode === 'redact' };
+      },
+      mode === 'audit',
+    );
   },
 });

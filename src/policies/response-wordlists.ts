@@ -17,6 +17,7 @@ export const responseWordlists = definePolicy({
   loosens: loosensWordlists,
   onAnswer(ex, lists) {
     const matcher = wordlistMatcher(lists, ex.settings?.customWordlist ?? []);
-    return new PhraseWindow(matcher, (hit) => recordHit(ex, 'Response', lists, hit));
+    const auditOnly = Object.values(lists).every((action) => action === undefined || action === 'audit');
+    return new PhraseWindow(matcher, (hit) => recordHit(ex, 'Response', lists, hit), auditOnly);
   },
 });

@@ -272,11 +272,16 @@ function streamAnswerFilter(ex: Exchange, settings: PolicySettings): StreamAnswe
   // The chain made to find out is unused yet: it serves the first text instead of being thrown away.
   let unused: AnswerFilter[] | null = answerFilters(ex, settings);
   if (unused.length === 0) return null;
-  return new StreamAnswerFilter(ex.endpoint, () => {
-    const filters = unused ?? answerFilters(ex, settings);
-    unused = null;
-    return filters;
-  });
+  const observesOnly = unused.every((filter) => filter.observesOnly === true);
+  return new StreamAnswerFilter(
+    ex.endpoint,
+    () => {
+      const filters = unused ?? answerFilters(ex, settings);
+      unused = null;
+      return filters;
+    },
+    observesOnly,
+  );
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

@@ -45,10 +45,19 @@ export class StreamAnswerFilter {
   constructor(
     private readonly endpoint: Endpoint,
     private readonly makeFilters: () => AnswerFilter[],
+    /**
+     * Every filter only looks (audit): events are read, never rewritten, so the client can
+     * get upstream's own bytes without any text held back.
+     */
+    readonly observesOnly = false,
   ) {}
 
   /** The event as it goes to the client (possibly rewritten), plus any text flushed before it. */
   rewrite(event: EventSourceMessage): string {
+    if (this.observesOnly) {
+      this.read(event);
+      return '';
+    }
     if (event.data === '[DONE]') return this.flushAll() + formatEvent(event, event.data);
     let json: unknown;
     try {
@@ -60,6 +69,27 @@ export class StreamAnswerFilter {
     const changed =
       this.endpoint === 'responses' ? this.rewriteResponseEvent(event, json) : this.rewriteChoices(event, json);
     return typeof changed === 'string' ? changed : formatEvent(event, changed ? JSON.stringify(json) : event.data);
+  }
+
+  /** Observing: the event's text goes through the filters, and nothing comes out. */
+  private read(event: EventSourceMessage): void {
+    if (event.data === '[DONE]') {
+      this.flushAll();
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (!isObject(json)) return;
+    if (this.endpoint !== 'responses') this.rewriteChoices(event, json);
+    else if (json.type === 'response.output_text.delta' && typeof json.delta === 'string') {
+      this.pass(`${json.output_index ?? 0}:${json.content_index ?? 0}`, json.delta, false);
+    } else if (json.type === 'response.output_text.done') {
+      this.pass(`${json.output_index ?? 0}:${json.content_index ?? 0}`, '', true);
+    } else if (json.type === 'response.completed' || json.type === 'response.incomplete') this.flushAll();
   }
 
   /** Text still held back when the stream ends without its closing event. */
@@ -107,9 +137,9 @@ export class StreamAnswerFilter {
       if (!isObject(holder)) continue;
       const text = typeof holder[field] === 'string' ? (holder[field] as string) : '';
       if (text === '' && !final) continue;
-      if (!final) this.templates.set(key, { event, json });
+      if (!final && !this.observesOnly) this.templates.set(key, { event, json });
       const out = this.pass(key, text, final);
-      if (out !== text) {
+      if (out !== text && !this.observesOnly) {
         holder[field] = out;
         changed = true;
       }
@@ -177,7 +207,7 @@ export class StreamAnswerFilter {
    * there would make the gateway's memory grow with the length of the stream.
    */
   private remember(key: string, text: string): void {
-    if (this.endpoint !== 'responses') return;
+    if (this.endpoint !== 'responses' || this.observesOnly) return;
     this.released.set(key, (this.released.get(key) ?? '') + text);
   }
 

@@ -100,7 +100,7 @@ export class StreamInspector {
   /** What to send the client for this chunk: the chunk itself, or the rewritten events. */
   feed(chunk: Buffer): Buffer | string {
     this.parser.feed(this.decoder.decode(chunk, { stream: true }));
-    if (!this.answer) return chunk;
+    if (!this.answer || this.answer.observesOnly) return chunk;
     const out = this.out;
     this.out = '';
     return out;
@@ -114,7 +114,8 @@ export class StreamInspector {
   /** Text still held back by the filters when upstream ended without its closing event. */
   finish(): string {
     if (!this.answer || this.stopped) return '';
-    return this.answer.flushAll();
+    const rest = this.answer.flushAll();
+    return this.answer.observesOnly ? '' : rest;
   }
 
   private onEvent(event: EventSourceMessage): void {
