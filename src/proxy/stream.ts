@@ -164,7 +164,11 @@ export class StreamInspector {
       if (usage) this.ex.usage = usage;
     }
     if (this.ex.usage) {
-      if (this.heldChars > 0) this.takeHeldText();
+      // Upstream counted: the events held for the tokenizer are let go unread.
+      if (this.heldChars > 0) {
+        this.held = [];
+        this.heldChars = 0;
+      }
       return;
     }
     this.held.push(data);
