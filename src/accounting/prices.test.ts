@@ -106,6 +106,13 @@ describe('price lookups after the first', () => {
           usage: usage(prompt, completion, cached || null),
         });
         expect(cost, `${provider}/${model} at ${prompt} prompt tokens`).toBe(expected);
+        const again = book.cost({
+          provider,
+          endpoint: 'chat.completions',
+          model,
+          usage: usage(prompt, completion, cached || null),
+        });
+        expect(again, 'the same usage again (remembered for the minute)').toBe(expected);
       }
     }
     // A tier really is in play: the second prompt costs more per token than the first.

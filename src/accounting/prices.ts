@@ -102,10 +102,34 @@ function libraryCost(input: PriceInput, model: string): number | null {
 const lookups = new Map<string, PriceOptions | null>();
 const MAX_LOOKUPS = 10_000;
 
+/**
+ * Prices already computed, by model, usage and minute: requests with the same token counts
+ * (templated prompts, fixed-size embedding chunks) are priced once a minute. Exact, because
+ * the price data changes prices by date or at whole minutes of the day, never in between.
+ */
+const recent = new Map<string, number | null>();
+const MAX_RECENT = 10_000;
+
 function priceFromData(usage: Record<string, number>, model: string, provider: string): number | null {
   const key = `${provider}\u0000${model}`;
   const known = lookups.get(key);
   if (known === null) return null;
+  const memoKey = `${key}\u0000${Math.floor(Date.now() / 60_000)}\u0000${usage.input_tokens}\u0000${usage.output_tokens}\u0000${usage.cache_read_tokens}\u0000${usage.audio_seconds}`;
+  const memo = recent.get(memoKey);
+  if (memo !== undefined) return memo;
+  const price = calculate(usage, model, provider, key, known);
+  if (recent.size >= MAX_RECENT) recent.clear();
+  recent.set(memoKey, price);
+  return price;
+}
+
+function calculate(
+  usage: Record<string, number>,
+  model: string,
+  provider: string,
+  key: string,
+  known: PriceOptions | undefined,
+): number | null {
   let result: ReturnType<typeof calcPrice>;
   try {
     result = calcPrice(usage, model, known ?? { providerId: provider });
