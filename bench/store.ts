@@ -1,5 +1,5 @@
-// `npm run bench:store`: ingests generated records through the real log writer (and its
-// writer thread) into a fresh SQLite store (rollups included, as in production), then times each stats endpoint
+// `npm run bench:store`: ingests generated records through the real log writer into a
+// fresh SQLite store (rollups included, as in production), then times each stats endpoint
 // and a filtered log page through the real admin API (Fastify inject) and prints the p50.
 // BENCH_RECORDS overrides the record count (default 1,000,000).
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,7 +13,6 @@ import { type LogRecord, OPERATIONS } from '../src/domain.js';
 import { DEFAULT_POLICY } from '../src/policies/settings.js';
 import { newRequestId } from '../src/proxy/exchange.js';
 import { createSecretBox } from '../src/secrets/cipher.js';
-import { logSinkFor } from '../src/store/log-thread.js';
 import { createLogWriter } from '../src/store/log-writer.js';
 import { openStore } from '../src/store/sql-store.js';
 
@@ -56,9 +55,7 @@ async function main() {
   const end = Date.now();
   const start = end - SPAN_MS;
   const step = SPAN_MS / RECORDS;
-  // As in the gateway: on SQLite the batches are written by the log writer thread.
-  const sink = logSinkFor(store, dir);
-  const writer = createLogWriter(sink, { maxQueue: 20_000 });
+  const writer = createLogWriter(store, { maxQueue: 20_000 });
 
   console.log(`ingesting ${RECORDS.toLocaleString('en-US')} records through the log writer into SQLite…`);
   const began = performance.now();
@@ -107,7 +104,6 @@ async function main() {
     writer.enqueue(record);
   }
   await writer.drain();
-  await sink.close();
   const seconds = (performance.now() - began) / 1000;
   const { written, dropped, failed } = writer.stats;
   console.log(

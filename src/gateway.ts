@@ -17,7 +17,6 @@ import { createUpstreamAgent } from './proxy/forward.js';
 import { StreamOptionsRefusals } from './proxy/stream.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
-import { logSinkFor } from './store/log-thread.js';
 import { createLogWriter, type LogWriter } from './store/log-writer.js';
 import { RetentionSchema, startRetention } from './store/retention.js';
 import { openStore } from './store/sql-store.js';
@@ -87,8 +86,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       },
     },
   });
-  const logSink = logSinkFor(store, config.dataDir);
-  logWriter = createLogWriter(logSink, {
+  logWriter = createLogWriter(store, {
     onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
     onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
   });
@@ -118,7 +116,6 @@ export async function startGateway(config: Config): Promise<Gateway> {
       await app.close();
       clearTimeout(cut);
       await writer.close();
-      await logSink.close();
       await agent.close();
       await mockUpstream?.close();
       await store.close();
