@@ -3,7 +3,6 @@
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { createPriceBook } from './accounting/prices.js';
-import { loadTokenizer } from './accounting/tokenizer.js';
 import { createSessions } from './admin/session.js';
 import { ensureAdminToken, type StoredAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
@@ -46,8 +45,6 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
 }
 
 export async function startGateway(config: Config): Promise<Gateway> {
-  // Loaded up front so counting tokens for answers without usage never waits.
-  const tokenizer = loadTokenizer();
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
   const box = createSecretBox(secret);
@@ -58,7 +55,6 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const adminToken = await ensureAdminToken(store, config.adminToken);
   const mockUpstream = config.mockUpstream ? await startMockUpstream({ port: 0 }) : null;
   const agent = createUpstreamAgent(config);
-  await tokenizer;
 
   let ready = false;
   let logWriter: LogWriter | undefined;

@@ -1,17 +1,17 @@
 // Counts tokens with gpt-tokenizer when upstream reports no usage (some compatible servers
-// never do). The encoder's tables take a while to load, so the gateway loads them once at
-// start; counting itself is synchronous so a record never waits on it.
+// never do). The encoder's tables take about 70 MB and 0.2 s to load, so they are loaded on
+// the first answer that needs counting: a gateway whose upstream always reports usage
+// (OpenAI does) never carries them.
 import type { Endpoint } from '../proxy/endpoints.js';
 import type { Usage } from '../proxy/exchange.js';
 
 type Counter = (text: string) => number;
-let countTokens: Counter | null = null;
+let loading: Promise<Counter> | null = null;
 
-/** Loads the o200k_base encoder (GPT-4o and later); an estimate for older models too. */
-export async function loadTokenizer(): Promise<void> {
-  if (countTokens) return;
-  const tokenizer = await import('gpt-tokenizer');
-  countTokens = (text) => tokenizer.countTokens(text);
+/** The o200k_base encoder (GPT-4o and later; an estimate for older models too), loaded once. */
+function tokenizer(): Promise<Counter> {
+  loading ??= import('gpt-tokenizer').then((encoder) => (text: string) => encoder.countTokens(text));
+  return loading;
 }
 
 /** OpenAI's documented framing overhead for chat: per message, and once to prime the answer. */
@@ -96,31 +96,38 @@ function toolCallText(calls: unknown): string {
 const EXACT_COUNT_CHARS = 32 * 1024;
 
 /**
- * Tokens of a text; 0 when the tokenizer is not loaded. Counting is synchronous and its
- * cost grows with the text, so a long answer is counted on a sample and scaled: an
- * estimate either way, without holding the event loop for seconds.
+ * Counting is synchronous and its cost grows with the text, so a long text is counted on a
+ * sample and scaled: an estimate either way, without holding the event loop for seconds.
  */
-export function countTextTokens(text: string): number {
-  if (!countTokens || !text) return 0;
-  if (text.length <= EXACT_COUNT_CHARS) return countTokens(text);
-  const sample = countTokens(text.slice(0, EXACT_COUNT_CHARS));
+function countSampled(count: Counter, text: string): number {
+  if (!text) return 0;
+  if (text.length <= EXACT_COUNT_CHARS) return count(text);
+  const sample = count(text.slice(0, EXACT_COUNT_CHARS));
   return Math.round((sample * text.length) / EXACT_COUNT_CHARS);
+}
+
+/** Tokens of a text (sampled when long). */
+export async function countTextTokens(text: string): Promise<number> {
+  if (!text) return 0;
+  return countSampled(await tokenizer(), text);
 }
 
 /**
  * Counted usage for a request and the answer text it got (plus tokens already counted of
- * earlier parts of a long answer); null when the tokenizer is not loaded.
+ * earlier parts of a long answer); null for endpoints without a prompt to count.
  */
-export function estimateUsage(
+export async function estimateUsage(
   endpoint: Endpoint,
   body: Record<string, unknown> | undefined,
   completionText: string,
   countedCompletionTokens = 0,
-): Usage | null {
-  if (!countTokens || !body) return null;
-  const prompt = promptTokens(endpoint, body, countTextTokens);
+): Promise<Usage | null> {
+  if (!body) return null;
+  const encoder = await tokenizer();
+  const count = (text: string) => countSampled(encoder, text);
+  const prompt = promptTokens(endpoint, body, count);
   if (prompt === null) return null;
-  const completion = endpoint === 'embeddings' ? null : countedCompletionTokens + countTextTokens(completionText);
+  const completion = endpoint === 'embeddings' ? null : countedCompletionTokens + count(completionText);
   return {
     promptTokens: prompt,
     completionTokens: completion,

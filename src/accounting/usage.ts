@@ -38,7 +38,11 @@ export function usageFrom(answer: unknown): Usage | null {
 }
 
 /** Usage of a successful JSON answer: as reported, else counted by the tokenizer and marked estimated. */
-export function usageOfAnswer(ex: Exchange, answer: Record<string, unknown>, status: number): Usage | null {
+export async function usageOfAnswer(
+  ex: Exchange,
+  answer: Record<string, unknown>,
+  status: number,
+): Promise<Usage | null> {
   const reported = usageFrom(answer);
   if (reported || status >= 400) return reported;
   return estimateUsage(ex.endpoint, ex.json, answerText(answer));

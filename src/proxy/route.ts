@@ -243,7 +243,7 @@ async function relayAnswer(
     const answer = parseJsonObject(text);
     if (settings.logResponseBody) ex.responseBodyText = loggedResponseBody(ex, text, answer);
     if (!answer) return sendRaw(ex, res, upstream.statusCode, headers, text);
-    ex.usage = usageOfAnswer(ex, answer, upstream.statusCode);
+    ex.usage = await usageOfAnswer(ex, answer, upstream.statusCode);
     if (upstream.statusCode >= 400) {
       ex.error = errorMessageFrom(answer) ?? `upstream answered ${upstream.statusCode}`;
       return sendRaw(ex, res, upstream.statusCode, headers, text);

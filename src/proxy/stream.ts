@@ -89,6 +89,8 @@ export class StreamInspector {
   private held: string[] = [];
   private heldChars = 0;
   private countedTokens = 0;
+  /** Counting of held text let go mid-stream, in order. */
+  private counting: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ex: Exchange,
@@ -135,9 +137,10 @@ export class StreamInspector {
   }
 
   /** At the end of the stream: counts tokens when upstream reported none. */
-  estimateMissingUsage(): void {
+  async estimateMissingUsage(): Promise<void> {
+    await this.counting;
     if (this.ex.usage || this.ex.status >= 400) return;
-    this.ex.usage = estimateUsage(this.ex.endpoint, this.ex.json, this.takeHeldText(), this.countedTokens);
+    this.ex.usage = await estimateUsage(this.ex.endpoint, this.ex.json, this.takeHeldText(), this.countedTokens);
   }
 
   private takeHeldText(): string {
@@ -173,7 +176,12 @@ export class StreamInspector {
     }
     this.held.push(data);
     this.heldChars += data.length;
-    if (this.heldChars > HELD_EVENTS_LIMIT) this.countedTokens += countTextTokens(this.takeHeldText());
+    if (this.heldChars > HELD_EVENTS_LIMIT) {
+      const text = this.takeHeldText();
+      this.counting = this.counting.then(async () => {
+        this.countedTokens += await countTextTokens(text);
+      });
+    }
   }
 }
 
@@ -257,7 +265,7 @@ export async function relayStream(
     }
     await write(inspector?.finish() ?? '');
     if (stripper) await send(stripper.end());
-    inspector?.estimateMissingUsage();
+    await inspector?.estimateMissingUsage();
   } catch (err) {
     if (abort.aborted) return;
     const failure = upstreamFailure(err);
