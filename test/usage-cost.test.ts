@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findProvider, type ModelPrice } from '@pydantic/genai-prices';
+import { countTokens } from 'gpt-tokenizer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE_PRICES } from '../src/accounting/image-prices.js';
 import { apiError, type Stack, startStack } from './harness.js';
@@ -208,6 +209,24 @@ describe('streams', () => {
     expect(text).toBe('Echo: how much is this');
     const record = await stack.record(stream.response.headers.get('x-usagepanda-request-id'));
     expect(record.costUsd).toBeCloseTo(tokenCost('gpt-4o-mini', 4, 5), 12);
+  });
+
+  it('estimates a long stream without usage from a sample of its text, within 10 % of a full count', async () => {
+    const response = await stack
+      .client(key, { headers: { 'x-mock-no-usage': 'true', 'x-mock-chunks': '20000' } })
+      .chat.completions.create({ ...chat, stream: true })
+      .asResponse();
+    const body = await response.text();
+    let text = '';
+    for (const event of body.split('\n\n')) {
+      if (event.startsWith('data: {')) text += JSON.parse(event.slice(6)).choices[0]?.delta?.content ?? '';
+    }
+    expect(body.length).toBeGreaterThan(1_000_000); // well past what is held before sampling
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.usageEstimated).toBe(true);
+    const full = countTokens(text);
+    expect(record.completionTokens).toBeGreaterThan(full * 0.9);
+    expect(record.completionTokens).toBeLessThan(full * 1.1);
   });
 
   it('estimates a stream without usage from the streamed text', async () => {

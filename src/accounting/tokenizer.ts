@@ -96,42 +96,52 @@ function toolCallText(calls: unknown): string {
 const EXACT_COUNT_CHARS = 32 * 1024;
 
 /**
- * Counting is synchronous and its cost grows with the text, so a long text is counted on a
- * sample and scaled: an estimate either way, without holding the event loop for seconds.
+ * The beginning of a text and its length: all a count needs. Counting is synchronous and
+ * its cost grows with the text, so a long text is counted on its first EXACT_COUNT_CHARS and
+ * scaled (an estimate either way), and a stream's text never has to be kept whole.
  */
-function countSampled(count: Counter, text: string): number {
-  if (!text) return 0;
-  if (text.length <= EXACT_COUNT_CHARS) return count(text);
-  const sample = count(text.slice(0, EXACT_COUNT_CHARS));
-  return Math.round((sample * text.length) / EXACT_COUNT_CHARS);
+export class TextSample {
+  private sample = '';
+  private chars = 0;
+
+  add(text: string): void {
+    if (this.sample.length < EXACT_COUNT_CHARS) this.sample += text.slice(0, EXACT_COUNT_CHARS - this.sample.length);
+    this.chars += text.length;
+  }
+
+  count(count: Counter): number {
+    if (this.chars === 0) return 0;
+    const sampled = count(this.sample);
+    return this.chars === this.sample.length ? sampled : Math.round((sampled * this.chars) / this.sample.length);
+  }
 }
 
-/** Tokens of a text (sampled when long). */
-export async function countTextTokens(text: string): Promise<number> {
-  if (!text) return 0;
-  return countSampled(await tokenizer(), text);
+function countSampled(count: Counter, text: string): number {
+  const sample = new TextSample();
+  sample.add(text);
+  return sample.count(count);
 }
 
 /**
- * Counted usage for a request and the answer text it got (plus tokens already counted of
- * earlier parts of a long answer); null for endpoints without a prompt to count.
+ * Counted usage for a request and the answer it got (its text, or a sample of a streamed
+ * one); null for endpoints without a prompt to count.
  */
 export async function estimateUsage(
   endpoint: Endpoint,
   body: Record<string, unknown> | undefined,
-  completionText: string,
-  countedCompletionTokens = 0,
+  completion: string | TextSample,
 ): Promise<Usage | null> {
   if (!body) return null;
   const encoder = await tokenizer();
   const count = (text: string) => countSampled(encoder, text);
   const prompt = promptTokens(endpoint, body, count);
   if (prompt === null) return null;
-  const completion = endpoint === 'embeddings' ? null : countedCompletionTokens + count(completionText);
+  const completionTokens =
+    endpoint === 'embeddings' ? null : typeof completion === 'string' ? count(completion) : completion.count(encoder);
   return {
     promptTokens: prompt,
-    completionTokens: completion,
-    totalTokens: prompt + (completion ?? 0),
+    completionTokens,
+    totalTokens: prompt + (completionTokens ?? 0),
     cachedTokens: null,
     reasoningTokens: null,
     audioSeconds: null,

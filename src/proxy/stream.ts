@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
-import { countTextTokens, deltaText, estimateUsage } from '../accounting/tokenizer.js';
+import { deltaText, estimateUsage, TextSample } from '../accounting/tokenizer.js';
 import { usageFrom } from '../accounting/usage.js';
 import { GatewayError, policyBlocked } from '../errors.js';
 import type { StreamBodyLog } from './bodies.js';
@@ -68,14 +68,14 @@ export class StreamOptionsRefusals {
   }
 }
 
-/**
- * Watches the events going by for the answer's id and usage. Without answer filters it
- * never changes a byte; with them, each event is passed through the filters and
- * re-serialised, and a filter that blocks stops the stream.
- */
-/** Characters of event data held for the tokenizer before they are counted and dropped. */
+/** Characters of event data held for the tokenizer before their text is sampled and they are dropped. */
 const HELD_EVENTS_LIMIT = 256 * 1024;
 
+/**
+ * Watches the events going by for the answer's id and usage. Without answer filters (or
+ * with filters that only audit) it never changes a byte; with them, each event is passed
+ * through the filters and re-serialised, and a filter that blocks stops the stream.
+ */
 export class StreamInspector {
   private readonly parser: EventSourceParser;
   private readonly decoder = new TextDecoder();
@@ -83,14 +83,14 @@ export class StreamInspector {
   private out = '';
   private stopped = false;
   /**
-   * Event data kept for the tokenizer, in case upstream never reports usage. Counted and
-   * let go every HELD_EVENTS_LIMIT characters, so a long stream never accumulates in memory.
+   * Event data kept for the tokenizer, in case upstream never reports usage. Sampled and
+   * let go every HELD_EVENTS_LIMIT characters, so a long stream never accumulates in memory
+   * (and the tokenizer is loaded only if the stream ends without usage).
    */
   private held: string[] = [];
   private heldChars = 0;
-  private countedTokens = 0;
-  /** Counting of held text let go mid-stream, in order. */
-  private counting: Promise<void> = Promise.resolve();
+  /** The answer text of events let go, as much as counting needs. */
+  private readonly text = new TextSample();
 
   constructor(
     private readonly ex: Exchange,
@@ -138,20 +138,18 @@ export class StreamInspector {
 
   /** At the end of the stream: counts tokens when upstream reported none. */
   async estimateMissingUsage(): Promise<void> {
-    await this.counting;
     if (this.ex.usage || this.ex.status >= 400) return;
-    this.ex.usage = await estimateUsage(this.ex.endpoint, this.ex.json, this.takeHeldText(), this.countedTokens);
+    this.sampleHeldText();
+    this.ex.usage = await estimateUsage(this.ex.endpoint, this.ex.json, this.text);
   }
 
-  private takeHeldText(): string {
-    let text = '';
+  private sampleHeldText(): void {
     for (const data of this.held) {
       const event = parseObject(data);
-      if (event) text += deltaText(event);
+      if (event) this.text.add(deltaText(event));
     }
     this.held = [];
     this.heldChars = 0;
-    return text;
   }
 
   private inspect(data: string): void {
@@ -176,12 +174,7 @@ export class StreamInspector {
     }
     this.held.push(data);
     this.heldChars += data.length;
-    if (this.heldChars > HELD_EVENTS_LIMIT) {
-      const text = this.takeHeldText();
-      this.counting = this.counting.then(async () => {
-        this.countedTokens += await countTextTokens(text);
-      });
-    }
+    if (this.heldChars > HELD_EVENTS_LIMIT) this.sampleHeldText();
   }
 }
 
