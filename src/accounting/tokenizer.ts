@@ -96,30 +96,45 @@ function toolCallText(calls: unknown): string {
 const EXACT_COUNT_CHARS = 32 * 1024;
 
 /**
- * The beginning of a text and its length: all a count needs. Counting is synchronous and
- * its cost grows with the text, so a long text is counted on its first EXACT_COUNT_CHARS and
- * scaled (an estimate either way), and a stream's text never has to be kept whole.
+ * Counting is synchronous and its cost grows with the text, so a long text is counted on
+ * its first EXACT_COUNT_CHARS and scaled: an estimate either way, without holding the event
+ * loop for seconds.
  */
-export class TextSample {
-  private sample = '';
-  private chars = 0;
+function countSampled(count: Counter, text: string): number {
+  if (!text) return 0;
+  if (text.length <= EXACT_COUNT_CHARS) return count(text);
+  const sample = count(text.slice(0, EXACT_COUNT_CHARS));
+  return Math.round((sample * text.length) / EXACT_COUNT_CHARS);
+}
 
-  add(text: string): void {
-    if (this.sample.length < EXACT_COUNT_CHARS) this.sample += text.slice(0, EXACT_COUNT_CHARS - this.sample.length);
-    this.chars += text.length;
+/**
+ * The text of a streamed answer as far as counting needs it: the text of its first events
+ * (about EXACT_COUNT_CHARS), and the size of all of them. The count of the sample is scaled
+ * by size, so once the sample is full an event needs no parsing, and nothing grows with the
+ * length of the stream.
+ */
+export class StreamTextSample {
+  private sample = '';
+  private sampledBytes = 0;
+  private totalBytes = 0;
+
+  get full(): boolean {
+    return this.sample.length >= EXACT_COUNT_CHARS;
+  }
+
+  /** One event: its text ('' once the sample is full) and its size. */
+  add(text: string, size: number): void {
+    this.totalBytes += size;
+    if (this.full) return;
+    this.sample += text;
+    this.sampledBytes += size;
   }
 
   count(count: Counter): number {
-    if (this.chars === 0) return 0;
-    const sampled = count(this.sample);
-    return this.chars === this.sample.length ? sampled : Math.round((sampled * this.chars) / this.sample.length);
+    if (this.sample === '') return 0;
+    const tokens = count(this.sample);
+    return this.totalBytes === this.sampledBytes ? tokens : Math.round((tokens * this.totalBytes) / this.sampledBytes);
   }
-}
-
-function countSampled(count: Counter, text: string): number {
-  const sample = new TextSample();
-  sample.add(text);
-  return sample.count(count);
 }
 
 /**
@@ -129,7 +144,7 @@ function countSampled(count: Counter, text: string): number {
 export async function estimateUsage(
   endpoint: Endpoint,
   body: Record<string, unknown> | undefined,
-  completion: string | TextSample,
+  completion: string | StreamTextSample,
 ): Promise<Usage | null> {
   if (!body) return null;
   const encoder = await tokenizer();

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
-import { deltaText, estimateUsage, TextSample } from '../accounting/tokenizer.js';
+import { deltaText, estimateUsage, StreamTextSample } from '../accounting/tokenizer.js';
 import { usageFrom } from '../accounting/usage.js';
 import { GatewayError, policyBlocked } from '../errors.js';
 import type { StreamBodyLog } from './bodies.js';
@@ -68,9 +68,6 @@ export class StreamOptionsRefusals {
   }
 }
 
-/** Characters of event data held for the tokenizer before their text is sampled and they are dropped. */
-const HELD_EVENTS_LIMIT = 256 * 1024;
-
 /**
  * Watches the events going by for the answer's id and usage. Without answer filters (or
  * with filters that only audit) it never changes a byte; with them, each event is passed
@@ -83,14 +80,10 @@ export class StreamInspector {
   private out = '';
   private stopped = false;
   /**
-   * Event data kept for the tokenizer, in case upstream never reports usage. Sampled and
-   * let go every HELD_EVENTS_LIMIT characters, so a long stream never accumulates in memory
-   * (and the tokenizer is loaded only if the stream ends without usage).
+   * The answer's text as far as the tokenizer needs it, in case upstream never reports
+   * usage (loaded only then, at the end). Bounded: nothing grows with the stream.
    */
-  private held: string[] = [];
-  private heldChars = 0;
-  /** The answer text of events let go, as much as counting needs. */
-  private readonly text = new TextSample();
+  private readonly text = new StreamTextSample();
 
   constructor(
     private readonly ex: Exchange,
@@ -139,17 +132,7 @@ export class StreamInspector {
   /** At the end of the stream: counts tokens when upstream reported none. */
   async estimateMissingUsage(): Promise<void> {
     if (this.ex.usage || this.ex.status >= 400) return;
-    this.sampleHeldText();
     this.ex.usage = await estimateUsage(this.ex.endpoint, this.ex.json, this.text);
-  }
-
-  private sampleHeldText(): void {
-    for (const data of this.held) {
-      const event = parseObject(data);
-      if (event) this.text.add(deltaText(event));
-    }
-    this.held = [];
-    this.heldChars = 0;
   }
 
   private inspect(data: string): void {
@@ -164,17 +147,9 @@ export class StreamInspector {
       const usage = usageFrom(parseObject(data));
       if (usage) this.ex.usage = usage;
     }
-    if (this.ex.usage) {
-      // Upstream counted: the events held for the tokenizer are let go unread.
-      if (this.heldChars > 0) {
-        this.held = [];
-        this.heldChars = 0;
-      }
-      return;
-    }
-    this.held.push(data);
-    this.heldChars += data.length;
-    if (this.heldChars > HELD_EVENTS_LIMIT) this.sampleHeldText();
+    if (this.ex.usage) return;
+    const event = this.text.full ? undefined : parseObject(data);
+    this.text.add(event ? deltaText(event) : '', data.length);
   }
 }
 
