@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UsageChunkStripper } from './stream.js';
+import { Exchange } from './exchange.js';
+import { StreamInspector, UsageChunkStripper } from './stream.js';
 
 /** Feeds the text in pieces of `size` bytes and returns everything the stripper let through. */
 function strip(text: string, size: number): string {
@@ -30,5 +31,25 @@ describe('usage chunk stripper', () => {
   it('passes text that only mentions usage, and an unterminated last event, unchanged', () => {
     const text = `${chunk('the \\"usage\\":null word')}\n\n: comment\n\ndata: [DONE]`;
     expect(strip(text, 5)).toBe(text);
+  });
+});
+
+describe('stream inspector', () => {
+  it('passes a stream that begins with a byte-order mark on with it, and still reads its events', () => {
+    const ex = new Exchange('POST', '/chat/completions', '', {}, null);
+    const inspector = new StreamInspector(ex);
+    const stripper = new UsageChunkStripper();
+    const upstream = Buffer.from(
+      `\uFEFF${chunk('hi', ',"usage":null')}\n\n${usageChunk}\n\ndata: [DONE]\n\n`.replace('"c1"', '"chatcmpl-bom"'),
+    );
+    let out = '';
+    // Split inside the three bytes of the mark itself, and inside the events.
+    for (const piece of [upstream.subarray(0, 2), upstream.subarray(2, 40), upstream.subarray(40)]) {
+      out += stripper.push(inspector.feed(piece, true));
+    }
+    out += stripper.end();
+    expect(out).toBe(`\uFEFF${chunk('hi').replace('"c1"', '"chatcmpl-bom"')}\n\ndata: [DONE]\n\n`);
+    expect(ex.upstreamId).toBe('chatcmpl-bom');
+    expect(ex.usage).toMatchObject({ promptTokens: 1, completionTokens: 2 });
   });
 });

@@ -75,8 +75,10 @@ export class StreamOptionsRefusals {
  */
 export class StreamInspector {
   private readonly parser: EventSourceParser;
-  private readonly decoder = new TextDecoder();
+  // A byte-order mark is kept: the text may go on to the client (see feed).
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   private sawFirstEvent = false;
+  private fedText = false;
   private out = '';
   private stopped = false;
   /**
@@ -92,10 +94,17 @@ export class StreamInspector {
     this.parser = createParser({ onEvent: (event) => this.onEvent(event) });
   }
 
-  /** What to send the client for this chunk: the chunk itself, or the rewritten events. */
-  feed(chunk: Buffer): Buffer | string {
-    this.parser.feed(this.decoder.decode(chunk, { stream: true }));
-    if (!this.answer || this.answer.observesOnly) return chunk;
+  /**
+   * What to send the client for this chunk: the chunk itself (as the text it decoded to,
+   * when `asText`, so a next step need not decode it again), or the rewritten events.
+   */
+  feed(chunk: Buffer, asText = false): Buffer | string {
+    const text = this.decoder.decode(chunk, { stream: true });
+    // The parser reads events without the byte-order mark a stream may begin with.
+    const bom = !this.fedText && text.charCodeAt(0) === 0xfeff;
+    if (text !== '') this.fedText = true;
+    this.parser.feed(bom ? text.slice(1) : text);
+    if (!this.answer || this.answer.observesOnly) return asText ? text : chunk;
     const out = this.out;
     this.out = '';
     return out;
@@ -202,7 +211,7 @@ export class UsageChunkStripper {
 function strippedEvent(event: string): string {
   if (!event.includes('"usage"')) return event;
   if (event.includes('"usage":{') && /"choices":\[\]/.test(event)) return '';
-  return event.includes(NULL_USAGE) ? event.split(NULL_USAGE).join('') : event;
+  return event.includes(NULL_USAGE) ? event.replaceAll(NULL_USAGE, '') : event;
 }
 
 /**
@@ -227,7 +236,7 @@ export async function relayStream(
   const write = (chunk: Buffer | string) => send(stripper ? stripper.push(chunk) : chunk);
   try {
     for await (const chunk of body) {
-      await write(inspector ? inspector.feed(chunk as Buffer) : (chunk as Buffer));
+      await write(inspector ? inspector.feed(chunk as Buffer, stripper !== null) : (chunk as Buffer));
       // Leaving the loop destroys the upstream body: a blocked answer is not read further.
       if (inspector?.blocked) break;
     }
