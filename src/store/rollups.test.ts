@@ -87,6 +87,13 @@ function expectSameTotals(actual: Totals | undefined, expected: Totals) {
   expect(actual?.latencyMsSum).toBeCloseTo(latencyMsSum, 4);
 }
 
+/** The store's rows hold exactly the groups of the reference, each with its sums. */
+function expectSameAggregates(rows: AggregateRow[], reference: Map<string, Totals>, groupBy: GroupKey[]) {
+  const actual = keyed(rows, groupBy);
+  expect([...actual.keys()].sort()).toEqual([...reference.keys()].sort());
+  for (const [key, totals] of reference) expectSameTotals(actual.get(key), totals);
+}
+
 const targets = [sqliteStoreTarget(), postgresStoreTarget()];
 
 describe.each(targets)('rollups on $name', (target) => {
@@ -161,10 +168,7 @@ describe.each(targets)('rollups on $name', (target) => {
             .filter((b, i, all) => i === 0 || b !== all[i - 1]);
           if (boundaries.length < 2) return;
           const rows = await store.aggregateLogs({ boundaries, groupBy });
-          const reference = recompute(records, boundaries, groupBy);
-          const actual = keyed(rows, groupBy);
-          expect([...actual.keys()].sort()).toEqual([...reference.keys()].sort());
-          for (const [key, totals] of reference) expectSameTotals(actual.get(key), totals);
+          expectSameAggregates(rows, recompute(records, boundaries, groupBy), groupBy);
         },
       ),
       { numRuns: target.name === 'postgres' ? 15 : 40 },
@@ -191,10 +195,7 @@ describe.each(targets)('rollups on $name', (target) => {
           const withUser = records.filter(
             (r) => r.endUser !== null && (endUser === undefined || r.endUser === endUser),
           );
-          const reference = recompute(withUser, boundaries, groupBy);
-          const actual = keyed(rows, groupBy);
-          expect([...actual.keys()].sort()).toEqual([...reference.keys()].sort());
-          for (const [key, totals] of reference) expectSameTotals(actual.get(key), totals);
+          expectSameAggregates(rows, recompute(withUser, boundaries, groupBy), groupBy);
         },
       ),
       { numRuns: target.name === 'postgres' ? 15 : 40 },
