@@ -35,6 +35,8 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    /** With --profile: the typical-policy load instead of the no-policy one. */
+    typical: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
@@ -226,8 +228,16 @@ async function profile(): Promise<void> {
       connections: load.connections,
       durationSec: load.durationSec,
       warmupSec: load.warmupSec,
-      makeTarget: (gateway, key) => targets(mock, mock, gateway, { noPolicy: key, typical: null }).noPolicy,
-      createKey: async (gateway) => (await createConnections(gateway)).noPolicy,
+      makeTarget: (gateway, key) => {
+        const all = targets(mock, mock, gateway, { noPolicy: key, typical: key });
+        return args.typical && all.typical ? all.typical : all.noPolicy;
+      },
+      createKey: async (gateway) => {
+        const keys = await createConnections(gateway);
+        if (!args.typical) return keys.noPolicy;
+        if (!keys.typical) throw new Error('this build refuses the typical policy: nothing to profile');
+        return keys.typical;
+      },
     });
     process.stdout.write(`${summary}\n`);
   } finally {
