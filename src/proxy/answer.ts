@@ -41,7 +41,7 @@ export function filterAnswerTexts(endpoint: Endpoint, answer: Json, makeFilters:
   let changed = false;
   forEachAnswerText(endpoint, answer, (text, set) => {
     let next = text;
-    for (const filter of makeFilters()) next = filter.write(next) + filter.end();
+    for (const filter of makeFilters()) next = filter.whole ? filter.whole(next) : filter.write(next) + filter.end();
     if (next !== text) {
       set(next);
       changed = true;
