@@ -205,14 +205,17 @@ describe('dashboard in the browser', () => {
 
   it('disables, rotates and deletes a connection, each write confirmed where it cannot be undone', async () => {
     await openPage(page, stack, 'connections', 'Connections');
-    await page.getByRole('switch', { name: `Enabled: ${created.name}` }).uncheck();
-    await expect
-      .poll(async () => (await stack.admin('GET', `/api/connections/${created.id}`)).json.enabled)
-      .toBe(false);
+    // The switch follows the server: it flips once the write is confirmed, not on the click.
+    const toggle = page.getByRole('switch', { name: `Enabled: ${created.name}` });
+    const enabledOnServer = async () => (await stack.admin('GET', `/api/connections/${created.id}`)).json.enabled;
+    await toggle.click();
+    await expect.poll(enabledOnServer).toBe(false);
+    await expect.poll(() => toggle.isChecked()).toBe(false);
     const disabled = await apiError(stack.client(created.key).models.list());
     expect(disabled.status).toBe(403);
-    await page.getByRole('switch', { name: `Enabled: ${created.name}` }).check();
-    await expect.poll(async () => (await stack.admin('GET', `/api/connections/${created.id}`)).json.enabled).toBe(true);
+    await toggle.click();
+    await expect.poll(enabledOnServer).toBe(true);
+    await expect.poll(() => toggle.isChecked()).toBe(true);
 
     await page.getByRole('button', { name: `Rotate key: ${created.name}` }).click();
     await page.getByRole('button', { name: 'Rotate key', exact: true }).click();
