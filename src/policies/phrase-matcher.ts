@@ -130,7 +130,8 @@ const leadingWord = (phrase: string) => {
 interface WordEntry<T> {
   word: string;
   tags: readonly T[] | null;
-  startsPhrase: boolean;
+  /** UTF-16 length of the longest automaton phrase this word begins; 0 when it begins none. */
+  longestPhrase: number;
 }
 
 /**
@@ -145,7 +146,7 @@ export class PhraseMatcher<T> {
   /** One-word entries and first words of phrases, by hashOf (collisions share the list). */
   private readonly words = new Map<number, WordEntry<T>[]>();
   /** First characters of automaton phrases that do not begin with a word. */
-  private readonly symbolStarts: string[] = [];
+  private readonly symbolStarts = new Map<string, number>();
   private readonly longestWord: number;
   /** UTF-16 length of the longest phrase: how much a stream must hold back. */
   readonly longest: number;
@@ -167,7 +168,7 @@ export class PhraseMatcher<T> {
       const list = this.words.get(hash) ?? [];
       let found = list.find((e) => e.word === word);
       if (!found) {
-        found = { word, tags: null, startsPhrase: false };
+        found = { word, tags: null, longestPhrase: 0 };
         list.push(found);
         this.words.set(hash, list);
       }
@@ -181,10 +182,12 @@ export class PhraseMatcher<T> {
       patterns.push({ pattern, data: tags });
       if (!this.wordBoundaries) continue;
       const lead = leadingWord(pattern);
-      if (lead !== '') entry(lead).startsPhrase = true;
-      else {
+      if (lead !== '') {
+        const word = entry(lead);
+        word.longestPhrase = Math.max(word.longestPhrase, pattern.length);
+      } else {
         const first = String.fromCodePoint(pattern.codePointAt(0) ?? 0);
-        if (!this.symbolStarts.includes(first)) this.symbolStarts.push(first);
+        this.symbolStarts.set(first, Math.max(this.symbolStarts.get(first) ?? 0, pattern.length));
       }
     }
     this.longestWord = Math.max(0, ...[...this.words.values()].flat().map((e) => e.word.length));
@@ -198,7 +201,7 @@ export class PhraseMatcher<T> {
     // Every occurrence first, so a boundary that rules one out leaves the others in play.
     const all: PhraseHit<T>[] = [];
     /** Where an automaton phrase may begin, ascending. */
-    const starts: number[] = [];
+    const starts: Array<[at: number, longest: number]> = [];
     if (this.words.size > 0) {
       forEachWordRun(folded, (start, end, hash) => {
         if (end - start > this.longestWord) return;
@@ -208,16 +211,17 @@ export class PhraseMatcher<T> {
         if (!word) return;
         // Like the automaton, never a word whose last letter takes a combining mark after it.
         if (word.tags && !continuesGrapheme(folded, end)) all.push({ start, end, tags: word.tags });
-        if (word.startsPhrase) starts.push(start);
+        if (word.longestPhrase > 0) starts.push([start, word.longestPhrase]);
       });
     }
     if (this.automaton) {
-      for (const symbol of this.symbolStarts) {
-        for (let at = folded.indexOf(symbol); at !== -1; at = folded.indexOf(symbol, at + 1)) starts.push(at);
+      for (const [symbol, longest] of this.symbolStarts) {
+        for (let at = folded.indexOf(symbol); at !== -1; at = folded.indexOf(symbol, at + 1))
+          starts.push([at, longest]);
       }
-      if (this.symbolStarts.length > 0) starts.sort((a, b) => a - b);
+      if (this.symbolStarts.size > 0) starts.sort((a, b) => a[0] - b[0]);
       const stretches: Array<[number, number]> = this.wordBoundaries
-        ? stretchesFrom(folded, starts, this.longest)
+        ? stretchesFrom(folded, starts)
         : [[0, folded.length]];
       for (const [from, to] of stretches) {
         const part = from === 0 && to === folded.length ? folded : folded.slice(from, to);
@@ -243,13 +247,13 @@ export class PhraseMatcher<T> {
 
 /**
  * The stretches of text the automaton reads, merged: from each possible start up to the
- * longest phrase and two more code units (so the grapheme after a hit is whole), begun
- * at a printable ASCII character, before which a grapheme always breaks, so the automaton
- * sees graphemes as they are in the whole text.
+ * longest phrase that can begin there and two more code units (so the grapheme after a
+ * hit is whole), begun at a printable ASCII character, before which a grapheme always
+ * breaks, so the automaton sees graphemes as they are in the whole text.
  */
-function stretchesFrom(text: string, starts: readonly number[], longest: number): Array<[number, number]> {
+function stretchesFrom(text: string, starts: ReadonlyArray<[at: number, longest: number]>): Array<[number, number]> {
   const stretches: Array<[number, number]> = [];
-  for (const start of starts) {
+  for (const [start, longest] of starts) {
     let from = start;
     while (from > 0 && !isPrintableAscii(text.charCodeAt(from))) from--;
     const to = Math.min(text.length, start + longest + 2);
