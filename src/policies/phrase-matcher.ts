@@ -126,12 +126,24 @@ const leadingWord = (phrase: string) => {
   return lead;
 };
 
+/** A phrase up to the end of its second word (`ignore all`, `f*ck`): what must follow its first. */
+const twoWords = (phrase: string) => {
+  const chars = [...phrase];
+  let i = 0;
+  while (i < chars.length && WORD_CHAR.test(chars[i] ?? '')) i++;
+  while (i < chars.length && !WORD_CHAR.test(chars[i] ?? '')) i++;
+  while (i < chars.length && WORD_CHAR.test(chars[i] ?? '')) i++;
+  return chars.slice(0, i).join('');
+};
+
 /** What a word of the text can be: a whole entry, the first word of a longer phrase, or both. */
 interface WordEntry<T> {
   word: string;
   tags: readonly T[] | null;
   /** UTF-16 length of the longest automaton phrase this word begins; 0 when it begins none. */
   longestPhrase: number;
+  /** Those phrases up to their second word: one of them must follow before the automaton is asked. */
+  phraseOpenings: string[];
 }
 
 /**
@@ -168,7 +180,7 @@ export class PhraseMatcher<T> {
       const list = this.words.get(hash) ?? [];
       let found = list.find((e) => e.word === word);
       if (!found) {
-        found = { word, tags: null, longestPhrase: 0 };
+        found = { word, tags: null, longestPhrase: 0, phraseOpenings: [] };
         list.push(found);
         this.words.set(hash, list);
       }
@@ -185,6 +197,8 @@ export class PhraseMatcher<T> {
       if (lead !== '') {
         const word = entry(lead);
         word.longestPhrase = Math.max(word.longestPhrase, pattern.length);
+        const opening = twoWords(pattern);
+        if (!word.phraseOpenings.includes(opening)) word.phraseOpenings.push(opening);
       } else {
         const first = String.fromCodePoint(pattern.codePointAt(0) ?? 0);
         this.symbolStarts.set(first, Math.max(this.symbolStarts.get(first) ?? 0, pattern.length));
@@ -211,7 +225,9 @@ export class PhraseMatcher<T> {
         if (!word) return;
         // Like the automaton, never a word whose last letter takes a combining mark after it.
         if (word.tags && !continuesGrapheme(folded, end)) all.push({ start, end, tags: word.tags });
-        if (word.longestPhrase > 0) starts.push([start, word.longestPhrase]);
+        if (word.longestPhrase > 0 && word.phraseOpenings.some((opening) => folded.startsWith(opening, start))) {
+          starts.push([start, word.longestPhrase]);
+        }
       });
     }
     if (this.automaton) {
