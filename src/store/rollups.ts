@@ -130,15 +130,25 @@ export function zeroTotals(): Totals {
 /** Rows per statement: 16 columns each, well under PostgreSQL's bind parameter limit. */
 const UPSERT_CHUNK = 1000;
 
+export type RollupTable = 'logRollups' | 'logHourTotals' | 'logUserDays';
+
+/** Writes rows into a rollup table, adding each to the row with the same key if there is one. */
+export type RollupUpsert = <T extends RollupTable>(
+  table: T,
+  key: ReadonlyArray<keyof Database[T] & string>,
+  rows: ReadonlyArray<Database[T]>,
+) => Promise<void> | void;
+
 /** Adds the batch's sums to every rollup table (inside the caller's transaction). */
-export async function addRollups(trx: Transaction<Database>, records: readonly LogRecord[]): Promise<void> {
+export async function addRollups(upsert: RollupUpsert, records: readonly LogRecord[]): Promise<void> {
   const hourKey = ['hour', 'connectionId', 'model', 'operation', 'endUser'] as const;
-  await upsertRollups(trx, 'logRollups', hourKey, rollupsOf(records, true));
-  await upsertRollups(trx, 'logHourTotals', hourKey, rollupsOf(records, false));
-  await upsertRollups(trx, 'logUserDays', ['day', 'connectionId', 'endUser'], userDaysOf(records));
+  await upsert('logRollups', hourKey, rollupsOf(records, true));
+  await upsert('logHourTotals', hourKey, rollupsOf(records, false));
+  await upsert('logUserDays', ['day', 'connectionId', 'endUser'], userDaysOf(records));
 }
 
-const SUMMED = [
+/** The columns an upsert adds up; `lastTs` takes the later of the two. */
+export const SUMMED = [
   'requests',
   'errors',
   'flagged',
@@ -151,7 +161,13 @@ const SUMMED = [
   'latencyMsSum',
 ] as const;
 
-async function upsertRollups<T extends 'logRollups' | 'logHourTotals' | 'logUserDays'>(
+/** The upsert through Kysely, for either database (multi-row statements). */
+export const kyselyUpsert =
+  (trx: Transaction<Database>): RollupUpsert =>
+  (table, key, rows) =>
+    upsertRollups(trx, table, key, rows);
+
+async function upsertRollups<T extends RollupTable>(
   trx: Transaction<Database>,
   table: T,
   key: ReadonlyArray<keyof Database[T] & string>,

@@ -21,7 +21,15 @@ import pg from 'pg';
 import type { AutoReply, Connection, Flag, LogRecord, Operation, UpstreamAttempt } from '../domain.js';
 import { readStoredPolicy } from '../policies/settings.js';
 import { migrationProvider } from './migrations.js';
-import { type AggregateQuery, type AggregateRow, addRollups, aggregate } from './rollups.js';
+import {
+  type AggregateQuery,
+  type AggregateRow,
+  addRollups,
+  aggregate,
+  kyselyUpsert,
+  type RollupUpsert,
+  SUMMED,
+} from './rollups.js';
 import type { AutoRepliesTable, ConnectionsTable, Database, LogsTable } from './schema.js';
 import type {
   AutoReplyPatch,
@@ -205,6 +213,28 @@ class SqliteLogInserter {
     }
     return entry;
   }
+
+  /** Rollup upserts, one prepared statement per table, run row by row (inside the caller's transaction). */
+  private readonly upserts = new Map<string, SQLite.Statement>();
+
+  readonly upsert: RollupUpsert = (table, key, rows) => {
+    const first = rows[0];
+    if (!first) return;
+    const columns = Object.keys(first);
+    const id = `${table}:${columns.join(',')}`;
+    let statement = this.upserts.get(id);
+    if (!statement) {
+      const quoted = (c: string) => `"${this.names.column(c)}"`;
+      const sums = SUMMED.map((c) => `${quoted(c)} = ${quoted(c)} + excluded.${quoted(c)}`);
+      statement = this.database.prepare(
+        `insert into ${quoted(table)} (${columns.map(quoted).join(', ')}) values (${columns.map((c) => `@${c}`).join(', ')})
+         on conflict (${key.map(quoted).join(', ')}) do update set ${sums.join(', ')},
+         ${quoted('lastTs')} = max(${quoted('lastTs')}, excluded.${quoted('lastTs')})`,
+      );
+      this.upserts.set(id, statement);
+    }
+    for (const row of rows) statement.run(row);
+  };
 
   /** Inserts inside the caller's transaction; returns the records that were new. */
   insert(batch: readonly LogRecord[]): LogRecord[] {
@@ -399,7 +429,7 @@ export class SqlStore implements Store {
         const chunk = batch.slice(start, start + INSERT_CHUNK);
         // Only records actually inserted count towards the rollups, so a retry never counts twice.
         const counted = this.sqliteLogs ? this.sqliteLogs.insert(chunk) : await insertNewLogs(trx, chunk);
-        await addRollups(trx, counted);
+        await addRollups(this.sqliteLogs?.upsert ?? kyselyUpsert(trx), counted);
       }
     });
   }
