@@ -185,11 +185,13 @@ describe('dashboard in the browser', () => {
     expect(await table.locator('tbody tr').textContent()).toContain('alice');
     expect(await table.locator('[data-flag]').count()).toBe(0);
 
-    await page.getByLabel(/Show metadata/).check();
-    const headers = await table.locator('thead th').allTextContents();
-    expect(headers).toEqual(
-      expect.arrayContaining(['OpenAI ID', 'Organization', 'Trace ID', 'IP address', 'User agent']),
-    );
+    // The checkbox follows the page's URL, which the click changes: it flips a moment later.
+    const showMeta = page.getByLabel(/Show metadata/);
+    await showMeta.click();
+    await expect.poll(() => showMeta.isChecked()).toBe(true);
+    await expect
+      .poll(() => table.locator('thead th').allTextContents())
+      .toEqual(expect.arrayContaining(['OpenAI ID', 'Organization', 'Trace ID', 'IP address', 'User agent']));
     expect(await table.locator('tbody tr').textContent()).toContain('req_mock_');
 
     await page.getByLabel('User', { exact: true }).fill('nobody');
