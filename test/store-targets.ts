@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { openStore, type SqlStore } from '../src/store/sql-store.js';
 
@@ -51,4 +52,11 @@ export function postgresStoreTarget(): StoreTarget {
     },
     cleanup: () => query(`drop schema if exists ${schema} cascade`),
   };
+}
+
+/** Empties the request log and every rollup table, for a test that starts from no records. */
+export async function clearLogs(store: SqlStore): Promise<void> {
+  for (const table of ['logs', 'log_rollups', 'log_hour_totals', 'log_user_days']) {
+    await sql`delete from ${sql.table(table)}`.execute(store.db);
+  }
 }

@@ -2,10 +2,9 @@
 // period-over-period change at the exact period boundaries, buckets aligned to a time zone
 // (including one with a half-hour offset), models, users, and bad input.
 import Fastify, { type FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
+import { clearLogs, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import { AutoReplyDirectory } from '../autoreplies/directory.js';
 import { ConnectionDirectory } from '../connections/directory.js';
 import type { LogRecord } from '../domain.js';
@@ -45,11 +44,7 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])('stats API on $name'
     await store.close();
     await target.cleanup();
   });
-  beforeEach(async () => {
-    await sql`delete from logs`.execute(store.db);
-    await sql`delete from log_rollups`.execute(store.db);
-    await sql`delete from log_hour_totals`.execute(store.db);
-  });
+  beforeEach(() => clearLogs(store));
 
   const get = async (url: string) => {
     const response = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${TOKEN}` } });

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
+import { clearLogs, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import type { LogRecord } from '../domain.js';
 import {
   type AggregateRow,
@@ -106,12 +106,7 @@ describe.each(targets)('rollups on $name', (target) => {
     await target.cleanup();
   });
 
-  const reset = async () => {
-    await sql`delete from logs`.execute(store.db);
-    await sql`delete from log_rollups`.execute(store.db);
-    await sql`delete from log_hour_totals`.execute(store.db);
-    await sql`delete from log_user_days`.execute(store.db);
-  };
+  const reset = () => clearLogs(store);
 
   /** The daily user table holds exactly the sums of the records. */
   const expectUserDaysOf = async (records: readonly LogRecord[]) => {
