@@ -134,6 +134,41 @@ describe('PhraseMatcher', () => {
     );
   });
 
+  it('finds, batching as an observing window does, every hit a whole-text search finds, however a long text is split (property)', () => {
+    fc.assert(
+      fc.property(
+        phrases,
+        wordText,
+        fc.integer({ min: 1, max: 120 }),
+        fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 20 }),
+        (list, unit, times, sizes) => {
+          const matcher = matcherOf(list);
+          // The phrases themselves, often, up to 7,200+ characters: past the observing batch.
+          const text = `${list.join(' ')} ${unit}`.repeat(times);
+          // Redacting makes every hit visible in the output; the batching is the observing one.
+          const window = new PhraseWindow(matcher, redactAll, true);
+          let at = 0;
+          let out = '';
+          for (let i = 0; at < text.length; i++) {
+            const size = sizes[i % sizes.length] ?? 1;
+            out += window.write(text.slice(at, at + size));
+            at += size;
+          }
+          expect(out + window.end()).toBe(expected(matcher, text));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('finds a phrase an observing window gets split across the piece that fills its batch', () => {
+    const matcher = matcherOf(['bad word']);
+    const window = new PhraseWindow(matcher, redactAll, true);
+    const text = `${'z'.repeat(4100)} bad word and more`;
+    const out = window.write(text.slice(0, 4106)) + window.write(text.slice(4106)) + window.end();
+    expect(out).toBe(`${'z'.repeat(4100)} **** and more`);
+  });
+
   it('holds back no more than the longest phrase (plus one character for the boundary)', () => {
     const matcher = matcherOf(['bad word']);
     const window = new PhraseWindow(matcher, redactAll);

@@ -284,6 +284,9 @@ const isPrintableAscii = (unit: number) => unit >= 0x20 && unit <= 0x7e;
 
 export const REDACTED = '****';
 
+/** Characters an observing window gathers before it searches them. */
+const OBSERVED_BATCH = 4096;
+
 /**
  * Checks text that arrives in pieces. Each hit is shown to `onHit`, which says whether to
  * redact it. Only the last `longest` characters are held back, so a phrase split across
@@ -315,6 +318,9 @@ export class PhraseWindow<T> {
 
   write(text: string): string {
     this.pending += text;
+    // A window that only looks releases nothing anyone waits for: it searches in batches
+    // of a few KB instead of once per piece (a stream's pieces are often a word each).
+    if (this.observesOnly && this.pending.length <= this.matcher.longest + OBSERVED_BATCH) return '';
     // One more than the longest phrase, so a hit ending right before the cut has its right neighbour.
     let cut = this.pending.length - this.matcher.longest - 1;
     if (cut > 0 && isHighSurrogate(this.pending.charCodeAt(cut - 1))) cut--;
