@@ -10,6 +10,19 @@ type Json = Record<string, unknown>;
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
 
+/** An event's data as parsed JSON when it is an object (or array); undefined for `[DONE]`, text, numbers. */
+export function parseObject(data: string): Json | undefined {
+  try {
+    const value: unknown = JSON.parse(data);
+    return isObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The filter chain of a Responses content part. */
+const partKey = (json: Json) => `${json.output_index ?? 0}:${json.content_index ?? 0}`;
+
 /** Runs text through a chain of filters; each filter's output feeds the next. */
 class FilterChain {
   constructor(private readonly filters: AnswerFilter[]) {}
@@ -59,13 +72,8 @@ export class StreamAnswerFilter {
       return '';
     }
     if (event.data === '[DONE]') return this.flushAll() + formatEvent(event, event.data);
-    let json: unknown;
-    try {
-      json = JSON.parse(event.data);
-    } catch {
-      return formatEvent(event, event.data);
-    }
-    if (!isObject(json)) return formatEvent(event, event.data);
+    const json = parseObject(event.data);
+    if (!json) return formatEvent(event, event.data);
     const changed =
       this.endpoint === 'responses' ? this.rewriteResponseEvent(event, json) : this.rewriteChoices(event, json);
     return typeof changed === 'string' ? changed : formatEvent(event, changed ? JSON.stringify(json) : event.data);
@@ -77,18 +85,13 @@ export class StreamAnswerFilter {
       this.flushAll();
       return;
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (!isObject(json)) return;
+    const json = parseObject(event.data);
+    if (!json) return;
     if (this.endpoint !== 'responses') this.rewriteChoices(event, json);
     else if (json.type === 'response.output_text.delta' && typeof json.delta === 'string') {
-      this.pass(`${json.output_index ?? 0}:${json.content_index ?? 0}`, json.delta, false);
+      this.pass(partKey(json), json.delta, false);
     } else if (json.type === 'response.output_text.done') {
-      this.pass(`${json.output_index ?? 0}:${json.content_index ?? 0}`, '', true);
+      this.pass(partKey(json), '', true);
     } else if (json.type === 'response.completed' || json.type === 'response.incomplete') this.flushAll();
   }
 
@@ -149,7 +152,7 @@ export class StreamAnswerFilter {
 
   /** Responses events: deltas are filtered; the events repeating the whole text get the filtered text. */
   private rewriteResponseEvent(event: EventSourceMessage, json: Json): boolean | string {
-    const key = `${json.output_index ?? 0}:${json.content_index ?? 0}`;
+    const key = partKey(json);
     switch (json.type) {
       case 'response.output_text.delta': {
         if (typeof json.delta !== 'string') return false;

@@ -13,7 +13,7 @@ import type { StreamBodyLog } from './bodies.js';
 import type { ClientAbort } from './client-abort.js';
 import type { Exchange } from './exchange.js';
 import { upstreamFailure } from './forward.js';
-import type { StreamAnswerFilter } from './stream-answer.js';
+import { parseObject, type StreamAnswerFilter } from './stream-answer.js';
 
 /** Endpoints whose streams carry usage only when `stream_options.include_usage` is set. */
 const USAGE_OPTION_ENDPOINTS = new Set(['chat.completions', 'completions']);
@@ -159,15 +159,6 @@ export class StreamInspector {
     if (this.ex.usage) return;
     const event = this.text.full ? undefined : parseObject(data);
     this.text.add(event ? deltaText(event) : '', data.length);
-  }
-}
-
-function parseObject(data: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(data);
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
   }
 }
 
