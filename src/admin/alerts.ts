@@ -3,7 +3,7 @@
 // answered without a known price. Delivery (mail, webhooks) comes later.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { LogRecord } from '../domain.js';
+import { DAY_MS, type LogRecord } from '../domain.js';
 import type { LogFilter, Store } from '../store/store.js';
 import { Instant } from './logs.js';
 
@@ -24,7 +24,6 @@ const AlertQuerySchema = z
   .partial()
   .strict();
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 /** Upstream errors closer together than this belong to one burst. */
 export const BURST_GAP_MS = 5 * 60 * 1000;
 /** How many upstream errors make a burst worth an alert. */

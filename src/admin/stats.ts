@@ -3,15 +3,15 @@
 // hours), and bucketed in the time zone the caller names.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { DAY_MS, HOUR_MS } from '../domain.js';
 import { badRequest } from '../errors.js';
 import { type AggregateRow, addTotals, type GroupKey, type Totals, zeroTotals } from '../store/rollups.js';
 import type { Store } from '../store/store.js';
 import { Instant } from './logs.js';
 import { bucketStarts, isTimeZone } from './time-buckets.js';
 
-const DAY_MS = 86_400_000;
 /** Ranges up to this long get hourly sparklines in the summary; longer ones daily. */
-const HOURLY_SERIES_MAX_MS = 48 * 3_600_000;
+const HOURLY_SERIES_MAX_MS = 48 * HOUR_MS;
 const MAX_BUCKETS = 2_000;
 
 const RangeQuery = {

@@ -1,6 +1,6 @@
 // Hour and day buckets aligned to an IANA time zone, computed with Intl rather than the
 // server's own zone, so "today in Europe/Berlin" means the same on every server.
-const HOUR_MS = 3_600_000;
+import { HOUR_MS } from '../domain.js';
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 

@@ -4,6 +4,7 @@
 // of past periods survive the records they were summed from.
 import type { FastifyBaseLogger } from 'fastify';
 import { z } from 'zod';
+import { DAY_MS } from '../domain.js';
 import type { Store } from './store.js';
 
 const Days = z.number().int().min(0);
@@ -23,8 +24,6 @@ export const RetentionSchema = z
   })
   .strict();
 export type RetentionSettings = z.infer<typeof RetentionSchema>;
-
-const DAY_MS = 86_400_000;
 
 export interface RetentionResult {
   recordsDeleted: number;

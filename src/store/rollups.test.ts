@@ -7,12 +7,11 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
 import { clearLogs, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
-import type { LogRecord } from '../domain.js';
+import { HOUR_MS, type LogRecord } from '../domain.js';
 import {
   type AggregateRow,
   addTotals,
   type GroupKey,
-  HOUR_MS,
   rollupsOf,
   type Totals,
   userDaysOf,

@@ -12,11 +12,9 @@ import {
   type Transaction,
   type UpdateObject,
 } from 'kysely';
-import type { LogRecord } from '../domain.js';
+import { DAY_MS, HOUR_MS, type LogRecord } from '../domain.js';
 import type { Database, LogRollupsTable, LogUserDaysTable } from './schema.js';
 
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 86_400_000;
 const floorTo = (unit: number) => (ts: number) => ts - (((ts % unit) + unit) % unit);
 export const hourOf = floorTo(HOUR_MS);
 const dayOf = floorTo(DAY_MS);
