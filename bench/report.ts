@@ -37,6 +37,8 @@ export interface Measurement {
   p50Ms: number;
   p99Ms: number;
   rssMb: number;
+  /** CPU time (user and system, all threads) of the process under test per completed request under load. */
+  cpuUsPerRequest?: number;
   /** Streams only: time to the first byte of the answer. */
   ttfbP50Ms?: number;
   ttfbP99Ms?: number;
@@ -53,6 +55,8 @@ export interface Row {
   p50_ms: number | null;
   p99_ms: number | null;
   rss_mb: number | null;
+  /** CPU of the process under test per request under load, in µs: what the row costs the machine. */
+  cpu_us_per_req: number | null;
   ratio_to_bare: number | null;
   /** p50 with one connection (no queueing); `added_p50_us` compares these. */
   p50_1conn_ms: number | null;
@@ -119,6 +123,7 @@ export function combineRounds(rounds: readonly Measurement[]): Measurement {
     p99Ms: pick((m) => m.p99Ms) ?? 0,
     // Peak memory is the worst round, not the typical one.
     rssMb: Math.max(0, ...rounds.map((m) => m.rssMb)),
+    cpuUsPerRequest: pick((m) => m.cpuUsPerRequest),
     ttfbP50Ms: pick((m) => m.ttfbP50Ms),
     ttfbP99Ms: pick((m) => m.ttfbP99Ms),
     failures: rounds.reduce((sum, m) => sum + m.failures, 0),
@@ -159,6 +164,7 @@ export function buildRows(measured: Measured, notes: Partial<Record<RowName, str
       p50_ms: null,
       p99_ms: null,
       rss_mb: null,
+      cpu_us_per_req: null,
       ratio_to_bare: null,
       p50_1conn_ms: null,
       added_p50_us: null,
@@ -175,6 +181,7 @@ export function buildRows(measured: Measured, notes: Partial<Record<RowName, str
       p50_ms: round(m.p50Ms, 3),
       p99_ms: round(m.p99Ms, 3),
       rss_mb: round(m.rssMb, 1),
+      cpu_us_per_req: m.cpuUsPerRequest === undefined ? null : round(m.cpuUsPerRequest, 1),
       ratio_to_bare: ref && ref.rps > 0 ? round(m.rps / ref.rps, 3) : null,
       p50_1conn_ms: m.oneConnection ? round(m.oneConnection.p50Ms, 3) : null,
       added_p50_us: ref && name !== 'direct' && name !== 'bare' ? Math.round((p50(m) - p50(ref)) * 1000) : null,
@@ -251,7 +258,19 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
 
 /** The table printed at the end of a run. */
 export function formatTable(result: BenchResult): string {
-  const head = ['row', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'x bare', 'p50 1c', '+p50 us', 'ttfb 1c', '+ttfb ms'];
+  const head = [
+    'row',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'RSS MB',
+    'CPU us',
+    'x bare',
+    'p50 1c',
+    '+p50 us',
+    'ttfb 1c',
+    '+ttfb ms',
+  ];
   const body = result.rows.map((r) =>
     r.skipped
       ? [r.name, `skipped: ${r.skipped}`]
@@ -261,6 +280,7 @@ export function formatTable(result: BenchResult): string {
           num(r.p50_ms, 3),
           num(r.p99_ms, 3),
           num(r.rss_mb, 1),
+          num(r.cpu_us_per_req, 0),
           num(r.ratio_to_bare, 3),
           num(r.p50_1conn_ms, 3),
           r.added_p50_us === null ? '-' : String(r.added_p50_us),
@@ -290,7 +310,8 @@ export function formatTable(result: BenchResult): string {
     '',
     'req/s, p50, p99: under the load above. p50 1c, ttfb 1c: one connection at a time (no queueing);',
     '+p50 us and +ttfb ms compare those one-connection figures, i.e. what the gateway adds to each request.',
-    'RSS is the peak of the process under test (mock for direct, bare proxy for bare, the gateway otherwise).',
+    'RSS is the peak of the process under test (mock for direct, bare proxy for bare, the gateway otherwise);',
+    'CPU us is its CPU time (user + system, all threads) per request under load: the machine is shared, so it explains x bare.',
     `x bare / +p50: JSON rows against bare; the stream row (${l.streamChunks}-chunk SSE) against the same stream through bare` +
       (stream
         ? ` (${num(stream.rps, 0)} req/s, p50 ${num(stream.p50_ms, 3)} ms, ttfb p50 ${num(stream.ttfb_p50_ms, 3)} ms, 1c ${num(stream.ttfb_p50_1conn_ms, 3)} ms).`

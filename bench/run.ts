@@ -98,13 +98,16 @@ function drive(run: Run, connections: number, durationSec: number): Promise<Load
 /** The load, then the same request from one connection (the per-request cost without queueing). */
 async function measure(run: Run, durationSec: number, oneConnectionSec: number): Promise<Measurement> {
   await run.server.resetPeak();
+  const cpuBefore = await run.server.cpuMs();
   const loaded = await drive(run, load.connections, durationSec);
+  const cpuUsPerRequest = (((await run.server.cpuMs()) - cpuBefore) * 1000) / Math.max(1, loaded.completed);
   const rssMb = await run.server.peakRssMb();
-  if (oneConnectionSec === 0) return { ...loaded, rssMb };
+  if (oneConnectionSec === 0) return { ...loaded, rssMb, cpuUsPerRequest };
   const single = await drive(run, 1, oneConnectionSec);
   return {
     ...loaded,
     rssMb,
+    cpuUsPerRequest,
     failures: loaded.failures + single.failures,
     oneConnection: { p50Ms: single.p50Ms, ttfbP50Ms: single.ttfbP50Ms },
   };
@@ -181,7 +184,7 @@ async function bench(): Promise<void> {
       for (const run of order) {
         const m = await measure(run, load.durationSec, load.oneConnectionSec);
         log(
-          `round ${r + 1}/${load.rounds} ${run.name.padEnd(18)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50Ms.toFixed(3)} ms  p99 ${m.p99Ms.toFixed(3)} ms  rss ${m.rssMb.toFixed(1)} MB  1c p50 ${m.oneConnection?.p50Ms.toFixed(3)} ms${m.failures ? `  failures ${m.failures}` : ''}`,
+          `round ${r + 1}/${load.rounds} ${run.name.padEnd(18)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50Ms.toFixed(3)} ms  p99 ${m.p99Ms.toFixed(3)} ms  rss ${m.rssMb.toFixed(1)} MB  cpu ${m.cpuUsPerRequest?.toFixed(0)} us/req  1c p50 ${m.oneConnection?.p50Ms.toFixed(3)} ms${m.failures ? `  failures ${m.failures}` : ''}`,
         );
         rounds.set(run.name, [...(rounds.get(run.name) ?? []), m]);
       }

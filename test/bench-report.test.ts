@@ -33,8 +33,8 @@ const m = (
 
 const measured = {
   direct: m(20_000, 0.7, 2, 60, { oneConnection: { p50Ms: 0.1 } }),
-  bare: m(10_000, 1.5, 4, 70, { oneConnection: { p50Ms: 0.2 } }),
-  'gateway-no-policy': m(9_200, 1.62, 5, 95, { oneConnection: { p50Ms: 0.32 } }),
+  bare: m(10_000, 1.5, 4, 70, { oneConnection: { p50Ms: 0.2 }, cpuUsPerRequest: 100.04 }),
+  'gateway-no-policy': m(9_200, 1.62, 5, 95, { oneConnection: { p50Ms: 0.32 }, cpuUsPerRequest: 131.26 }),
   'gateway-typical': { skipped: 'policy settings not available' },
   'bare-stream': m(5_000, 3, 6, 70, { ttfbP50Ms: 2.5, ttfbP99Ms: 5, oneConnection: { p50Ms: 0.5, ttfbP50Ms: 0.4 } }),
   'gateway-stream': m(4_000, 3.8, 8, 99, {
@@ -79,11 +79,13 @@ describe('benchmark report', () => {
     expect(rows.map((r) => r.name)).toEqual([...ROW_NAMES]);
     const [direct, bare, noPolicy] = rows;
     expect(direct).toMatchObject({ rps: 20_000, ratio_to_bare: 2, added_p50_us: null });
-    expect(bare).toMatchObject({ rps: 10_000, ratio_to_bare: 1, added_p50_us: 0 });
+    expect(bare).toMatchObject({ rps: 10_000, ratio_to_bare: 1, added_p50_us: 0, cpu_us_per_req: 100 });
+    expect(direct?.cpu_us_per_req).toBeNull();
     expect(noPolicy).toMatchObject({
       rps: 9_200,
       p50_ms: 1.62,
       rss_mb: 95,
+      cpu_us_per_req: 131.3,
       ratio_to_bare: 0.92,
       p50_1conn_ms: 0.32,
       added_p50_us: 120,
@@ -137,7 +139,7 @@ describe('benchmark report', () => {
     expect(table).toContain(
       '16 connections, pipelining 1, 3 interleaved round(s) of 10 s per row (+ 4 s with 1 connection)',
     );
-    expect(table).toMatch(/gateway-no-policy\s+9200\s+1\.620\s+5\.000\s+95\.0\s+0\.920\s+0\.320\s+120/);
+    expect(table).toMatch(/gateway-no-policy\s+9200\s+1\.620\s+5\.000\s+95\.0\s+131\s+0\.920\s+0\.320\s+120/);
     expect(table).toContain('gateway-typical    skipped: policy settings not available');
     expect(table).toContain('PASS  no-policy throughput: 0.92 x bare (target >= 0.90 x bare)');
   });
@@ -164,11 +166,18 @@ describe('benchmark report', () => {
 
   it('combines rounds by median, and keeps the worst memory peak', () => {
     const combined = combineRounds([
-      m(100, 1, 3, 50, { oneConnection: { p50Ms: 0.3 } }),
-      m(300, 2, 9, 80, { oneConnection: { p50Ms: 0.1 } }),
-      m(200, 5, 4, 60, { oneConnection: { p50Ms: 0.2 } }),
+      m(100, 1, 3, 50, { oneConnection: { p50Ms: 0.3 }, cpuUsPerRequest: 150 }),
+      m(300, 2, 9, 80, { oneConnection: { p50Ms: 0.1 }, cpuUsPerRequest: 110 }),
+      m(200, 5, 4, 60, { oneConnection: { p50Ms: 0.2 }, cpuUsPerRequest: 120 }),
     ]);
-    expect(combined).toMatchObject({ rps: 200, p50Ms: 2, p99Ms: 4, rssMb: 80, oneConnection: { p50Ms: 0.2 } });
+    expect(combined).toMatchObject({
+      rps: 200,
+      p50Ms: 2,
+      p99Ms: 4,
+      rssMb: 80,
+      cpuUsPerRequest: 120,
+      oneConnection: { p50Ms: 0.2 },
+    });
     expect(percentile([5, 1, 4, 2, 3], 50)).toBe(3);
     expect(percentile([5, 1, 4, 2, 3], 99)).toBe(5);
   });
