@@ -2,8 +2,11 @@
 // never do). The encoder's tables take about 70 MB and 0.2 s to load, so they are loaded on
 // the first answer that needs counting: a gateway whose upstream always reports usage
 // (OpenAI does) never carries them.
+import { createParser } from 'eventsource-parser';
 import type { Endpoint } from '../proxy/endpoints.js';
 import type { Usage } from '../proxy/exchange.js';
+import { lastEventEnd } from '../proxy/sse.js';
+import { parseObject } from '../proxy/stream-answer.js';
 
 type Counter = (text: string) => number;
 let loading: Promise<Counter> | null = null;
@@ -107,33 +110,45 @@ function countSampled(count: Counter, text: string): number {
   return Math.round((sample * text.length) / EXACT_COUNT_CHARS);
 }
 
+/** Raw stream text kept for counting: about 3,000 tokens of a chat stream's answer. */
+const SAMPLE_STREAM_CHARS = 128 * 1024;
+
 /**
- * The text of a streamed answer as far as counting needs it: the text of its first events
- * (about EXACT_COUNT_CHARS), and the size of all of them. The count of the sample is scaled
- * by size, so once the sample is full an event needs no parsing, and nothing grows with the
- * length of the stream.
+ * The beginning of a streamed answer as it arrived (about SAMPLE_STREAM_CHARS of its
+ * server-sent events) and the size of all of it. Nothing is parsed as the stream goes by:
+ * upstream usually reports usage at the end, and only when it does not is the sample read
+ * (its events' text counted, and scaled by size). Nothing grows with the stream's length.
  */
 export class StreamTextSample {
-  private sample = '';
-  private sampledBytes = 0;
-  private totalBytes = 0;
+  private pieces: string[] = [];
+  private sampledChars = 0;
+  private totalChars = 0;
 
-  get full(): boolean {
-    return this.sample.length >= EXACT_COUNT_CHARS;
+  /** A piece of the stream's text, as decoded. */
+  add(text: string): void {
+    this.totalChars += text.length;
+    if (this.sampledChars >= SAMPLE_STREAM_CHARS) return;
+    this.pieces.push(text);
+    this.sampledChars += text.length;
   }
 
-  /** One event: its text ('' once the sample is full) and its size. */
-  add(text: string, size: number): void {
-    this.totalBytes += size;
-    if (this.full) return;
-    this.sample += text;
-    this.sampledBytes += size;
-  }
-
+  /** The answer's tokens, counted on the sample's whole events and scaled to the whole stream. */
   count(count: Counter): number {
-    if (this.sample === '') return 0;
-    const tokens = count(this.sample);
-    return this.totalBytes === this.sampledBytes ? tokens : Math.round((tokens * this.totalBytes) / this.sampledBytes);
+    const sample = this.pieces.join('');
+    // A sample that stops inside an event counts up to the end of its last whole event.
+    const sampled = this.totalChars === sample.length ? sample.length : lastEventEnd(sample);
+    let text = '';
+    const parser = createParser({
+      onEvent: (event) => {
+        const json = parseObject(event.data);
+        if (json) text += deltaText(json);
+      },
+    });
+    parser.feed(sample.slice(0, sampled));
+    parser.reset({ consume: true });
+    if (!text) return 0;
+    const tokens = countSampled(count, text);
+    return sampled === this.totalChars ? tokens : Math.round((tokens * this.totalChars) / sampled);
   }
 }
 

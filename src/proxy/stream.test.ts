@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Exchange } from './exchange.js';
 import { StreamInspector, UsageChunkStripper } from './stream.js';
@@ -26,6 +27,36 @@ describe('usage chunk stripper', () => {
         .join('');
       expect(strip(upstream, size)).toBe(expected);
     }
+  });
+
+  it('strips whole events exactly as an event-by-event reference does, however the stream is split', () => {
+    const event = fc.oneof(
+      fc.string().map((text) => chunk(text, ',"usage":null')),
+      fc.string().map((text) => chunk(text)),
+      fc.constant(usageChunk),
+      fc.constant(': keep-alive'),
+      fc.constant('data: [DONE]'),
+    );
+    // The reference: split at every blank line, then keep, clean or drop each event on its own.
+    const reference = (text: string, eol: string) =>
+      text
+        .split(`${eol}${eol}`)
+        .map((e, i, all) => (i < all.length - 1 ? `${e}${eol}${eol}` : e))
+        .filter((e) => !(e.includes('"usage":{') && e.includes('"choices":[]')))
+        .map((e) => e.replaceAll(',"usage":null', ''))
+        .join('');
+    fc.assert(
+      fc.property(
+        fc.array(event, { maxLength: 12 }),
+        fc.constantFrom('\n', '\r\n', '\r'),
+        fc.integer({ min: 1, max: 64 }),
+        (events, eol, size) => {
+          const upstream = events.map((e) => `${e}${eol}${eol}`).join('');
+          expect(strip(upstream, size)).toBe(reference(upstream, eol));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('passes text that only mentions usage, and an unterminated last event, unchanged', () => {

@@ -6,13 +6,14 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
-import { deltaText, estimateUsage, StreamTextSample } from '../accounting/tokenizer.js';
+import { estimateUsage, StreamTextSample } from '../accounting/tokenizer.js';
 import { usageFrom } from '../accounting/usage.js';
 import { GatewayError, policyBlocked } from '../errors.js';
 import type { StreamBodyLog } from './bodies.js';
 import type { ClientAbort } from './client-abort.js';
 import type { Exchange } from './exchange.js';
 import { upstreamFailure } from './forward.js';
+import { lastEventEnd, nextEventEnd } from './sse.js';
 import { parseObject, type StreamAnswerFilter } from './stream-answer.js';
 
 /** Endpoints whose streams carry usage only when `stream_options.include_usage` is set. */
@@ -82,10 +83,10 @@ export class StreamInspector {
   private out = '';
   private stopped = false;
   /**
-   * The answer's text as far as the tokenizer needs it, in case upstream never reports
-   * usage (loaded only then, at the end). Bounded: nothing grows with the stream.
+   * The stream's beginning, for the tokenizer in case upstream never reports usage (read
+   * only then, at the end); dropped once usage arrives. Bounded: nothing grows with the stream.
    */
-  private readonly text = new StreamTextSample();
+  private sample: StreamTextSample | null = new StreamTextSample();
 
   constructor(
     private readonly ex: Exchange,
@@ -103,7 +104,9 @@ export class StreamInspector {
     // The parser reads events without the byte-order mark a stream may begin with.
     const bom = !this.fedText && text.charCodeAt(0) === 0xfeff;
     if (text !== '') this.fedText = true;
-    this.parser.feed(bom ? text.slice(1) : text);
+    const events = bom ? text.slice(1) : text;
+    this.sample?.add(events);
+    this.parser.feed(events);
     if (!this.answer || this.answer.observesOnly) return asText ? text : chunk;
     const out = this.out;
     this.out = '';
@@ -140,8 +143,8 @@ export class StreamInspector {
 
   /** At the end of the stream: counts tokens when upstream reported none. */
   async estimateMissingUsage(): Promise<void> {
-    if (this.ex.usage || this.ex.status >= 400) return;
-    this.ex.usage = await estimateUsage(this.ex.endpoint, this.ex.json, this.text);
+    if (this.ex.usage || this.ex.status >= 400 || !this.sample) return;
+    this.ex.usage = await estimateUsage(this.ex.endpoint, this.ex.json, this.sample);
   }
 
   private inspect(data: string): void {
@@ -154,18 +157,19 @@ export class StreamInspector {
     // Only the chunk that carries usage is parsed; chat chunks say `"usage":null` until then.
     if (data.includes('"usage":{')) {
       const usage = usageFrom(parseObject(data));
-      if (usage) this.ex.usage = usage;
+      if (usage) {
+        this.ex.usage = usage;
+        this.sample = null;
+      }
     }
-    if (this.ex.usage) return;
-    const event = this.text.full ? undefined : parseObject(data);
-    this.text.add(event ? deltaText(event) : '', data.length);
   }
 }
 
-/** A blank line ends an SSE event; the spec allows CRLF, LF and CR line endings. */
-const EVENT_END = /\r\n\r\n|\n\n|\r\r/g;
 /** What upstream adds to every chunk once include_usage is on; the client did not ask for it. */
 const NULL_USAGE = ',"usage":null';
+/** The usage-only chunk; JSON text never holds these quotes unescaped inside a string. */
+const USAGE_OBJECT = '"usage":{';
+const NO_CHOICES = '"choices":[]';
 
 /**
  * Removes what `include_usage` added: the usage-only chunk (empty `choices`) and the
@@ -178,31 +182,34 @@ export class UsageChunkStripper {
   private pending = '';
 
   push(chunk: Buffer | string): string {
-    this.pending += typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
-    let out = '';
-    let start = 0;
-    EVENT_END.lastIndex = 0;
-    for (let match = EVENT_END.exec(this.pending); match; match = EVENT_END.exec(this.pending)) {
-      const end = match.index + match[0].length;
-      out += strippedEvent(this.pending.slice(start, end));
-      start = end;
-    }
-    this.pending = this.pending.slice(start);
-    return out;
+    const text = this.pending + (typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true }));
+    const end = lastEventEnd(text);
+    this.pending = end === text.length ? '' : text.slice(end);
+    return end === 0 ? '' : strippedEvents(end === text.length ? text : text.slice(0, end));
   }
 
   /** Whatever is left when the stream ends (an unterminated last event), passed on as is. */
   end(): string {
     const rest = this.pending + this.decoder.decode();
     this.pending = '';
-    return rest === '' ? '' : strippedEvent(rest);
+    return rest === '' ? '' : strippedEvents(rest);
   }
 }
 
-function strippedEvent(event: string): string {
-  if (!event.includes('"usage"')) return event;
-  if (event.includes('"usage":{') && /"choices":\[\]/.test(event)) return '';
-  return event.includes(NULL_USAGE) ? event.replaceAll(NULL_USAGE, '') : event;
+/** Whole events, all at once: the null usages dropped, and the usage-only events. */
+function strippedEvents(events: string): string {
+  let out = events.includes(NULL_USAGE) ? events.replaceAll(NULL_USAGE, '') : events;
+  for (let at = out.indexOf(USAGE_OBJECT); at !== -1; at = out.indexOf(USAGE_OBJECT, at)) {
+    const start = lastEventEnd(out, at);
+    const end = nextEventEnd(out, at);
+    if (out.slice(start, end).includes(NO_CHOICES)) {
+      out = out.slice(0, start) + out.slice(end);
+      at = start;
+    } else {
+      at = end;
+    }
+  }
+  return out;
 }
 
 /**
