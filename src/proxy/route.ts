@@ -1,7 +1,7 @@
 // The /v1 proxy, one request top to bottom: authenticate → resolve policy → request
 // phase → forward → response phase → record.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Agent, Dispatcher } from 'undici';
 import type { PriceBook } from '../accounting/prices.js';
 import { errorMessageFrom, usageOfAnswer } from '../accounting/usage.js';
@@ -59,24 +59,43 @@ export interface ProxyDeps {
   logger: FastifyBaseLogger;
 }
 
-export async function proxyRoutes(app: FastifyInstance, deps: ProxyDeps): Promise<void> {
+export type ProxyHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The proxy on node:http's request and response, as the server hands them over. */
+export function proxyHandler(deps: ProxyDeps): ProxyHandler {
+  return (req, res) => {
+    handle(deps, req, res).catch((err: unknown) => {
+      deps.logger.error({ err }, 'unexpected error in the proxy');
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  };
+}
+
+/** True for `/v1` and the paths below it: the server gives these to the proxy without routing. */
+export function isVersionPath(url: string | undefined): boolean {
+  return url?.startsWith('/v1') === true && (url.length === 3 || url[3] === '/' || url[3] === '?');
+}
+
+/**
+ * The proxy's place in the Fastify app: any path no other route has. (A path without the
+ * version prefix is treated as if it had it; `/v1` paths never reach Fastify, see server.ts.)
+ */
+export async function proxyRoutes(app: FastifyInstance, handler: ProxyHandler): Promise<void> {
   // The proxy reads bodies itself (bounded, raw bytes kept for forwarding).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
-  const handler = (request: FastifyRequest, reply: FastifyReply) => handle(deps, request, reply);
-  app.all('/v1', handler);
-  app.all('/v1/*', handler);
-  // A path without the version prefix is treated as if it had it.
-  app.all('/*', handler);
+  app.all('/*', (request, reply) => {
+    reply.hijack();
+    handler(request.raw, reply.raw);
+  });
 }
 
 /** nginx's status for a request the client abandoned; recorded, never sent. */
 const CLIENT_CLOSED = 499;
 
-async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  reply.hijack();
-  const res = reply.raw;
-  const ex = startExchange(request);
+async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const ex = startExchange(req);
   const abort = new ClientAbort();
   res.once('close', () => {
     if (!res.writableFinished) {
@@ -92,7 +111,7 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
     if (ex.method === 'OPTIONS') return answerPreflight(ex, res);
     const { connection, policy, providerKey: clientProviderKey } = await authenticate(deps, ex);
     ex.traceId = readTraceId(ex);
-    await parseBody(ex, request.headers['content-type'], await readBody(request.raw, deps.maxBodyBytes));
+    await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes));
     const settings = resolveSettings(ex, policy);
 
     const base = connection?.upstream ?? deps.upstream;
@@ -147,12 +166,18 @@ async function handle(deps: ProxyDeps, request: FastifyRequest, reply: FastifyRe
   }
 }
 
-function startExchange(request: FastifyRequest): Exchange {
-  const url = request.raw.url ?? '/';
+function startExchange(req: IncomingMessage): Exchange {
+  const url = req.url ?? '/';
   const q = url.indexOf('?');
   let path = q === -1 ? url : url.slice(0, q);
   if (path === '/v1' || path.startsWith('/v1/')) path = path.slice(3) || '/';
-  return new Exchange(request.method, path, q === -1 ? '' : url.slice(q), request.headers, request.ip ?? null);
+  return new Exchange(
+    req.method ?? 'GET',
+    path,
+    q === -1 ? '' : url.slice(q),
+    req.headers,
+    req.socket.remoteAddress ?? null,
+  );
 }
 
 function bearer(value: string | undefined): string | undefined {
