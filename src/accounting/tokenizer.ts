@@ -110,8 +110,8 @@ function countSampled(count: Counter, text: string): number {
   return Math.round((sample * text.length) / EXACT_COUNT_CHARS);
 }
 
-/** Raw stream text kept for counting: about 3,000 tokens of a chat stream's answer. */
-const SAMPLE_STREAM_CHARS = 128 * 1024;
+/** Raw stream text kept for counting: some 300 events of a chat stream, each about a token. */
+const SAMPLE_STREAM_CHARS = 64 * 1024;
 
 /**
  * The beginning of a streamed answer as it arrived (about SAMPLE_STREAM_CHARS of its
