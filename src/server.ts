@@ -15,6 +15,7 @@ export interface ServerDeps {
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  // Set below, once the app (whose logger the proxy uses) exists; the server listens only after.
   let proxy: ProxyHandler | undefined;
   const app = Fastify({
     // `/v1` requests, nearly all of the traffic, go straight to the proxy: Fastify's request
@@ -49,8 +50,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   await app.register((scope) => adminApi(scope, deps.admin), { prefix: '/api' });
   await app.register((scope) => dashboardRoutes(scope));
-  proxy = proxyHandler({ ...deps.proxy, logger: app.log });
-  const handler = proxy;
+  const handler = proxyHandler({ ...deps.proxy, logger: app.log });
+  proxy = handler;
   await app.register((scope) => proxyRoutes(scope, handler));
   return app;
 }

@@ -64,10 +64,11 @@ export type ProxyHandler = (req: IncomingMessage, res: ServerResponse) => void;
 /** The proxy on node:http's request and response, as the server hands them over. */
 export function proxyHandler(deps: ProxyDeps): ProxyHandler {
   return (req, res) => {
+    // handle answers every error itself; this is the net under that.
     handle(deps, req, res).catch((err: unknown) => {
       deps.logger.error({ err }, 'unexpected error in the proxy');
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
+      if (res.headersSent) res.end();
+      else res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify(internalError().toBody()));
     });
   };
 }
