@@ -161,6 +161,20 @@ describe('PhraseMatcher', () => {
     );
   });
 
+  it('finds a phrase after released text even where the last released character could begin it too', () => {
+    // Released "aB" leaves "B" as the window's context; "B B" from there is not a hit (it
+    // continues the word "aB") and must not shadow the real one after it.
+    for (const [list, text, redacted] of [
+      [['b b'], 'aB B B', 'aB ****'],
+      [['b b', 'b'], 'aB b a', 'aB **** a'],
+    ] as const) {
+      const matcher = matcherOf([...list]);
+      expect(expected(matcher, text)).toBe(redacted);
+      for (let i = 0; i <= text.length; i++)
+        expect(streamed(matcher, [text.slice(0, i), text.slice(i)])).toBe(redacted);
+    }
+  });
+
   it('finds a phrase an observing window gets split across the piece that fills its batch', () => {
     const matcher = matcherOf(['bad word']);
     const window = new PhraseWindow(matcher, redactAll, true);

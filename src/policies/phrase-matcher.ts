@@ -208,8 +208,12 @@ export class PhraseMatcher<T> {
     this.automaton = patterns.length === 0 ? null : new AhoCorasick(patterns, { boundary: 'none' });
   }
 
-  /** Leftmost-longest, non-overlapping hits on word boundaries (when asked), in order. */
-  find(text: string): PhraseHit<T>[] {
+  /**
+   * Leftmost-longest, non-overlapping hits on word boundaries (when asked), in order. Hits
+   * that would begin before `startingAt` are not taken, nor do they shadow later ones: the
+   * text before it is only there as the left side of a word boundary (see PhraseWindow).
+   */
+  find(text: string, startingAt = 0): PhraseHit<T>[] {
     if (text === '' || (this.automaton === null && this.words.size === 0)) return [];
     const folded = foldCase(text);
     // Every occurrence first, so a boundary that rules one out leaves the others in play.
@@ -253,7 +257,7 @@ export class PhraseMatcher<T> {
     const hits: PhraseHit<T>[] = [];
     let reached = 0;
     for (const hit of all) {
-      if (hit.start < reached) continue;
+      if (hit.start < reached || hit.start < startingAt) continue;
       hits.push(hit);
       reached = hit.end;
     }
@@ -333,14 +337,14 @@ export class PhraseWindow<T> {
 
   private release(cut: number, final: boolean): string {
     const offset = this.context.length;
-    const hits = this.matcher.find(this.context + this.pending);
+    // The context decides a word boundary only: a hit in it was settled when it was released.
+    const hits = this.matcher.find(this.context + this.pending, offset);
     let out = '';
     let position = 0;
     let releaseAt = cut;
     for (const hit of hits) {
       const start = hit.start - offset;
       const end = hit.end - offset;
-      if (start < 0) continue; // began in text already released and checked
       if (!final && start >= cut) break;
       if (end > releaseAt) releaseAt = end;
       out += this.pending.slice(position, start);
