@@ -69,6 +69,11 @@ const inFilter = (filter: Uint32Array, hash: number) => {
   return ((filter[bit >>> 5] ?? 0) & (1 << (bit & 31))) !== 0;
 };
 
+const addToFilter = (filter: Uint32Array, hash: number) => {
+  const bit = filterBit(hash);
+  filter[bit >>> 5] = (filter[bit >>> 5] ?? 0) | (1 << (bit & 31));
+};
+
 function hashOf(word: string): number {
   let hash = HASH_SEED;
   for (let i = 0; i < word.length; i++) hash = hashStep(hash, word.charCodeAt(i));
@@ -202,8 +207,7 @@ export class PhraseMatcher<T> {
         found = { word, tags: null, longestPhrase: 0, phraseOpenings: [] };
         list.push(found);
         this.words.set(hash, list);
-        const bit = filterBit(hash);
-        this.wordFilter[bit >>> 5] = (this.wordFilter[bit >>> 5] ?? 0) | (1 << (bit & 31));
+        addToFilter(this.wordFilter, hash);
       }
       return found;
     };
@@ -276,9 +280,9 @@ export class PhraseMatcher<T> {
     }
     all.sort((a, b) => a.start - b.start || b.end - a.end);
     const hits: PhraseHit<T>[] = [];
-    let reached = 0;
+    let reached = startingAt;
     for (const hit of all) {
-      if (hit.start < reached || hit.start < startingAt) continue;
+      if (hit.start < reached) continue;
       hits.push(hit);
       reached = hit.end;
     }
