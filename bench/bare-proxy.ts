@@ -1,14 +1,26 @@
 // The floor for any Node proxy hop: node:http in, undici out, bytes forwarded and
 // nothing else (no auth, no parsing, no policies, no log). Run as its own process:
 //   node --import tsx bench/bare-proxy.ts http://127.0.0.1:UPSTREAM_PORT
+//
+// With `--record <data dir>` it is the floor of a recording gateway instead: the same hop
+// plus what no gateway that records every request can skip — the request and the answer
+// parsed as JSON, and one log record per request written through the gateway's own log
+// writer and store (SQLite under the data dir, batched as the gateway batches). What the
+// gateway costs above this row is its request handling (keys, policies, headers, pricing).
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
+import type { LogRecord } from '../src/domain.js';
+import { newRequestId } from '../src/proxy/exchange.js';
+import { createLogWriter } from '../src/store/log-writer.js';
+import { openStore } from '../src/store/sql-store.js';
 
-const upstream = process.argv[2];
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { record: { type: 'string' } } });
+const upstream = positionals[0];
 if (!upstream) {
-  process.stderr.write('usage: bare-proxy.ts <upstream origin>\n');
+  process.stderr.write('usage: bare-proxy.ts <upstream origin> [--record <data dir>]\n');
   process.exit(2);
 }
 const origin = new URL(upstream).origin;
@@ -33,19 +45,74 @@ function without(headers: IncomingHttpHeaders, drop: Set<string>): OutgoingHttpH
   return out;
 }
 
+const store = values.record ? await openStore({ dataDir: values.record }) : null;
+await store?.migrate();
+const logWriter = store ? createLogWriter(store) : null;
+
+/** The record of one request, from what the floor parsed anyway. */
+function recordOf(request: Record<string, unknown>, answer: Record<string, unknown>, status: number, ts: number) {
+  const usage = (answer.usage ?? {}) as Record<string, number | undefined>;
+  const text = (name: string) => (typeof request[name] === 'string' ? (request[name] as string) : null);
+  const record: LogRecord = {
+    id: newRequestId(ts),
+    ts,
+    connectionId: 'floor',
+    connectionName: 'floor',
+    endpoint: '/chat/completions',
+    method: 'POST',
+    operation: 'chat',
+    model: text('model'),
+    stream: false,
+    status,
+    error: null,
+    latencyMs: Date.now() - ts,
+    upstreamLatencyMs: null,
+    promptTokens: usage.prompt_tokens ?? null,
+    completionTokens: usage.completion_tokens ?? null,
+    totalTokens: usage.total_tokens ?? null,
+    cachedTokens: null,
+    reasoningTokens: null,
+    usageEstimated: false,
+    costUsd: null,
+    upstreamId: typeof answer.id === 'string' ? answer.id : null,
+    organization: null,
+    ip: '127.0.0.1',
+    userAgent: null,
+    endUser: text('user'),
+    traceId: null,
+    flags: [],
+    moderated: false,
+    provider: 'openai',
+    requestBody: null,
+    responseBody: null,
+    attempts: [{ status, error: null, latencyMs: Date.now() - ts }],
+  };
+  return record;
+}
+
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', async () => {
+    const ts = Date.now();
     try {
+      const body = chunks.length === 0 ? null : Buffer.concat(chunks);
+      const request = logWriter && body ? JSON.parse(body.toString('utf8')) : null;
       const answer = await agent.request({
         origin,
         path: req.url ?? '/',
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
         headers: without(req.headers, HOP_BY_HOP) as Record<string, string>,
-        body: chunks.length === 0 ? null : Buffer.concat(chunks),
+        body,
       });
       res.writeHead(answer.statusCode, without(answer.headers, HOP_BY_HOP));
+      if (logWriter) {
+        const text = await answer.body.text();
+        res.end(text);
+        const json = String(answer.headers['content-type']).includes('json') ? JSON.parse(text) : {};
+        logWriter.enqueue(recordOf(request ?? {}, json, answer.statusCode, ts));
+        return;
+      }
       for await (const chunk of answer.body) {
         if (!res.write(chunk)) await once(res, 'drain');
       }
@@ -63,7 +130,10 @@ server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`bare proxy listening on http://127.0.0.1:${port}\n`);
 });
 const stop = () => {
-  server.close(() => void agent.close().then(() => process.exit(0)));
+  server.close(async () => {
+    await Promise.all([agent.close(), logWriter?.close().then(() => store?.close())]);
+    process.exit(0);
+  });
   server.closeAllConnections();
 };
 process.on('SIGTERM', stop);

@@ -144,6 +144,37 @@ export function startBareProxy(upstreamOrigin: string): Promise<Server> {
   );
 }
 
+/** Starts a server on a new temporary data dir, which is removed when the server stops. */
+async function withDataDir(prefix: string, start: (dataDir: string) => Promise<Server>): Promise<Server> {
+  const dataDir = await mkdtemp(join(tmpdir(), prefix));
+  let server: Server;
+  try {
+    server = await start(dataDir);
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    ...server,
+    async stop() {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The bare proxy that also parses and records every request (`--record`, see bare-proxy.ts). */
+export function startRecordingFloor(upstreamOrigin: string): Promise<Server> {
+  return withDataDir('usage-panda-bench-floor-', (dataDir) =>
+    startChild(
+      'recording floor',
+      ['--import', 'tsx', BARE_PROXY, upstreamOrigin, '--record', dataDir],
+      process.env,
+      /listening on (http:\/\/\S+)/,
+    ),
+  );
+}
+
 export interface GatewayServer extends Server {
   adminToken: string;
   /** Creates a connection through the admin API: its key, or the error status and message. */
@@ -160,23 +191,18 @@ export interface GatewayOptions {
 
 /** The built gateway (`dist/cli.js start`) with a temporary data dir, removed on stop. */
 export async function startGateway(upstream: string, options: GatewayOptions = {}): Promise<GatewayServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'usage-panda-bench-'));
   const adminToken = `bench-admin-${randomBytes(16).toString('hex')}`;
   const env: NodeJS.ProcessEnv = { ...process.env, USAGE_PANDA_ADMIN_TOKEN: adminToken };
   delete env.OPENAI_API_KEY;
   delete env.USAGE_PANDA_API_KEY;
-  let server: Server;
-  try {
-    server = await startChild(
+  const server = await withDataDir('usage-panda-bench-', (dataDir) =>
+    startChild(
       'gateway',
       [...(options.nodeFlags ?? []), CLI, 'start', '--port', '0', '--data', dataDir, '--upstream', upstream],
       env,
       /listening on (http:\/\/\S+)/,
-    );
-  } catch (err) {
-    await rm(dataDir, { recursive: true, force: true });
-    throw err;
-  }
+    ),
+  );
   return {
     ...server,
     adminToken,
@@ -189,10 +215,6 @@ export async function startGateway(upstream: string, options: GatewayOptions = {
       const json = (await response.json()) as { key?: string; error?: { message?: string } };
       if (response.status === 201 && json.key) return { ok: true, key: json.key };
       return { ok: false, status: response.status, message: json.error?.message ?? JSON.stringify(json) };
-    },
-    async stop() {
-      await server.stop();
-      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -4,7 +4,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-export const ROW_NAMES = ['direct', 'bare', 'gateway-no-policy', 'gateway-typical', 'gateway-stream'] as const;
+/** The rows of issue 6, then `recording-floor`: bare plus parsing and recording, the reference that shows what recording alone costs. */
+export const ROW_NAMES = [
+  'direct',
+  'bare',
+  'gateway-no-policy',
+  'gateway-typical',
+  'gateway-stream',
+  'recording-floor',
+] as const;
 export type RowName = (typeof ROW_NAMES)[number];
 
 export interface Machine {
@@ -310,7 +318,9 @@ export function formatTable(result: BenchResult): string {
     '',
     'req/s, p50, p99: under the load above. p50 1c, ttfb 1c: one connection at a time (no queueing);',
     '+p50 us and +ttfb ms compare those one-connection figures, i.e. what the gateway adds to each request.',
-    'RSS is the peak of the process under test (mock for direct, bare proxy for bare, the gateway otherwise);',
+    'recording-floor is bare plus JSON parsing of request and answer and one log record per request through the',
+    "gateway's own log writer and SQLite store: what the gateway costs above it is its request handling.",
+    'RSS is the peak of the process under test (mock for direct, bare proxy for bare and recording-floor, the gateway otherwise);',
     'CPU us is its CPU time (user + system, all threads) per request under load: the machine is shared, so it explains x bare.',
     `x bare / +p50: JSON rows against bare; the stream row (${l.streamChunks}-chunk SSE) against the same stream through bare` +
       (stream

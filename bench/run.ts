@@ -15,6 +15,7 @@ import {
   startBareProxy,
   startGateway,
   startMock,
+  startRecordingFloor,
 } from './processes.js';
 import { profileGateway } from './profile.js';
 import {
@@ -148,10 +149,12 @@ async function bench(): Promise<void> {
     servers.push(mock);
     const bare = await startBareProxy(mock.origin);
     servers.push(bare);
+    const floor = await startRecordingFloor(mock.origin);
+    servers.push(floor);
     const gateway = await startGateway(`${mock.origin}/v1`);
     servers.push(gateway);
     const keys = await createConnections(gateway);
-    const t = targets(mock, bare, gateway, keys);
+    const t = targets(mock, bare, gateway, keys, floor);
 
     const notes: Partial<Record<RowName, string>> = {};
     const skipped: Measured = {};
@@ -171,6 +174,7 @@ async function bench(): Promise<void> {
       ...(t.typical ? [{ name: 'gateway-typical' as const, server: gateway, target: t.typical, stream: false }] : []),
       { name: 'bare-stream', server: bare, target: t.bareStream, stream: true },
       { name: 'gateway-stream', server: gateway, target: t.gatewayStream, stream: true },
+      { name: 'recording-floor', server: floor, target: t.floor, stream: false },
     ];
     for (const run of runs) await sanityCheck(run);
 

@@ -37,7 +37,10 @@ export function targets(
   bare: Server,
   gateway: Server,
   keys: { noPolicy: string; typical: string | null },
-): Record<'direct' | 'bare' | 'noPolicy' | 'bareStream' | 'gatewayStream', Target> & { typical: Target | null } {
+  floor: Server = bare,
+): Record<'direct' | 'bare' | 'floor' | 'noPolicy' | 'bareStream' | 'gatewayStream', Target> & {
+  typical: Target | null;
+} {
   const body = JSON.stringify(CHAT_REQUEST);
   const streamBody = JSON.stringify({ ...CHAT_REQUEST, stream: true });
   const headers = (key?: string): Record<string, string> => ({
@@ -51,6 +54,7 @@ export function targets(
   return {
     direct: { url: at(mock), headers: headers(), body },
     bare: { url: at(bare), headers: headers(), body },
+    floor: { url: at(floor), headers: headers(), body },
     noPolicy: { url: at(gateway), headers: headers(keys.noPolicy), body },
     typical: keys.typical ? { url: at(gateway), headers: headers(keys.typical), body } : null,
     bareStream: { url: at(bare), headers: streamHeaders(), body: streamBody },

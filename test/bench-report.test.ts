@@ -42,6 +42,7 @@ const measured = {
     ttfbP99Ms: 7,
     oneConnection: { p50Ms: 0.9, ttfbP50Ms: 0.7 },
   }),
+  'recording-floor': m(9_600, 1.55, 4.5, 80, { oneConnection: { p50Ms: 0.25 }, cpuUsPerRequest: 115 }),
 };
 
 function result(): BenchResult {
@@ -90,6 +91,22 @@ describe('benchmark report', () => {
       p50_1conn_ms: 0.32,
       added_p50_us: 120,
     });
+  });
+
+  it('compares the recording floor with bare like a gateway row, and checks no target on it', () => {
+    const floor = result().rows.at(-1);
+    expect(floor).toMatchObject({
+      name: 'recording-floor',
+      ratio_to_bare: 0.96,
+      added_p50_us: 50,
+      cpu_us_per_req: 115,
+    });
+    expect(
+      result()
+        .checks.map((c) => c.name)
+        .join(' '),
+    ).not.toContain('floor');
+    expect(formatTable(result())).toMatch(/^recording-floor\s+9600\s/m);
   });
 
   it('keeps a skipped row with nulls and the reason, never a number', () => {
