@@ -12,10 +12,10 @@ import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
-import type { LogRecord } from '../src/domain.js';
 import { newRequestId } from '../src/proxy/exchange.js';
 import { createLogWriter } from '../src/store/log-writer.js';
 import { openStore } from '../src/store/sql-store.js';
+import { logRecord } from '../test/fixtures.js';
 
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { record: { type: 'string' } } });
 const upstream = positionals[0];
@@ -49,45 +49,24 @@ const store = values.record ? await openStore({ dataDir: values.record }) : null
 await store?.migrate();
 const logWriter = store ? createLogWriter(store) : null;
 
-/** The record of one request, from what the floor parsed anyway. */
+/** The record of one request, from what the floor parsed anyway; the rest as a test's plausible record. */
 function recordOf(request: Record<string, unknown>, answer: Record<string, unknown>, status: number, ts: number) {
   const usage = (answer.usage ?? {}) as Record<string, number | undefined>;
   const text = (name: string) => (typeof request[name] === 'string' ? (request[name] as string) : null);
-  const record: LogRecord = {
+  const latencyMs = Date.now() - ts;
+  return logRecord({
     id: newRequestId(ts),
     ts,
-    connectionId: 'floor',
-    connectionName: 'floor',
-    endpoint: '/chat/completions',
-    method: 'POST',
-    operation: 'chat',
     model: text('model'),
-    stream: false,
     status,
-    error: null,
-    latencyMs: Date.now() - ts,
-    upstreamLatencyMs: null,
+    latencyMs,
     promptTokens: usage.prompt_tokens ?? null,
     completionTokens: usage.completion_tokens ?? null,
     totalTokens: usage.total_tokens ?? null,
-    cachedTokens: null,
-    reasoningTokens: null,
-    usageEstimated: false,
-    costUsd: null,
     upstreamId: typeof answer.id === 'string' ? answer.id : null,
-    organization: null,
-    ip: '127.0.0.1',
-    userAgent: null,
     endUser: text('user'),
-    traceId: null,
-    flags: [],
-    moderated: false,
-    provider: 'openai',
-    requestBody: null,
-    responseBody: null,
-    attempts: [{ status, error: null, latencyMs: Date.now() - ts }],
-  };
-  return record;
+    attempts: [{ status, error: null, latencyMs }],
+  });
 }
 
 const server = createServer((req, res) => {
