@@ -69,6 +69,9 @@ export class StreamOptionsRefusals {
   }
 }
 
+/** An event carrying usage; JSON text never holds these quotes unescaped inside a string. */
+const USAGE_OBJECT = '"usage":{';
+
 /**
  * Watches the events going by for the answer's id and usage. Without answer filters (or
  * with filters that only audit) it never changes a byte; with them, each event is passed
@@ -155,7 +158,7 @@ export class StreamInspector {
       if (!this.ex.upstreamId && typeof id === 'string') this.ex.upstreamId = id;
     }
     // Only the chunk that carries usage is parsed; chat chunks say `"usage":null` until then.
-    if (data.includes('"usage":{')) {
+    if (data.includes(USAGE_OBJECT)) {
       const usage = usageFrom(parseObject(data));
       if (usage) {
         this.ex.usage = usage;
@@ -167,8 +170,6 @@ export class StreamInspector {
 
 /** What upstream adds to every chunk once include_usage is on; the client did not ask for it. */
 const NULL_USAGE = ',"usage":null';
-/** The usage-only chunk; JSON text never holds these quotes unescaped inside a string. */
-const USAGE_OBJECT = '"usage":{';
 const NO_CHOICES = '"choices":[]';
 
 /**
