@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/secrets/keys.js';
+import { openStore } from '../src/store/sql-store.js';
 import { apiError, type Stack, startStack } from './harness.js';
 
 const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -63,5 +64,23 @@ describe('gateway on PostgreSQL', () => {
       }),
     );
     expect(blocked.message).toBe('422 Usage Panda: Config set to max tokens of: 10; request was: 50');
+  });
+});
+
+describe('a PostgreSQL connection dropped by the server', () => {
+  it('does not end the process: the pool lets the idle connection go and the next query connects anew', async () => {
+    const applicationName = `usage_panda_drop_${randomBytes(4).toString('hex')}`;
+    const url = new URL(databaseUrl);
+    url.searchParams.set('application_name', applicationName);
+    const store = await openStore({ databaseUrl: url.toString(), dataDir: '.', schema });
+    try {
+      await store.listConnections(); // leaves an idle connection in the pool
+      await sql(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = '${applicationName}'`);
+      // The pool hears of the dropped connection as an 'error' event on its idle client.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(Array.isArray(await store.listConnections())).toBe(true);
+    } finally {
+      await store.close();
+    }
   });
 });

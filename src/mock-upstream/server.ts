@@ -737,7 +737,8 @@ function parseMultipart(req: IncomingMessage, body: Buffer): Promise<ParsedBody>
     });
     parser.on('file', (field, stream, info) => {
       files.push({ field, filename: info.filename ?? 'file' });
-      stream.resume();
+      // A body cut short fails the file's stream too (the parser's 'error' answers it).
+      stream.on('error', () => {}).resume();
     });
     parser.on('close', () => resolve({ fields, files, jsonInvalid: false }));
     parser.on('error', () => resolve({ fields, files, jsonInvalid: false }));

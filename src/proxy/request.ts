@@ -78,19 +78,22 @@ function parseJsonBody(ex: Exchange, raw: Buffer): Exchange['body'] {
 function readMultipartFields(contentType: string, raw: Buffer): Promise<Record<string, string>> {
   return new Promise((resolve, reject) => {
     const fields: Record<string, string> = {};
+    const fail = (err: Error) => reject(badRequest(`invalid multipart body (${err.message})`));
     let parser: busboy.Busboy;
     try {
       parser = busboy({ headers: { 'content-type': contentType }, limits: { fieldSize: 1024 * 1024 } });
     } catch (err) {
-      reject(badRequest(`invalid multipart body (${(err as Error).message})`));
+      fail(err as Error);
       return;
     }
     parser.on('field', (name, value) => {
       fields[name] = value;
     });
-    parser.on('file', (_name, file) => file.resume());
+    // A body cut short inside a file part fails the file's stream as well as the parser:
+    // an 'error' without a listener would bring the whole process down.
+    parser.on('file', (_name, file) => file.on('error', fail).resume());
     parser.on('close', () => resolve(fields));
-    parser.on('error', (err) => reject(badRequest(`invalid multipart body (${(err as Error).message})`)));
+    parser.on('error', fail);
     parser.end(raw);
   });
 }

@@ -83,6 +83,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
             : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
+    // An idle connection the server dropped (a restart, an admin's pg_terminate_backend) is
+    // reported here; the pool discards it and the next query connects anew. Unheard, the
+    // 'error' event would end the process.
+    pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins });
     return new SqlStore(db, 'postgres', options.schema);
   }
