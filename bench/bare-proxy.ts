@@ -12,7 +12,7 @@ import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
-import { newRequestId } from '../src/proxy/exchange.js';
+import { newRequestId } from '../src/exchange.js';
 import { createLogWriter } from '../src/store/log-writer.js';
 import { openStore } from '../src/store/sql-store.js';
 import { logRecord } from '../test/fixtures.js';

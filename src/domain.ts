@@ -1,5 +1,5 @@
 // The product's nouns, shared by the proxy, the store and the admin API.
-import type { PolicySettings } from './policies/settings.js';
+import type { PolicySettings } from './policy-settings.js';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;

@@ -11,7 +11,7 @@ import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
 import { createMetrics } from './metrics.js';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.js';
-import { PolicySettingsSchema } from './policies/settings.js';
+import { PolicySettingsSchema } from './policy-settings.js';
 import { createUpstreamAgent } from './proxy/forward.js';
 import { StreamOptionsRefusals } from './proxy/stream.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';

@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRecord } from '../src/domain.js';
-import { newRequestId } from '../src/proxy/exchange.js';
+import { newRequestId } from '../src/exchange.js';
 import { logRecord } from './fixtures.js';
 import { type Stack, startStack } from './harness.js';
 

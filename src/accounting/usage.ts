@@ -1,7 +1,8 @@
 // Reads token usage from upstream answers: the `usage` object of JSON answers and of the
 // final stream chunk, in the Chat/Completions, Responses and audio spellings — including
 // cached input tokens, reasoning tokens and audio durations where upstream reports them.
-import type { Exchange, Usage } from '../proxy/exchange.js';
+import type { Exchange } from '../exchange.js';
+import type { Usage } from '../providers/openai/usage.js';
 import { answerText, estimateUsage } from './tokenizer.js';
 
 const count = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);

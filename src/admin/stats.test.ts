@@ -150,7 +150,7 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])('stats API on $name'
       keyHash: `h-${Math.random()}`,
       keyPrefix: 'up-x',
       enabled: true,
-      policy: (await import('../policies/settings.js')).DEFAULT_POLICY,
+      policy: (await import('../policy-settings.js')).DEFAULT_POLICY,
       upstream: null,
       providerKeyEncrypted: null,
       managedBy: 'api',

@@ -1,7 +1,7 @@
 // An auto-reply answered in the endpoint's own shape: a chat completion or a text
 // completion, as JSON or, when the client asked to stream, as server-sent events.
 import type { AutoReply } from '../domain.js';
-import type { Exchange, GatewayAnswer } from '../proxy/exchange.js';
+import type { Exchange, GatewayAnswer } from '../exchange.js';
 
 export const autoReplyFlag = (type: AutoReply['type']) => ({
   type: 'policy_autoreply',

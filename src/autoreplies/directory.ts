@@ -2,8 +2,8 @@
 // a short-lived cache in front of the store.
 import { z } from 'zod';
 import type { AutoReply } from '../domain.js';
-import type { Exchange } from '../proxy/exchange.js';
-import { promptTexts } from '../proxy/prompt.js';
+import type { Exchange } from '../exchange.js';
+import { promptTexts } from '../providers/openai/prompt.js';
 import type { Store } from '../store/store.js';
 
 const Text = z.string().min(1).max(100_000);

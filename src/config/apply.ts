@@ -2,7 +2,7 @@
 // updated by name, file-managed ones it no longer declares are removed, and the file's
 // auto-replies replace the ones it declared before. What the admin API made is left alone.
 import type { Connection } from '../domain.js';
-import { PolicySettingsSchema } from '../policies/settings.js';
+import { PolicySettingsSchema } from '../policy-settings.js';
 import type { SecretBox } from '../secrets/cipher.js';
 import { hashSecret, keyPrefix } from '../secrets/keys.js';
 import type { ConnectionPatch, Store } from '../store/store.js';

@@ -5,7 +5,7 @@ import { YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { PricesConfigSchema } from '../accounting/prices.js';
 import { AutoReplyCreateSchema } from '../autoreplies/directory.js';
-import { PolicySettingsPatchSchema } from '../policies/settings.js';
+import { PolicySettingsPatchSchema } from '../policy-settings.js';
 import { isApiKey } from '../secrets/keys.js';
 import { RetentionSchema } from '../store/retention.js';
 import { expandEnvReferences, formatPath, parseYamlSource } from './yaml-source.js';

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Connection } from '../domain.js';
 import { managedByFile } from '../errors.js';
-import { PolicySettingsPatchSchema, PolicySettingsSchema } from '../policies/settings.js';
+import { PolicySettingsPatchSchema, PolicySettingsSchema } from '../policy-settings.js';
 import type { SecretBox } from '../secrets/cipher.js';
 import { generateApiKey, hashSecret, isApiKey, keyPrefix } from '../secrets/keys.js';
 import type { Store } from '../store/store.js';

@@ -1,5 +1,5 @@
 // Blocked models: refuses listed model names and image sizes. Not overridable by header.
-import type { Exchange } from '../proxy/exchange.js';
+import type { Exchange } from '../exchange.js';
 import { definePolicy } from './policy.js';
 
 export const DISABLED_MODELS_FLAG_TYPE = 'policy_disabled_models';

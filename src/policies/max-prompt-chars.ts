@@ -1,6 +1,6 @@
 // Max prompt characters: blocks a request whose prompt text, all parts summed, is too long.
-import type { Endpoint } from '../proxy/endpoints.js';
-import { promptTexts } from '../proxy/prompt.js';
+import type { Endpoint } from '../providers/openai/endpoints.js';
+import { promptTexts } from '../providers/openai/prompt.js';
 import { countHeader, definePolicy, loosensLimit } from './policy.js';
 
 const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions', 'edits', 'responses'];

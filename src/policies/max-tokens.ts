@@ -1,6 +1,7 @@
 // Max tokens: blocks a request whose answer limit is missing or above the configured one.
-import type { Endpoint } from '../proxy/endpoints.js';
-import type { Exchange } from '../proxy/exchange.js';
+
+import type { Exchange } from '../exchange.js';
+import type { Endpoint } from '../providers/openai/endpoints.js';
 import { countHeader, definePolicy, loosensLimit } from './policy.js';
 
 const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions', 'responses'];

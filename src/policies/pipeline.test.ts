@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../errors.js';
-import { Exchange } from '../proxy/exchange.js';
+import { Exchange } from '../exchange.js';
+import { DEFAULT_POLICY, type PolicySettings } from '../policy-settings.js';
 import { enforceUserIds } from './enforce-user-ids.js';
 import { resolveSettings, runRequestPhase } from './pipeline.js';
-import { DEFAULT_POLICY, type PolicySettings } from './settings.js';
 
 const ctx = { callUpstream: async () => ({ status: 200, json: {} }) };
 

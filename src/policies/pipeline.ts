@@ -1,10 +1,10 @@
 // Runs the policies in their declared order: resolves each setting (header, then
 // connection, then off), runs the request phase, and gathers the answer filters.
 import { badHeader, policyBlocked } from '../errors.js';
-import type { Exchange } from '../proxy/exchange.js';
+import type { Exchange } from '../exchange.js';
+import type { PolicySettings } from '../policy-settings.js';
 import { POLICIES } from './index.js';
 import { type AnswerFilter, type AnyPolicy, appliesTo, type PolicyContext, type SettingKey } from './policy.js';
-import type { PolicySettings } from './settings.js';
 
 export const HEADER_OVERRIDE_FLAG_TYPE = 'policy_header_override';
 
@@ -34,18 +34,24 @@ export function resolveSettings(ex: Exchange, configured: PolicySettings, polici
   return settings;
 }
 
-/**
- * The policies that apply to this request and are on, in order. Worked out once per
- * request (the request phase and every answer text ask again) and kept on the exchange.
- */
+interface ActivePolicies {
+  policies: readonly AnyPolicy[];
+  settings: PolicySettings;
+  active: readonly AnyPolicy[];
+}
+
+/** Each request's active policies, worked out once: the request phase and every answer text ask again. */
+const activeByExchange = new WeakMap<Exchange, ActivePolicies>();
+
+/** The policies that apply to this request and are on, in order. */
 function activePolicies(ex: Exchange, settings: PolicySettings, policies: readonly AnyPolicy[]): readonly AnyPolicy[] {
-  const cached = ex.activePolicies;
+  const cached = activeByExchange.get(ex);
   if (cached && cached.policies === policies && cached.settings === settings) return cached.active;
   const active: AnyPolicy[] = [];
   for (const policy of policies) {
     if (appliesTo(policy, ex.endpoint) && policy.isOn(settings[policy.setting])) active.push(policy);
   }
-  ex.activePolicies = { policies, settings, active };
+  activeByExchange.set(ex, { policies, settings, active });
   return active;
 }
 

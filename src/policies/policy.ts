@@ -1,9 +1,10 @@
 // What a policy is: a setting, an optional header that overrides it per request, the
 // endpoints it applies to, and hooks for the request phase and the answer.
 import { z } from 'zod';
-import type { Endpoint } from '../proxy/endpoints.js';
-import type { Exchange } from '../proxy/exchange.js';
-import type { PolicySettings } from './settings.js';
+import type { Exchange } from '../exchange.js';
+import type { PolicySettings } from '../policy-settings.js';
+import type { TextFilter } from '../providers/openai/answer.js';
+import type { Endpoint } from '../providers/openai/endpoints.js';
 
 export type SettingKey = Exclude<keyof PolicySettings, 'allowHeaderOverrides'>;
 
@@ -16,16 +17,12 @@ export interface PolicyContext {
  * Sees the answer text as it passes (whole for JSON answers, piece by piece for streams).
  * `write` returns what may be released now (possibly rewritten); `end` returns the rest.
  */
-export interface AnswerFilter {
-  write(text: string): string;
-  end(): string;
+export interface AnswerFilter extends TextFilter {
   /**
    * True when the filter only looks (audit): it never changes the text nor blocks, so a
    * stream can go to the client as upstream sent it while the filter reads along.
    */
   readonly observesOnly?: boolean;
-  /** A whole text at once, on a fresh filter: what write(text) + end() give, done faster. */
-  whole?(text: string): string;
 }
 
 // Method syntax on purpose: it lets the pipeline hold policies of different value types

@@ -2,12 +2,12 @@
 // must not appear in the answer. Found as plain text, case aside, never by a regex.
 
 import { z } from 'zod';
-import type { Endpoint } from '../proxy/endpoints.js';
-import type { Exchange } from '../proxy/exchange.js';
-import { promptTexts } from '../proxy/prompt.js';
+import type { Exchange } from '../exchange.js';
+import { REFLECTION_MODES, type ReflectionMode } from '../policy-settings.js';
+import type { Endpoint } from '../providers/openai/endpoints.js';
+import { promptTexts } from '../providers/openai/prompt.js';
 import { PhraseMatcher, PhraseWindow } from './phrase-matcher.js';
 import { definePolicy } from './policy.js';
-import { REFLECTION_MODES, type ReflectionMode } from './settings.js';
 
 const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions'];
 

@@ -1,7 +1,7 @@
 // Request wordlists: each prompt text is checked against the chosen lists; a hit is
 // flagged, redacted to `****` before forwarding, or blocks the request.
-import type { Endpoint } from '../proxy/endpoints.js';
-import { multipartPromptTexts, promptTexts } from '../proxy/prompt.js';
+import type { Endpoint } from '../providers/openai/endpoints.js';
+import { multipartPromptTexts, promptTexts } from '../providers/openai/prompt.js';
 import { scanWhole } from './phrase-matcher.js';
 import { definePolicy } from './policy.js';
 import { hasWordlists, loosensWordlists, recordHit, wordlistHeader, wordlistMatcher } from './wordlists.js';
@@ -28,7 +28,9 @@ export const requestWordlists = definePolicy({
   loosens: loosensWordlists,
   onRequest(ex, lists) {
     const matcher = wordlistMatcher(lists, ex.settings?.customWordlist ?? []);
-    for (const prompt of [...promptTexts(ex.endpoint, ex.json), ...multipartPromptTexts(ex)]) {
+    const fields = ex.body.kind === 'multipart' ? ex.body.fields : undefined;
+    const multipart = multipartPromptTexts(ex.endpoint, fields, (field) => ex.rewrittenFields.add(field));
+    for (const prompt of [...promptTexts(ex.endpoint, ex.json), ...multipart]) {
       const next = scanWhole(matcher, prompt.text, (hit) => recordHit(ex, 'Request', lists, hit));
       if (next !== prompt.text) {
         prompt.set(next);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { englishDataset } from 'obscenity';
-import type { WordlistName } from './settings.js';
+import type { WordlistName } from '../policy-settings.js';
 
 const require = createRequire(import.meta.url);
 

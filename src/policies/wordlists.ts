@@ -2,15 +2,15 @@
 // `profanity:block,dan:redact,custom:audit`, one matcher per combination of lists, and
 // the one flag per phase that names every list matched.
 import { z } from 'zod';
-import type { Exchange } from '../proxy/exchange.js';
-import { type PhraseHit, PhraseMatcher } from './phrase-matcher.js';
+import type { Exchange } from '../exchange.js';
 import {
   WORDLIST_ACTIONS,
   WORDLIST_NAMES,
   type WordlistAction,
   type WordlistName,
   type WordlistSettings,
-} from './settings.js';
+} from '../policy-settings.js';
+import { type PhraseHit, PhraseMatcher } from './phrase-matcher.js';
 import { builtInWordlists } from './wordlist-data.js';
 
 export const WORDLISTS_FLAG_TYPE = 'policy_wordlists';

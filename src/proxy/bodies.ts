@@ -1,6 +1,6 @@
 // The bodies a log record keeps when the connection asks for them: what was forwarded
 // upstream (after redaction) and what the client received, bounded, embeddings left out.
-import type { Exchange } from './exchange.js';
+import type { Exchange } from '../exchange.js';
 
 /** Bodies longer than this are cut, and say so. */
 export const MAX_LOGGED_BODY_CHARS = 256 * 1024;

@@ -1,7 +1,7 @@
 // Turns a finished exchange into its log record, priced.
 import type { PriceBook } from '../accounting/prices.js';
 import { type LogRecord, STANDALONE_CONNECTION_NAME } from '../domain.js';
-import type { Exchange } from './exchange.js';
+import type { Exchange } from '../exchange.js';
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 

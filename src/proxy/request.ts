@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { z } from 'zod';
 import { badHeader, badRequest, bodyTooLarge } from '../errors.js';
-import type { Exchange } from './exchange.js';
+import type { Exchange } from '../exchange.js';
 
 /** Reads the whole body, refusing more than `limit` bytes without buffering the excess. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

@@ -4,8 +4,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Agent, Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
+import type { Exchange } from '../exchange.js';
 import type { ClientAbort } from './client-abort.js';
-import type { Exchange } from './exchange.js';
 import { sendUpstream, type UpstreamCall } from './forward.js';
 
 const BASE_DELAY_MS = 250;

@@ -17,13 +17,13 @@ import {
   missingProviderKey,
   policyBlocked,
 } from '../errors.js';
+import { Exchange, type GatewayAnswer } from '../exchange.js';
 import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
-import type { PolicySettings } from '../policies/settings.js';
-import { filterAnswerTexts } from './answer.js';
+import type { PolicySettings } from '../policy-settings.js';
+import { filterAnswerTexts } from '../providers/openai/answer.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
 import { ClientAbort } from './client-abort.js';
-import { Exchange, type GatewayAnswer } from './exchange.js';
 import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
 import { multipartBoundary, rewriteMultipartFields } from './multipart.js';
 import { toLogRecord } from './record.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { Exchange } from '../exchange.js';
 import { answerFilters, resolveSettings } from '../policies/pipeline.js';
-import { DEFAULT_POLICY } from '../policies/settings.js';
-import { Exchange } from './exchange.js';
+import { DEFAULT_POLICY } from '../policy-settings.js';
 import { StreamInspector } from './stream.js';
 import { StreamAnswerFilter } from './stream-answer.js';
 

@@ -4,21 +4,8 @@
 // when their text changed.
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { AnswerFilter } from '../policies/policy.js';
-import type { Endpoint } from './endpoints.js';
-
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
-
-/** An event's data as parsed JSON when it is an object (or array); undefined for `[DONE]`, text, numbers. */
-export function parseObject(data: string): Json | undefined {
-  try {
-    const value: unknown = JSON.parse(data);
-    return isObject(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
+import type { Endpoint } from '../providers/openai/endpoints.js';
+import { isObject, type Json, parseObject } from '../providers/openai/json.js';
 
 /** The filter chain of a Responses content part. */
 const partKey = (json: Json) => `${json.output_index ?? 0}:${json.content_index ?? 0}`;

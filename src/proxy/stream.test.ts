@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Exchange } from './exchange.js';
+import { Exchange } from '../exchange.js';
 import { StreamInspector, UsageChunkStripper } from './stream.js';
 
 /** Feeds the text in pieces of `size` bytes and returns everything the stripper let through. */

@@ -9,12 +9,13 @@ import { createParser, type EventSourceMessage, type EventSourceParser } from 'e
 import { estimateUsage, StreamTextSample } from '../accounting/tokenizer.js';
 import { usageFrom } from '../accounting/usage.js';
 import { GatewayError, policyBlocked } from '../errors.js';
+import type { Exchange } from '../exchange.js';
+import { parseObject } from '../providers/openai/json.js';
+import { lastEventEnd, nextEventEnd } from '../providers/openai/sse.js';
 import type { StreamBodyLog } from './bodies.js';
 import type { ClientAbort } from './client-abort.js';
-import type { Exchange } from './exchange.js';
 import { upstreamFailure } from './forward.js';
-import { lastEventEnd, nextEventEnd } from './sse.js';
-import { parseObject, type StreamAnswerFilter } from './stream-answer.js';
+import type { StreamAnswerFilter } from './stream-answer.js';
 
 /** Endpoints whose streams carry usage only when `stream_options.include_usage` is set. */
 const USAGE_OPTION_ENDPOINTS = new Set(['chat.completions', 'completions']);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { DEFAULT_POLICY } from '../policies/settings.js';
+import { DEFAULT_POLICY } from '../policy-settings.js';
 import { openStore } from './sql-store.js';
 import type { Store } from './store.js';
 

@@ -19,7 +19,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import type { AutoReply, Connection, Flag, LogRecord, Operation, UpstreamAttempt } from '../domain.js';
-import { readStoredPolicy } from '../policies/settings.js';
+import { readStoredPolicy } from '../policy-settings.js';
 import { migrationProvider } from './migrations.js';
 import {
   type AggregateQuery,

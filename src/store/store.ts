@@ -1,7 +1,7 @@
 // The storage interface, in the product's words. SQLite and PostgreSQL implement it
 // through one Kysely query layer and differ only where SQL must.
 import type { AutoReply, Connection, LogRecord, Operation } from '../domain.js';
-import type { PolicySettings } from '../policies/settings.js';
+import type { PolicySettings } from '../policy-settings.js';
 import type { AggregateQuery, AggregateRow } from './rollups.js';
 
 /** A connection before the store gives it an id and times; the key only as its hash. */

@@ -1,7 +1,7 @@
 // The admin API client: the shapes of docs/admin-api.md as zod schemas, and one fetch
 // function that sends the session's CSRF token with writes and turns errors into ApiError.
 import { z } from 'zod';
-import { type PolicySettings, readStoredPolicy } from '../../src/policies/settings';
+import { type PolicySettings, readStoredPolicy } from '../../src/policy-settings';
 
 // ---- shapes -------------------------------------------------------------------------
 
@@ -15,7 +15,7 @@ export {
   WORDLIST_ACTIONS,
   WORDLIST_NAMES as WORDLISTS,
   type WordlistName as Wordlist,
-} from '../../src/policies/settings';
+} from '../../src/policy-settings';
 export type Policy = PolicySettings;
 
 /** A gateway may know fewer settings than this dashboard: unknown ones show their default. */

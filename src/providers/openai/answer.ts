@@ -1,11 +1,15 @@
 // The text of a JSON answer — chat messages, completion texts, Responses output text —
 // run through the answer filters of the response phase.
-import type { AnswerFilter } from '../policies/policy.js';
 import type { Endpoint } from './endpoints.js';
+import { isObject, type Json } from './json.js';
 
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
+/** What answer text is run through: the response phase's filters, as the wire format sees them. */
+export interface TextFilter {
+  write(text: string): string;
+  end(): string;
+  /** A whole text at once, on a fresh filter: what write(text) + end() give, done faster. */
+  whole?(text: string): string;
+}
 
 /** Calls `visit` for every answer text field with a setter; order follows the answer. */
 function forEachAnswerText(
@@ -37,7 +41,7 @@ function forEachAnswerText(
 }
 
 /** Runs each answer text through a fresh chain of filters; true when any text changed. */
-export function filterAnswerTexts(endpoint: Endpoint, answer: Json, makeFilters: () => AnswerFilter[]): boolean {
+export function filterAnswerTexts(endpoint: Endpoint, answer: Json, makeFilters: () => TextFilter[]): boolean {
   let changed = false;
   forEachAnswerText(endpoint, answer, (text, set) => {
     let next = text;

@@ -1,5 +1,5 @@
 // Which OpenAI endpoint a /v1 path is, and which operation it records as.
-import type { Operation } from '../domain.js';
+import type { Operation } from '../../domain.js';
 
 export const ENDPOINTS = {
   'chat.completions': { path: '/chat/completions', operation: 'chat' },

@@ -1,11 +1,7 @@
 // The user-provided text of a JSON request — prompts, chat messages, Responses input,
 // edit input, embedding input — with setters so request-phase policies can rewrite it.
 import type { Endpoint } from './endpoints.js';
-import type { Exchange } from './exchange.js';
-
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
+import { isObject, type Json } from './json.js';
 
 export interface PromptText {
   text: string;
@@ -89,19 +85,24 @@ const MULTIPART_PROMPT_ENDPOINTS: ReadonlySet<Endpoint> = new Set([
   'audio.translations',
 ]);
 
-/** The prompt field of a multipart request (image edits, transcriptions), rewritable too. */
-export function multipartPromptTexts(ex: Exchange): PromptText[] {
-  const body = ex.body;
-  if (body.kind !== 'multipart' || !MULTIPART_PROMPT_ENDPOINTS.has(ex.endpoint)) return [];
-  const text = body.fields.prompt;
-  if (text === undefined) return [];
+/**
+ * The prompt field of a multipart request (image edits, transcriptions), rewritable too:
+ * `set` writes the new value into `fields` and tells `rewritten` which field changed.
+ */
+export function multipartPromptTexts(
+  endpoint: Endpoint,
+  fields: Record<string, string> | undefined,
+  rewritten: (field: string) => void,
+): PromptText[] {
+  const text = fields?.prompt;
+  if (!fields || text === undefined || !MULTIPART_PROMPT_ENDPOINTS.has(endpoint)) return [];
   return [
     {
       text,
       role: 'user',
       set(next) {
-        body.fields.prompt = next;
-        ex.rewrittenFields.add('prompt');
+        fields.prompt = next;
+        rewritten('prompt');
       },
     },
   ];

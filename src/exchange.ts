@@ -1,30 +1,16 @@
 // One request through the gateway: what came in, the connection and its resolved policy,
 // the flags raised, what upstream answered, and the timings — everything the log record needs.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Connection, Flag, Operation, UpstreamAttempt } from '../domain.js';
-import type { AnyPolicy } from '../policies/policy.js';
-import type { PolicySettings } from '../policies/settings.js';
-import { classifyEndpoint, type Endpoint, operationOf } from './endpoints.js';
+import type { Connection, Flag, Operation, UpstreamAttempt } from './domain.js';
+import type { PolicySettings } from './policy-settings.js';
+import { classifyEndpoint, type Endpoint, operationOf } from './providers/openai/endpoints.js';
+import type { Usage } from './providers/openai/usage.js';
 
 export type RequestBody =
   | { kind: 'none' }
   | { kind: 'json'; raw: Buffer; json: Record<string, unknown> }
   | { kind: 'multipart'; raw: Buffer; fields: Record<string, string> }
   | { kind: 'raw'; raw: Buffer };
-
-export interface Usage {
-  promptTokens: number | null;
-  completionTokens: number | null;
-  totalTokens: number | null;
-  /** Input tokens served from the provider's prompt cache (a part of promptTokens). */
-  cachedTokens?: number | null;
-  /** Reasoning tokens (a part of completionTokens). */
-  reasoningTokens?: number | null;
-  /** Seconds of audio, for transcriptions and translations that report it. */
-  audioSeconds?: number | null;
-  /** True when counted by the gateway's tokenizer because upstream reported no usage. */
-  estimated?: boolean;
-}
 
 /** An answer made by the gateway itself (an auto-reply), sent instead of calling upstream. */
 export type GatewayAnswer = { status: number; json: unknown } | { status: number; sse: string };
@@ -56,12 +42,6 @@ export class Exchange {
   readonly rewrittenFields = new Set<string>();
   /** The resolved value of every policy setting: header override, else connection, else default. */
   settings: PolicySettings | null = null;
-  /** The pipeline's policies that are on for this request, for these settings (see pipeline.ts). */
-  activePolicies: {
-    policies: readonly AnyPolicy[];
-    settings: PolicySettings;
-    active: readonly AnyPolicy[];
-  } | null = null;
 
   model: string | null = null;
   endUser: string | null = null;

@@ -1,0 +1,15 @@
+// JSON as the OpenAI wire format carries it: objects read loosely, field by field.
+
+export type Json = Record<string, unknown>;
+
+export const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
+
+/** Text parsed as JSON when it is an object (or array); undefined for `[DONE]`, text, numbers, bad JSON. */
+export function parseObject(data: string): Json | undefined {
+  try {
+    const value: unknown = JSON.parse(data);
+    return isObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
