@@ -6,12 +6,30 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CSV_COLUMNS } from '../src/admin/export.js';
 import type { LogRecord } from '../src/domain.js';
 import { logRecord } from './fixtures.js';
 import { type Stack, startStack } from './harness.js';
 
 let stack: Stack;
+// SPEC §4, written out here so a change to the code's column list cannot pass unnoticed.
+const HEADER = [
+  'Timestamp',
+  'API Key',
+  'Operation',
+  'Model',
+  'Cost',
+  'Latency',
+  'Tokens',
+  'OpenAI ID',
+  'Error',
+  'Moderated',
+  'IP Address',
+  'User Agent',
+  'User',
+  'Organization',
+  'Trace ID',
+  'Flags',
+];
 const BASE = Date.UTC(2026, 0, 5, 12);
 const tricky = logRecord({
   id: 'req_0000000000tricky',
@@ -71,7 +89,7 @@ describe('CSV export', () => {
     expect(status).toBe(200);
     expect(type).toBe('text/csv; charset=utf-8');
     const rows: string[][] = parse(text);
-    expect(rows[0]).toEqual([...CSV_COLUMNS]);
+    expect(rows[0]).toEqual(HEADER);
     expect(rows.slice(1)).toEqual([expectedRow(tricky)]);
   });
 
@@ -85,6 +103,37 @@ describe('CSV export', () => {
     expect(window).toHaveLength(11);
     const flagged = parse((await exportCsv('flag=wordlist_custom&error=true')).text);
     expect(flagged).toHaveLength(2);
+  });
+
+  it('writes a cell that a spreadsheet would run as a formula as text, with a leading quote', async () => {
+    const { id, key } = await stack.createConnection();
+    const response = await fetch(`${stack.gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'x-usagepanda-api-key': key,
+        authorization: 'Bearer sk-test-formula',
+        'content-type': 'application/json',
+        'user-agent': '=HYPERLINK("http://x","y")',
+      },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], user: '@SUM(1)' }),
+    });
+    expect(response.status).toBe(200);
+    await stack.record(response.headers.get('x-usagepanda-request-id'));
+    await stack.gateway.store.insertLogs(
+      ['+1+1', '-2+3', '\tcmd', '\rcmd', 'a=1'].map((endUser, i) =>
+        logRecord({ id: `req_formula_${i}`, ts: BASE + 10_000 + i, connectionId: id, endUser, userAgent: null }),
+      ),
+    );
+
+    const rows: string[][] = parse((await exportCsv(`connection=${id}`)).text);
+    // Rows come newest id first; the cells are compared as sets so only the quoting is asserted.
+    const column = (name: string) =>
+      rows
+        .slice(1)
+        .map((row) => row[HEADER.indexOf(name)] ?? '')
+        .sort();
+    expect(column('User Agent')).toEqual(['', '', '', '', '', '\'=HYPERLINK("http://x","y")']);
+    expect(column('User')).toEqual(["'+1+1", "'-2+3", "'@SUM(1)", "'\rcmd", "'\tcmd", 'a=1'].sort());
   });
 
   it('answers 400 for a bad filter', async () => {
@@ -107,6 +156,6 @@ describe('CSV export', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const rows = parse(await readFile(file, 'utf8'));
-    expect(rows).toEqual([[...CSV_COLUMNS], expectedRow(tricky)]);
+    expect(rows).toEqual([HEADER, expectedRow(tricky)]);
   });
 });

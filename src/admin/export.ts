@@ -26,28 +26,37 @@ export const CSV_COLUMNS = [
 
 const PAGE = 500;
 
-const blank = (value: string | number | null) => (value === null ? '' : value);
+// A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, e.g. a
+// User-Agent of `=HYPERLINK(…)` sent by anyone); a leading `'` makes it plain text (OWASP's advice).
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** A text cell as a spreadsheet will show it, never run it; numbers are written as they are. */
+export const inertCell = (value: string | number | null): string | number => {
+  if (value === null) return '';
+  return typeof value === 'string' && FORMULA_START.test(value) ? `'${value}` : value;
+};
 
 /** One CSV row; the API key column names the connection (keys themselves are never stored). */
 export function csvRow(r: LogRecord): Array<string | number> {
-  return [
+  const cells: Array<string | number | null> = [
     new Date(r.ts).toISOString(),
     r.connectionName ?? r.connectionId ?? '',
     r.operation,
-    blank(r.model),
-    blank(r.costUsd),
+    r.model,
+    r.costUsd,
     r.latencyMs,
-    blank(r.totalTokens),
-    blank(r.upstreamId),
-    blank(r.error),
+    r.totalTokens,
+    r.upstreamId,
+    r.error,
     r.moderated ? 'true' : 'false',
-    blank(r.ip),
-    blank(r.userAgent),
-    blank(r.endUser),
-    blank(r.organization),
-    blank(r.traceId),
+    r.ip,
+    r.userAgent,
+    r.endUser,
+    r.organization,
+    r.traceId,
     r.flags.map((f) => `${f.type}: ${f.description}`).join('; '),
   ];
+  return cells.map(inertCell);
 }
 
 /** Every record matching the filter, newest first, one page in memory at a time. */
