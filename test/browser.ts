@@ -1,13 +1,15 @@
-// Drives Debian's chromium with playwright-core for the dashboard's browser tests: a fresh
-// profile per run, headless, no sandbox, no GPU, background networking off.
+// Drives Chromium (Debian's, or CHROMIUM_PATH) with playwright-core for the dashboard's browser
+// tests: a fresh profile per run, headless, no sandbox, no GPU, background networking off.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { chromiumPath } from './chromium.js';
 import type { Stack } from './harness.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
+/** `npm test` provides it first (test/chromium.ts, the pretest script). */
+export const CHROMIUM = chromiumPath();
 export const SCREENSHOT_DIR = fileURLToPath(new URL('../test-results/', import.meta.url));
 
 const FLAGS = [
