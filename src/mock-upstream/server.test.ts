@@ -1,6 +1,6 @@
 // The mock upstream answered through the official SDK, as the gateway's clients will see it.
 import OpenAI, { APIConnectionError, APIError, toFile } from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type MockUpstream, startMockUpstream } from './server.js';
 
 let mock: MockUpstream;
@@ -11,6 +11,19 @@ beforeAll(async () => {
   client = new OpenAI({ apiKey: 'sk-test', baseURL: mock.url, maxRetries: 0 });
 });
 afterAll(() => mock.close());
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** Lets the event loop run I/O a few times (setImmediate is not faked). */
+async function ioTurns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Resolves once `condition` holds, checking after each turn of the event loop. */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await ioTurns(1);
+}
 beforeEach(() => mock.reset());
 
 const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'hello there' }] };
@@ -121,15 +134,31 @@ describe('chat completions', () => {
     );
     expect(long.contentChunks).toBe(5000);
 
-    const started = Date.now();
-    const slow = await collectChat(
-      await client.chat.completions.create(
-        { ...chat, stream: true },
-        { headers: { 'x-mock-chunks': '4', 'x-mock-chunk-delay-ms': '30' } },
-      ),
-    );
-    expect(slow.contentChunks).toBe(4);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    // Fake timers: the next chunk is written when the delay has passed on the mock's clock, not before.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const response = await fetch(`${mock.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mock-chunks': '4', 'x-mock-chunk-delay-ms': '30000' },
+      body: JSON.stringify({ ...chat, stream: true }),
+    });
+    const reader = response.body?.getReader();
+    if (!reader) throw new Error('no body');
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toMatch(/^data: \{.*"role":"assistant"/);
+    let next: string | null = null;
+    const reading = reader.read().then((chunk) => (next = new TextDecoder().decode(chunk.value)));
+    await vi.advanceTimersByTimeAsync(29_999);
+    await ioTurns(10);
+    expect(next).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    await reading;
+    expect(next).toMatch(/^data: \{.*"content":/);
+    await vi.advanceTimersByTimeAsync(30_000 * 10);
+    let rest = '';
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      rest += new TextDecoder().decode(chunk.value);
+    }
+    expect(rest.trimEnd().endsWith('data: [DONE]')).toBe(true);
   });
 
   it('answers 400 in the OpenAI error shape for a missing model or messages', async () => {
@@ -343,9 +372,23 @@ describe('faults', () => {
   });
 
   it('delays by x-mock-latency-ms, and close() ends hanging requests', async () => {
-    const started = Date.now();
-    await client.chat.completions.create(chat, { headers: { 'x-mock-latency-ms': '100' } });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(95);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let answered = false;
+    const call = fetch(`${mock.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mock-latency-ms': '100000' },
+      body: JSON.stringify(chat),
+    }).then((response) => {
+      answered = true;
+      return response;
+    });
+    await until(() => mock.requests.some((r) => r.headers['x-mock-latency-ms'] === '100000'));
+    await vi.advanceTimersByTimeAsync(99_999);
+    await ioTurns(10);
+    expect(answered).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect((await call).status).toBe(200);
+    vi.useRealTimers();
 
     const other = await startMockUpstream();
     const hanging = fetch(`${other.url}/chat/completions`, {
@@ -356,10 +399,9 @@ describe('faults', () => {
       () => 'answered',
       () => 'dropped',
     );
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const closing = Date.now();
+    await until(() => other.requests.length === 1);
+    // close() would wait forever (and the test time out) if it did not end the hanging request.
     await other.close();
-    expect(Date.now() - closing).toBeLessThan(1000);
     expect(await hanging).toBe('dropped');
   });
 });

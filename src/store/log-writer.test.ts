@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
 import type { LogRecord } from '../domain.js';
 import { createLogWriter } from './log-writer.js';
@@ -34,6 +34,10 @@ function fakeSink() {
   };
 }
 
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 describe('log writer', () => {
   it('writes queued records in batches and drains on demand', async () => {
     const sink = fakeSink();
@@ -44,11 +48,14 @@ describe('log writer', () => {
     expect(writer.stats).toMatchObject({ queued: 0, written: 7, dropped: 0, failed: 0 });
   });
 
-  it('flushes a partial batch after the interval without a drain', async () => {
+  it('flushes a partial batch when the interval has passed, not before, without a drain', async () => {
+    vi.useFakeTimers();
     const sink = fakeSink();
-    const writer = createLogWriter(sink, { flushIntervalMs: 5 });
+    const writer = createLogWriter(sink, { flushIntervalMs: 500 });
     writer.enqueue(logRecord());
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await vi.advanceTimersByTimeAsync(499);
+    expect(sink.batches).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
     expect(sink.batches).toHaveLength(1);
   });
 
