@@ -276,12 +276,25 @@ export class SqlStore implements Store {
     const { error, results } = await new Migrator({
       db: this.db,
       provider: migrationProvider,
-      migrationTableSchema: this.schema,
+      migrationTableSchema: await this.migrationSchema(),
     }).migrateToLatest();
     if (error) {
       const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
       throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });
     }
+  }
+
+  /**
+   * Where Kysely keeps its migration tables on PostgreSQL: the gateway's own schema, the
+   * first of the connection's search_path. Unpinned, the Migrator takes those tables in any
+   * other schema of the database for its own and then fails to find them on the path.
+   */
+  private async migrationSchema(): Promise<string | undefined> {
+    if (this.schema || this.dialect !== 'postgres') return this.schema;
+    const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(this.db);
+    const schema = rows[0]?.schema;
+    if (!schema) throw new Error('PostgreSQL has no current schema: create the schema named in search_path first');
+    return schema;
   }
 
   close(): Promise<void> {
