@@ -1,6 +1,6 @@
 // Assembles a running gateway from a Config: store, secrets, connections, log writer,
 // upstream agent and server; and takes it down again in order, draining what is in flight.
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { createPriceBook } from './accounting/prices.js';
 import { createSessions } from './admin/session.js';
@@ -38,7 +38,9 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Opens the store the config names, under the data dir unless it is PostgreSQL. */
 export async function openConfiguredStore(config: Config): Promise<Store> {
-  await mkdir(config.dataDir, { recursive: true });
+  // The owner's alone, an existing dir too: it holds the database and the secret.
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(config.dataDir, 0o700);
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await store.migrate();
   return store;
