@@ -76,6 +76,10 @@ export const notFound = (what: string) =>
 export const adminUnauthorized = () =>
   new GatewayError('UP_ERR_ADMIN_UNAUTHORIZED', 401, 'access_denied', say('invalid or missing admin token'));
 
+/** What the record of a request still in flight when the gateway shut down says. */
+export const cutByShutdown = () =>
+  new GatewayError('UP_ERR_SHUTDOWN', 503, 'server_error', say('cut by gateway shutdown'));
+
 /** A bug: logged with its cause, never shown to the client. */
 export const internalError = () => new GatewayError('UP_ERR_INTERNAL', 500, 'server_error', say('internal error'));
 

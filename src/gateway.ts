@@ -1,7 +1,10 @@
 // Assembles a running gateway from a Config: store, secrets, connections, log writer,
 // upstream agent and server; and takes it down again in order, draining what is in flight.
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import type { Agent } from 'undici';
 import { createPriceBook } from './accounting/prices.js';
 import { createSessions } from './admin/session.js';
 import { ensureAdminToken, type StoredAdminToken } from './admin/token.js';
@@ -33,12 +36,11 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** How long shutdown waits for in-flight requests (long streams) before cutting them. */
-const SHUTDOWN_GRACE_MS = 10_000;
-
 /** Opens the store the config names, under the data dir unless it is PostgreSQL. */
 export async function openConfiguredStore(config: Config): Promise<Store> {
-  await mkdir(config.dataDir, { recursive: true });
+  // The owner's alone, an existing dir too: it holds the database and the secret.
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(config.dataDir, 0o700);
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await store.migrate();
   return store;
@@ -57,8 +59,14 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const agent = createUpstreamAgent(config);
 
   let ready = false;
+  let cutting = false;
   let logWriter: LogWriter | undefined;
-  const metrics = createMetrics(() => logWriter);
+  let clientConnections = 0;
+  const metrics = createMetrics({
+    logWriter: () => logWriter,
+    clientConnections: () => clientConnections,
+    upstreamSockets: () => upstreamSockets(agent),
+  });
   const app = await buildServer({
     logLevel: config.logLevel,
     isReady: () => ready,
@@ -76,6 +84,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       maxBodyBytes: config.maxBodyBytes,
       prices: createPriceBook(config.file.prices),
       streamOptionsRefusals: new StreamOptionsRefusals(),
+      cutByShutdown: () => cutting,
       record(record) {
         metrics.observe(record);
         logWriter?.enqueue(record);
@@ -85,6 +94,18 @@ export async function startGateway(config: Config): Promise<Gateway> {
   logWriter = createLogWriter(store, {
     onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
     onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
+  });
+
+  // Requests whose response has not closed yet: shutdown waits for each one's record.
+  const inFlight = new Set<Promise<void>>();
+  app.server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    const closed = new Promise<void>((resolve) => res.once('close', resolve));
+    inFlight.add(closed);
+    void closed.then(() => inFlight.delete(closed));
+  });
+  app.server.on('connection', (socket: Socket) => {
+    clientConnections++;
+    socket.once('close', () => clientConnections--);
   });
 
   const stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
@@ -108,13 +129,36 @@ export async function startGateway(config: Config): Promise<Gateway> {
     async close() {
       ready = false;
       await stopRetention();
-      const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+      // New connections are refused at once; requests in flight get the grace period to
+      // finish, then their connections are cut and their records say so.
+      const cut = setTimeout(() => {
+        cutting = true;
+        app.server.closeAllConnections();
+      }, config.shutdownGraceMs);
       await app.close();
       clearTimeout(cut);
+      // A response's 'close' (where the proxy records it) can come after the server's.
+      await Promise.all(inFlight);
       await writer.close();
       await agent.close();
       await mockUpstream?.close();
       await store.close();
     },
   };
+}
+
+/** Sockets to upstreams, summed over the agent's origins. */
+function upstreamSockets(agent: Agent): { inUse: number; idle: number } {
+  let inUse = 0;
+  let idle = 0;
+  for (const stats of Object.values(agent.stats)) {
+    if ('free' in stats) {
+      inUse += stats.connected - stats.free;
+      idle += stats.free;
+    } else if (stats.connected) {
+      if (stats.running > 0) inUse++;
+      else idle++;
+    }
+  }
+  return { inUse, idle };
 }

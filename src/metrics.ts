@@ -1,5 +1,6 @@
-// Prometheus metrics for /metrics: what the proxy did and how the log queue is keeping up.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+// Prometheus metrics for /metrics: what the proxy did, how the log queue is keeping up,
+// the open connections on both sides, and prom-client's process metrics.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { LogRecord } from './domain.js';
 import type { LogWriter } from './store/log-writer.js';
 
@@ -8,8 +9,38 @@ export interface GatewayMetrics {
   observe(record: LogRecord): void;
 }
 
-export function createMetrics(logWriter: () => LogWriter | undefined): GatewayMetrics {
+/** Where the gauges read from; each is asked at scrape time. */
+export interface MetricSources {
+  logWriter(): LogWriter | undefined;
+  /** Client connections open to the gateway's server. */
+  clientConnections(): number;
+  /** Sockets to upstreams: carrying a request, or kept alive for the next one. */
+  upstreamSockets(): { inUse: number; idle: number };
+}
+
+export function createMetrics(sources: MetricSources): GatewayMetrics {
   const registry = new Registry();
+  // CPU, memory, event loop lag, handles, GC: the usual `process_*` and `nodejs_*` series.
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: 'usage_panda_client_connections',
+    help: 'Client connections open to the gateway (requests in flight and idle keep-alive ones).',
+    registers: [registry],
+    collect() {
+      this.set(sources.clientConnections());
+    },
+  });
+  new Gauge({
+    name: 'usage_panda_upstream_sockets',
+    help: 'Sockets open to upstreams, by state: in_use (carrying a request) or idle (kept alive).',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const { inUse, idle } = sources.upstreamSockets();
+      this.set({ state: 'in_use' }, inUse);
+      this.set({ state: 'idle' }, idle);
+    },
+  });
   const requests = new Counter({
     name: 'usage_panda_requests_total',
     help: 'Requests through the proxy, by operation and status code.',
@@ -41,7 +72,7 @@ export function createMetrics(logWriter: () => LogWriter | undefined): GatewayMe
       help,
       registers: [registry],
       collect() {
-        const writer = logWriter();
+        const writer = sources.logWriter();
         if (writer) this.set(pick(writer.stats));
       },
     });

@@ -84,3 +84,47 @@ describe('a PostgreSQL connection dropped by the server', () => {
     }
   });
 });
+
+describe('two gateways in two schemas of one database', () => {
+  const schemas = [0, 1].map(() => `test_gateway_${randomBytes(6).toString('hex')}`);
+  const stacks: Stack[] = [];
+  const urlFor = (name: string) => {
+    const url = new URL(POSTGRES_URL);
+    url.searchParams.set('options', `-c search_path=${name}`);
+    return url.toString();
+  };
+  afterAll(async () => {
+    for (const running of stacks) await running.close();
+    for (const name of schemas) await sql(`drop schema if exists ${name} cascade`);
+  });
+
+  it('each migrates its own schema, though the other already holds the migration tables, and keeps its records there', async () => {
+    for (const name of schemas) await sql(`create schema ${name}`);
+    // The first start creates Kysely's migration tables in the first schema; the second must not take them for its own.
+    for (const name of schemas) stacks.push(await startStack({ databaseUrl: urlFor(name) }));
+
+    const ids: string[] = [];
+    for (const [index, running] of stacks.entries()) {
+      const { key } = await running.createConnection({ name: `schema-${index}` });
+      const { response } = await running
+        .client(key)
+        .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] })
+        .withResponse();
+      const id = response.headers.get('x-usagepanda-request-id');
+      expect(await running.record(id)).toMatchObject({ status: 200, connectionName: `schema-${index}` });
+      ids.push(id ?? '');
+    }
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      for (const [index, name] of schemas.entries()) {
+        const logs = await client.query(`select id, connection_name from ${name}.logs`);
+        expect(logs.rows).toEqual([{ id: ids[index], connection_name: `schema-${index}` }]);
+        const migrations = await client.query(`select count(*)::int as n from ${name}.kysely_migration`);
+        expect(migrations.rows[0].n).toBeGreaterThan(0);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+});

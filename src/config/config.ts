@@ -30,6 +30,7 @@ export const GatewaySettingsSchema = z
     upstreamConnectTimeoutMs: z.coerce.number().int().positive(),
     upstreamHeadersTimeoutMs: z.coerce.number().int().positive(),
     upstreamIdleTimeoutMs: z.coerce.number().int().positive(),
+    shutdownGraceMs: z.coerce.number().int().min(0),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .partial()
@@ -121,6 +122,8 @@ const DEFAULTS = {
   // Long answers can take minutes before the first byte; an idle stream is cut sooner.
   upstreamHeadersTimeoutMs: 600_000,
   upstreamIdleTimeoutMs: 300_000,
+  // How long shutdown lets requests in flight (long streams) finish before it cuts them.
+  shutdownGraceMs: 10_000,
   logLevel: 'info',
 } as const satisfies GatewaySettings;
 

@@ -11,6 +11,7 @@ import type { ConnectionDirectory } from '../connections/directory.js';
 import type { Connection, LogRecord } from '../domain.js';
 import {
   connectionDisabled,
+  cutByShutdown,
   GatewayError,
   internalError,
   invalidKey,
@@ -56,6 +57,8 @@ export interface ProxyDeps {
   prices: PriceBook;
   /** Upstreams not to ask for stream usage for now. */
   streamOptionsRefusals: StreamOptionsRefusals;
+  /** True once shutdown has cut the connections of the requests still in flight. */
+  cutByShutdown(): boolean;
   logger: FastifyBaseLogger;
 }
 
@@ -100,10 +103,17 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
   const abort = new ClientAbort();
   res.once('close', () => {
     if (!res.writableFinished) {
-      // The client left before the answer was complete: stop upstream too.
+      // The client left, or shutdown cut the connection, before the answer was complete:
+      // stop upstream too. A stream whose 200 head was sent did not succeed either.
       abort.abort();
-      ex.error ??= 'client disconnected';
-      if (ex.status === 0) ex.status = CLIENT_CLOSED;
+      if (deps.cutByShutdown()) {
+        const cut = cutByShutdown();
+        ex.status = cut.status;
+        ex.error = cut.message;
+      } else {
+        ex.error ??= 'client disconnected';
+        ex.status = CLIENT_CLOSED;
+      }
     }
     deps.record(toLogRecord(ex, 'openai', deps.prices));
   });

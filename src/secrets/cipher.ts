@@ -36,11 +36,14 @@ export async function loadSecret(configured: string | undefined, dataDir: string
   if (configured) return configured;
   const file = join(dataDir, 'secret.key');
   try {
-    return (await readFile(file, 'utf8')).trim();
+    const secret = (await readFile(file, 'utf8')).trim();
+    // An older version, or a copy, may have left it readable by others.
+    await chmod(file, 0o600);
+    return secret;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(32).toString('base64url');
   await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   await chmod(file, 0o600);

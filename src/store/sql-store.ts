@@ -2,6 +2,7 @@
 // PostgreSQL when the database URL says so. Queries are written once; the dialects
 // differ only in how the database is opened.
 import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -90,12 +91,30 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins });
     return new SqlStore(db, 'postgres', options.schema);
   }
-  const database = new SQLite(join(options.dataDir, SQLITE_FILE));
+  const file = join(options.dataDir, SQLITE_FILE);
+  ownerOnly(file);
+  const database = new SQLite(file);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }), plugins });
   return new SqlStore(db, 'sqlite', undefined, new SqliteLogInserter(database, names));
+}
+
+/**
+ * Creates the database file 0600, or makes an existing one and its WAL and SHM files so:
+ * the log, key hashes and sealed provider keys are nobody else's to read. SQLite creates
+ * the WAL and SHM files with the database file's mode, so new ones follow.
+ */
+function ownerOnly(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(path, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
 }
 
 const newConnectionId = () => `conn_${randomBytes(8).toString('hex')}`;
@@ -276,12 +295,25 @@ export class SqlStore implements Store {
     const { error, results } = await new Migrator({
       db: this.db,
       provider: migrationProvider,
-      migrationTableSchema: this.schema,
+      migrationTableSchema: await this.migrationSchema(),
     }).migrateToLatest();
     if (error) {
       const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
       throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });
     }
+  }
+
+  /**
+   * Where Kysely keeps its migration tables on PostgreSQL: the gateway's own schema, the
+   * first of the connection's search_path. Unpinned, the Migrator takes those tables in any
+   * other schema of the database for its own and then fails to find them on the path.
+   */
+  private async migrationSchema(): Promise<string | undefined> {
+    if (this.schema || this.dialect !== 'postgres') return this.schema;
+    const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(this.db);
+    const schema = rows[0]?.schema;
+    if (!schema) throw new Error('PostgreSQL has no current schema: create the schema named in search_path first');
+    return schema;
   }
 
   close(): Promise<void> {
