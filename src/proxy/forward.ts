@@ -17,6 +17,8 @@ const NOT_FORWARDED = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // The gateway answers `Expect: 100-continue` itself (node:http does); undici refuses to send it.
+  'expect',
   'host',
   'content-length',
   // Asked for identity so answers can be read for usage; the gateway compresses nothing itself.

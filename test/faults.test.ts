@@ -1,0 +1,104 @@
+// Bad input and faults end cleanly (issue 15, items 9 to 13): Expect: 100-continue, deep JSON,
+// malformed headers, oversized and broken upstream answers, and timeouts, each a clear
+// answer in OpenAI's shape with a log record, on a gateway that keeps serving.
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeProviderKey, type Stack, startStack } from './harness.js';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack?.close());
+
+interface RawAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  /** Whether the gateway sent `100 Continue` before the body went out. */
+  continued: boolean;
+}
+
+/** A request as curl sends a large upload: headers with `Expect: 100-continue`, the body only after `100 Continue`. */
+function postExpectingContinue(url: string, headers: Record<string, string>, body: Buffer): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    let continued = false;
+    const req = httpRequest(url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${fakeProviderKey()}`,
+        ...headers,
+        expect: '100-continue',
+        'content-length': String(body.length),
+      },
+    });
+    req.on('continue', () => {
+      continued = true;
+      req.end(body);
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString(),
+          continued,
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
+}
+
+/** A multipart upload as `curl -F file=@audio.mp3 -F model=whisper-1` builds it. */
+function audioUpload(fileBytes: number): { contentType: string; body: Buffer } {
+  const boundary = '------------------------d74496d66958873e';
+  const audio = Buffer.alloc(fileBytes, 0x41);
+  const body = Buffer.concat([
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="audio.mp3"\r\nContent-Type: audio/mpeg\r\n\r\n`,
+    ),
+    audio,
+    Buffer.from(
+      `\r\n--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--${boundary}--\r\n`,
+    ),
+  ]);
+  return { contentType: `multipart/form-data; boundary=${boundary}`, body };
+}
+
+describe('Expect: 100-continue', () => {
+  it('answers the continue itself and forwards a 1.5 MB upload without the expect header', async () => {
+    const { key } = await stack.createConnection();
+    const upload = audioUpload(1_500_000);
+    const answer = await postExpectingContinue(
+      `${stack.gateway.url}/v1/audio/transcriptions`,
+      { 'x-usagepanda-api-key': key, 'content-type': upload.contentType },
+      upload.body,
+    );
+    expect(answer.continued).toBe(true);
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.text)).toHaveProperty('text');
+    const received = stack.mock.requests.at(-1);
+    expect(received?.path).toBe('/v1/audio/transcriptions');
+    expect(received?.headers.expect).toBeUndefined();
+    expect(received?.body.equals(upload.body)).toBe(true);
+    const record = await stack.record(String(answer.headers['x-usagepanda-request-id']));
+    expect(record).toMatchObject({ status: 200, error: null, operation: 'audio', model: 'whisper-1' });
+  });
+
+  it('works for a JSON body as well', async () => {
+    const { key } = await stack.createConnection();
+    const body = Buffer.from(JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }));
+    const answer = await postExpectingContinue(
+      `${stack.gateway.url}/v1/chat/completions`,
+      { 'x-usagepanda-api-key': key, 'content-type': 'application/json' },
+      body,
+    );
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.text).choices[0].message.content).toBe('Echo: hi');
+  });
+});
