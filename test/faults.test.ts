@@ -3,7 +3,7 @@
 // answer in OpenAI's shape with a log record, on a gateway that keeps serving.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeProviderKey, type Stack, startStack } from './harness.js';
+import { fakeProviderKey, readJson, type Stack, startStack } from './harness.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -100,5 +100,56 @@ describe('Expect: 100-continue', () => {
     );
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.text).choices[0].message.content).toBe('Echo: hi');
+  });
+});
+
+describe('deeply nested JSON', () => {
+  const deepMessage = 'Usage Panda: request body nests objects and arrays deeper than 128 levels';
+  const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  const post = (key: string, body: string) =>
+    fetch(`${stack.gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'x-usagepanda-api-key': key,
+        authorization: `Bearer ${fakeProviderKey()}`,
+        'content-type': 'application/json',
+      },
+      body,
+    });
+
+  it('refuses a million levels with a 400, recorded, and keeps serving', async () => {
+    const { key } = await stack.createConnection();
+    const response = await post(key, nested(1_000_000));
+    expect(response.status).toBe(400);
+    expect(await readJson(response)).toEqual({
+      error: { message: deepMessage, type: 'invalid_request', param: null, code: null },
+    });
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 400, error: deepMessage, operation: 'chat' });
+    expect((await stack.client(key).models.list()).data.length).toBeGreaterThan(0);
+  });
+
+  it('refuses 20,000 levels inside a streamed chat request with a 400, not a 500', async () => {
+    const { key } = await stack.createConnection();
+    const body = `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"metadata":${nested(20_000)}}`;
+    const response = await post(key, body);
+    expect(response.status).toBe(400);
+    expect((await readJson(response)).error.message).toBe(deepMessage);
+  });
+
+  it('passes a body nested exactly 128 levels, brackets in strings not counted', async () => {
+    const { key } = await stack.createConnection();
+    // The body, tools, the tool and its function are 4 levels; its parameters the other 124.
+    const parameters = JSON.parse(`${'{"a":'.repeat(123)}{}${'}'.repeat(123)}`);
+    const body = JSON.stringify({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: `${'['.repeat(500)}` }],
+      tools: [{ type: 'function', function: { name: 'f', parameters } }],
+    });
+    const response = await post(key, body);
+    expect(response.status).toBe(200);
+    expect((await readJson(response)).choices[0].message.content).toBe(`Echo: ${'['.repeat(500)}`);
+    const tooDeep = body.replace('{}', '{"b":{}}');
+    expect((await post(key, tooDeep)).status).toBe(400);
   });
 });

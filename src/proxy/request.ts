@@ -5,6 +5,7 @@ import busboy from 'busboy';
 import { z } from 'zod';
 import { badHeader, badRequest, bodyTooLarge } from '../errors.js';
 import type { Exchange } from '../exchange.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
 /** Reads the whole body, refusing more than `limit` bytes without buffering the excess. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -56,6 +57,9 @@ export async function parseBody(ex: Exchange, contentType: string | undefined, r
 }
 
 function parseJsonBody(ex: Exchange, raw: Buffer): Exchange['body'] {
+  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+    throw badRequest(`request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(raw.toString('utf8'));
