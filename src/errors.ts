@@ -55,6 +55,20 @@ export const badHeader = (name: string, reason: string) =>
 export const bodyTooLarge = (limit: number) =>
   new GatewayError('UP_ERR_BODY_TOO_LARGE', 413, 'invalid_request', say(`request body exceeds ${limit} bytes`));
 
+/**
+ * What the HTTP layer refused before the gateway's own code ran (node:http's parser,
+ * Fastify's URL and body checks), with its 4xx status kept; anything else is a bug.
+ */
+export function httpLayerError(
+  err: { statusCode?: number; code?: string; message: string },
+  bodyLimit: number,
+): GatewayError {
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return bodyTooLarge(bodyLimit);
+  const status = err.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return internalError();
+  return new GatewayError('UP_ERR_BAD_REQUEST', status, 'invalid_request', say(err.message));
+}
+
 /** One 422 for every blocking flag of a request, as the seed page shows it. */
 export const policyBlocked = (descriptions: readonly string[]) =>
   new GatewayError('UP_ERR_POLICY_BLOCKED', 422, 'invalid_request', say(descriptions.join(', ')));

@@ -2,6 +2,7 @@
 // malformed headers, oversized and broken upstream answers, and timeouts, each a clear
 // answer in OpenAI's shape with a log record, on a gateway that keeps serving.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeProviderKey, readJson, type Stack, startStack } from './harness.js';
 
@@ -151,5 +152,127 @@ describe('deeply nested JSON', () => {
     expect((await readJson(response)).choices[0].message.content).toBe(`Echo: ${'['.repeat(500)}`);
     const tooDeep = body.replace('{}', '{"b":{}}');
     expect((await post(key, tooDeep)).status).toBe(400);
+  });
+});
+
+/** Sends bytes as they are (no client would send these) and reads until the gateway closes. */
+function sendRaw(url: string, bytes: string): Promise<{ statusLine: string; headers: string; body: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(bytes));
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const end = text.indexOf('\r\n\r\n');
+      const head = text.slice(0, end);
+      resolve({
+        statusLine: head.slice(0, head.indexOf('\r\n')),
+        headers: head.toLowerCase(),
+        body: text.slice(end + 4),
+      });
+    });
+  });
+}
+
+describe('a malformed request', () => {
+  const malformed = (reason: string) => ({
+    error: {
+      message: `Usage Panda: malformed HTTP request: ${reason}`,
+      type: 'invalid_request',
+      param: null,
+      code: null,
+    },
+  });
+  const cases = [
+    ['a bare CR inside a header value', 'X-Test: a\rb\r\n', 'Missing expected LF after header value'],
+    ['a NUL inside a header value', 'X-Test: a\0b\r\n', 'Invalid header value char'],
+    [
+      'a header folded onto a second line (obs-fold)',
+      'X-Test: a\r\n b\r\n',
+      'Unexpected whitespace after header value',
+    ],
+    ['a bare LF ending a header line', 'X-Test: a\nX-Other: b\r\n', 'Missing expected CR after header value'],
+  ] as const;
+
+  for (const [what, header, reason] of cases) {
+    for (const path of ['/v1/models', '/api/connections']) {
+      it(`with ${what} is a 400 in OpenAI's shape on ${path}`, async () => {
+        const answer = await sendRaw(stack.gateway.url, `GET ${path} HTTP/1.1\r\nHost: localhost\r\n${header}\r\n`);
+        expect(answer.statusLine).toBe('HTTP/1.1 400 Bad Request');
+        expect(answer.headers).toContain('content-type: application/json');
+        expect(JSON.parse(answer.body)).toEqual(malformed(reason));
+      });
+    }
+  }
+
+  it("with headers over the size limit is a 431 in OpenAI's shape", async () => {
+    const answer = await sendRaw(
+      stack.gateway.url,
+      `GET /v1/models HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect(answer.statusLine).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+    expect(JSON.parse(answer.body)).toEqual({
+      error: { message: 'Usage Panda: request headers too large', type: 'invalid_request', param: null, code: null },
+    });
+  });
+
+  it("with an undecodable URL outside /v1 is a 400 in OpenAI's shape", async () => {
+    const response = await fetch(`${stack.gateway.url}/api/%zz`, {
+      headers: { authorization: `Bearer ${stack.adminToken}` },
+    });
+    expect(response.status).toBe(400);
+    expect(await readJson(response)).toEqual({
+      error: {
+        message: "Usage Panda: '/api/%zz' is not a valid url component",
+        type: 'invalid_request',
+        param: null,
+        code: null,
+      },
+    });
+  });
+
+  it('leaves the gateway serving', async () => {
+    const { key } = await stack.createConnection();
+    expect((await stack.client(key).models.list()).data.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the admin API', () => {
+  it('answers a 100 MB body with a 413, not a 400', async () => {
+    const response = await fetch(`${stack.gateway.url}/api/connections`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x'.repeat(100 * 1024 * 1024) }),
+    });
+    expect(response.status).toBe(413);
+    expect(await readJson(response)).toEqual({
+      error: {
+        message: `Usage Panda: request body exceeds ${32 * 1024 * 1024} bytes`,
+        type: 'invalid_request',
+        param: null,
+        code: null,
+      },
+    });
+  });
+
+  it('keeps the status of other refusals of the HTTP layer, e.g. 415', async () => {
+    const response = await fetch(`${stack.gateway.url}/api/connections`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'text/x-unknown' },
+      body: 'name=x',
+    });
+    expect(response.status).toBe(415);
+    expect(await readJson(response)).toEqual({
+      error: {
+        message: 'Usage Panda: Unsupported Media Type',
+        type: 'invalid_request',
+        param: null,
+        code: null,
+      },
+    });
   });
 });
