@@ -84,6 +84,24 @@ export const upstreamUnreachable = (reason: string) =>
 export const upstreamTimeout = (reason: string) =>
   new GatewayError('UP_ERR_UPSTREAM_TIMEOUT', 504, 'upstream_error', say(`upstream timed out: ${reason}`));
 
+/** Upstream's JSON answer is over `gateway.maxJsonAnswerBytes`: it is read whole, so it is bounded. */
+export const upstreamAnswerTooLarge = (limit: number) =>
+  new GatewayError(
+    'UP_ERR_UPSTREAM_ANSWER_TOO_LARGE',
+    502,
+    'upstream_error',
+    say(`upstream's JSON answer exceeds ${limit} bytes (the gateway's maxJsonAnswerBytes)`),
+  );
+
+/** Upstream's connection failed in the middle of a JSON answer. */
+export const upstreamAnswerBroken = (reason: string) =>
+  new GatewayError(
+    'UP_ERR_UPSTREAM_ANSWER_BROKEN',
+    502,
+    'upstream_error',
+    say(`upstream's answer broke off (${reason})`),
+  );
+
 export const notFound = (what: string) =>
   new GatewayError('UP_ERR_NOT_FOUND', 404, 'not_found', say(`${what} not found`));
 

@@ -74,6 +74,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       defaultApiKey: config.defaultApiKey ?? null,
       standalonePolicy: config.file.standalone ? PolicySettingsSchema.parse(config.file.defaults) : null,
       maxBodyBytes: config.maxBodyBytes,
+      maxJsonAnswerBytes: config.maxJsonAnswerBytes,
       prices: createPriceBook(config.file.prices),
       streamOptionsRefusals: new StreamOptionsRefusals(),
       record(record) {

@@ -276,3 +276,67 @@ describe('the admin API', () => {
     });
   });
 });
+
+describe("upstream's JSON answer", () => {
+  let bounded: Stack;
+  beforeAll(async () => {
+    bounded = await startStack({ maxJsonAnswerBytes: 1_000_000 });
+  });
+  afterAll(() => bounded?.close());
+
+  const chat = (headers: Record<string, string>, key: string) =>
+    fetch(`${bounded.gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'x-usagepanda-api-key': key,
+        authorization: `Bearer ${fakeProviderKey()}`,
+        'content-type': 'application/json',
+        ...headers,
+      },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+  const tooLarge = {
+    error: {
+      message: "Usage Panda: upstream's JSON answer exceeds 1000000 bytes (the gateway's maxJsonAnswerBytes)",
+      type: 'upstream_error',
+      param: null,
+      code: null,
+    },
+  };
+
+  it('over maxJsonAnswerBytes, sent without a length, is a 502 that says why, recorded', async () => {
+    const { key } = await bounded.createConnection();
+    const response = await chat({ 'x-mock-json-bytes': '3000000', 'x-mock-chunked': 'true' }, key);
+    expect(response.status).toBe(502);
+    expect(await readJson(response)).toEqual(tooLarge);
+    const record = await bounded.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 502, error: tooLarge.error.message, operation: 'chat' });
+  });
+
+  it('over maxJsonAnswerBytes by its content-length is refused before it is read', async () => {
+    const { key } = await bounded.createConnection();
+    const response = await chat({ 'x-mock-json-bytes': '1000001' }, key);
+    expect(response.status).toBe(502);
+    expect(await readJson(response)).toEqual(tooLarge);
+  });
+
+  it('at maxJsonAnswerBytes passes whole', async () => {
+    const { key } = await bounded.createConnection();
+    const response = await chat({ 'x-mock-json-bytes': '1000000', 'x-mock-chunked': 'true' }, key);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text.length).toBe(1_000_000);
+    expect(JSON.parse(text).object).toBe('mock.padding');
+  });
+
+  it('that breaks off in the middle is a 502, not a 500, recorded', async () => {
+    const { key } = await bounded.createConnection();
+    const response = await chat({ 'x-mock-fault': 'reset-mid-json' }, key);
+    expect(response.status).toBe(502);
+    const message = "Usage Panda: upstream's answer broke off (UND_ERR_SOCKET)";
+    expect(await readJson(response)).toEqual({ error: { message, type: 'upstream_error', param: null, code: null } });
+    const record = await bounded.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 502, error: message });
+    expect((await bounded.client(key).models.list()).data.length).toBeGreaterThan(0);
+  });
+});

@@ -27,6 +27,7 @@ export const GatewaySettingsSchema = z
     adminToken: z.string().min(16, 'the admin token must be at least 16 characters'),
     secret: z.string().min(16, 'the secret must be at least 16 characters'),
     maxBodyBytes: z.coerce.number().int().positive(),
+    maxJsonAnswerBytes: z.coerce.number().int().positive(),
     upstreamConnectTimeoutMs: z.coerce.number().int().positive(),
     upstreamHeadersTimeoutMs: z.coerce.number().int().positive(),
     upstreamIdleTimeoutMs: z.coerce.number().int().positive(),
@@ -117,6 +118,8 @@ const DEFAULTS = {
   upstream: 'https://api.openai.com/v1',
   mockUpstream: false,
   maxBodyBytes: 32 * 1024 * 1024,
+  // Upstream's JSON answers are read whole (for usage and answer policies); streams are not.
+  maxJsonAnswerBytes: 64 * 1024 * 1024,
   upstreamConnectTimeoutMs: 10_000,
   // Long answers can take minutes before the first byte; an idle stream is cut sooner.
   upstreamHeadersTimeoutMs: 600_000,

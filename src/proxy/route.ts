@@ -37,6 +37,7 @@ import {
   withdrawStreamUsage,
 } from './stream.js';
 import { StreamAnswerFilter } from './stream-answer.js';
+import { readJsonAnswer } from './upstream-body.js';
 
 export interface ProxyDeps {
   connections: ConnectionDirectory;
@@ -51,6 +52,8 @@ export interface ProxyDeps {
   /** Standalone mode: the policy of requests that carry no key at all; null means a key is required. */
   standalonePolicy: PolicySettings | null;
   maxBodyBytes: number;
+  /** Upstream's JSON answers are read whole: a longer one is a 502. */
+  maxJsonAnswerBytes: number;
   record(record: LogRecord): void;
   /** Prices every record: the price data plus the config file's overrides. */
   prices: PriceBook;
@@ -161,7 +164,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
       if (upstream.statusCode < 400) deps.streamOptionsRefusals.add(base);
     }
     ex.upstreamHeadersMs = performance.now() - sentAt;
-    await relayAnswer(ex, upstream, res, settings, abort, sentAt);
+    await relayAnswer(ex, upstream, res, settings, abort, sentAt, deps.maxJsonAnswerBytes);
   } catch (err) {
     sendError(deps.logger, ex, res, err);
   }
@@ -235,7 +238,8 @@ function policyContext(
         body: JSON.stringify(body),
         signal,
       });
-      return { status: answer.statusCode, json: await answer.body.json() };
+      const text = await readJsonAnswer(answer, deps.maxJsonAnswerBytes);
+      return { status: answer.statusCode, json: JSON.parse(text) };
     },
   };
 }
@@ -257,6 +261,7 @@ async function relayAnswer(
   settings: PolicySettings,
   signal: ClientAbort,
   sentAt: number,
+  maxJsonAnswerBytes: number,
 ): Promise<void> {
   const requestId = upstream.headers['x-request-id'];
   if (typeof requestId === 'string') ex.upstreamId = requestId;
@@ -264,7 +269,7 @@ async function relayAnswer(
   const headers = clientHeaders(upstream.headers);
 
   if (contentType.includes('application/json')) {
-    const text = await upstream.body.text();
+    const text = await readJsonAnswer(upstream, maxJsonAnswerBytes);
     ex.upstreamLatencyMs = performance.now() - sentAt;
     const answer = parseJsonObject(text);
     if (settings.logResponseBody) ex.responseBodyText = loggedResponseBody(ex, text, answer);
