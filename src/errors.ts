@@ -102,6 +102,20 @@ export const upstreamAnswerBroken = (reason: string) =>
     say(`upstream's answer broke off (${reason})`),
   );
 
+/** The connection's (or the gateway's) total upstream timeout passed, every attempt together. */
+export const upstreamTotalTimeout = (ms: number) =>
+  upstreamTimeout(`the answer was not complete within the total timeout of ${ms} ms (upstreamTotalTimeoutMs)`);
+
+/** The client sent its body too slowly; the connection is closed, its unread rest with it. */
+export const clientBodyTimeout = (ms: number) =>
+  new GatewayError(
+    'UP_ERR_CLIENT_BODY_TIMEOUT',
+    408,
+    'invalid_request',
+    say(`request body not received within ${ms} ms (clientBodyTimeoutMs)`),
+    { connection: 'close' },
+  );
+
 export const notFound = (what: string) =>
   new GatewayError('UP_ERR_NOT_FOUND', 404, 'not_found', say(`${what} not found`));
 

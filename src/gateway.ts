@@ -75,6 +75,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
       standalonePolicy: config.file.standalone ? PolicySettingsSchema.parse(config.file.defaults) : null,
       maxBodyBytes: config.maxBodyBytes,
       maxJsonAnswerBytes: config.maxJsonAnswerBytes,
+      upstreamTotalTimeoutMs: config.upstreamTotalTimeoutMs,
+      clientBodyTimeoutMs: config.clientBodyTimeoutMs,
       prices: createPriceBook(config.file.prices),
       streamOptionsRefusals: new StreamOptionsRefusals(),
       record(record) {

@@ -3,7 +3,9 @@
 // answer in OpenAI's shape with a log record, on a gateway that keeps serving.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
+import { errors as undiciErrors } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upstreamFailure } from '../src/proxy/forward.js';
 import { fakeProviderKey, readJson, type Stack, startStack } from './harness.js';
 
 let stack: Stack;
@@ -338,5 +340,150 @@ describe("upstream's JSON answer", () => {
     const record = await bounded.record(response.headers.get('x-usagepanda-request-id'));
     expect(record).toMatchObject({ status: 502, error: message });
     expect((await bounded.client(key).models.list()).data.length).toBeGreaterThan(0);
+  });
+});
+
+describe('timeouts', () => {
+  let timed: Stack;
+  beforeAll(async () => {
+    // Tens of milliseconds against a mock that stalls: nothing here waits long.
+    timed = await startStack({
+      upstreamFirstByteTimeoutMs: 300,
+      upstreamIdleTimeoutMs: 300,
+      upstreamTotalTimeoutMs: 1_000,
+      clientBodyTimeoutMs: 200,
+    });
+  });
+  afterAll(() => timed?.close());
+
+  const timedOut = (reason: string) => ({
+    message: `Usage Panda: upstream timed out: ${reason}`,
+    type: 'upstream_error',
+    param: null,
+    code: null,
+  });
+  const FIRST_BYTE = 'no answer within the first-byte timeout (upstreamFirstByteTimeoutMs)';
+  const IDLE = 'the answer stalled longer than the idle timeout (upstreamIdleTimeoutMs)';
+
+  const chat = (key: string, headers: Record<string, string>, extra: Record<string, unknown> = {}) =>
+    fetch(`${timed.gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'x-usagepanda-api-key': key,
+        authorization: `Bearer ${fakeProviderKey()}`,
+        'content-type': 'application/json',
+        ...headers,
+      },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], ...extra }),
+    });
+
+  it('answers an upstream that never answers with a 504 after the first-byte timeout, recorded', async () => {
+    const { key } = await timed.createConnection();
+    const response = await chat(key, { 'x-mock-fault': 'hang' });
+    expect(response.status).toBe(504);
+    expect(await readJson(response)).toEqual({ error: timedOut(FIRST_BYTE) });
+    const record = await timed.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 504, error: timedOut(FIRST_BYTE).message, costUsd: 0 });
+    expect(record.attempts).toEqual([
+      { status: null, error: timedOut(FIRST_BYTE).message, latencyMs: expect.any(Number) },
+    ]);
+  });
+
+  it('ends a stream that stalls with an error event after the idle timeout, recorded as 504', async () => {
+    const { key } = await timed.createConnection();
+    const response = await chat(key, { 'x-mock-chunk-delay-ms': '60000' }, { stream: true });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    const message = `${timedOut(IDLE).message} (mid-stream)`;
+    expect(text).toContain('"content":""');
+    expect(text.endsWith(`data: ${JSON.stringify({ error: { ...timedOut(IDLE), message } })}\n\n`)).toBe(true);
+    const record = await timed.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 504, error: message, stream: true });
+  });
+
+  it("cuts the connection's total upstream time (policy upstreamTotalTimeoutMs) with a 504", async () => {
+    const { key } = await timed.createConnection({ policy: { upstreamTotalTimeoutMs: 100 } });
+    const response = await chat(key, { 'x-mock-fault': 'hang' });
+    expect(response.status).toBe(504);
+    const expected = timedOut(
+      'the answer was not complete within the total timeout of 100 ms (upstreamTotalTimeoutMs)',
+    );
+    expect(await readJson(response)).toEqual({ error: expected });
+    const record = await timed.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 504, error: expected.message });
+  });
+
+  it('bounds every retry together by the total timeout, not each attempt', async () => {
+    const { key } = await timed.createConnection({ policy: { retryCount: 5 } });
+    const response = await chat(key, { 'x-mock-fault': 'hang' });
+    expect(response.status).toBe(504);
+    const expected = timedOut(
+      'the answer was not complete within the total timeout of 1000 ms (upstreamTotalTimeoutMs)',
+    );
+    expect(await readJson(response)).toEqual({ error: expected });
+    const record = await timed.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.error).toBe(expected.message);
+    // Six attempts of 300 ms each would take 1.8 s: the total cut them short.
+    expect(record.attempts.length).toBeLessThan(6);
+    for (const attempt of record.attempts) expect(attempt.error).toBe(timedOut(FIRST_BYTE).message);
+  });
+
+  it('ends a stream cut by the total timeout with an error event', async () => {
+    const { key } = await timed.createConnection({ policy: { upstreamTotalTimeoutMs: 150 } });
+    const response = await chat(
+      key,
+      {
+        'x-mock-chunk-delay-ms': '100',
+        'x-mock-reply': 'one two three four five six seven eight',
+        'x-mock-chunks': '8',
+      },
+      { stream: true },
+    );
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    const message = `${timedOut('the answer was not complete within the total timeout of 150 ms (upstreamTotalTimeoutMs)').message} (mid-stream)`;
+    expect(text).not.toContain('[DONE]');
+    expect(text).toContain(JSON.stringify(message));
+    const record = await timed.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ status: 504, error: message });
+  });
+
+  it('answers a client that sends its body too slowly with a 408 and closes the connection', async () => {
+    const { key } = await timed.createConnection();
+    const answer = await new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>(
+      (resolve, reject) => {
+        const req = httpRequest(`${timed.gateway.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'x-usagepanda-api-key': key, 'content-type': 'application/json', 'content-length': '1000' },
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        });
+        req.on('error', reject);
+        // A tenth of the body, and then nothing: the gateway must not wait for the rest.
+        req.write('{"model":"gpt-4o-mini","messages":[');
+      },
+    );
+    expect(answer.status).toBe(408);
+    expect(answer.headers.connection).toBe('close');
+    const message = 'Usage Panda: request body not received within 200 ms (clientBodyTimeoutMs)';
+    expect(JSON.parse(answer.text)).toEqual({ error: { message, type: 'invalid_request', param: null, code: null } });
+    const record = await timed.record(String(answer.headers['x-usagepanda-request-id']));
+    expect(record).toMatchObject({ status: 408, error: message, costUsd: 0 });
+  });
+});
+
+describe('upstream timeouts in words', () => {
+  it('names the connect timeout and its setting', () => {
+    const failure = upstreamFailure(new undiciErrors.ConnectTimeoutError());
+    expect(failure).toMatchObject({
+      status: 504,
+      message: 'Usage Panda: upstream timed out: no connection within the connect timeout (upstreamConnectTimeoutMs)',
+    });
   });
 });

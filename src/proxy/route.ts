@@ -16,6 +16,7 @@ import {
   invalidKey,
   missingProviderKey,
   policyBlocked,
+  upstreamTotalTimeout,
 } from '../errors.js';
 import { Exchange, type GatewayAnswer } from '../exchange.js';
 import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
@@ -54,6 +55,10 @@ export interface ProxyDeps {
   maxBodyBytes: number;
   /** Upstream's JSON answers are read whole: a longer one is a 502. */
   maxJsonAnswerBytes: number;
+  /** Every upstream attempt together, to the answer's last byte, unless the policy sets its own. */
+  upstreamTotalTimeoutMs: number;
+  /** The client's whole body must arrive within this. */
+  clientBodyTimeoutMs: number;
   record(record: LogRecord): void;
   /** Prices every record: the price data plus the config file's overrides. */
   prices: PriceBook;
@@ -101,6 +106,7 @@ const CLIENT_CLOSED = 499;
 async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ex = startExchange(req);
   const abort = new ClientAbort();
+  let cancelDeadline: (() => void) | undefined;
   res.once('close', () => {
     if (!res.writableFinished) {
       // The client left before the answer was complete: stop upstream too.
@@ -115,7 +121,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     if (ex.method === 'OPTIONS') return answerPreflight(ex, res);
     const { connection, policy, providerKey: clientProviderKey } = await authenticate(deps, ex);
     ex.traceId = readTraceId(ex);
-    await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes));
+    await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs));
     const settings = resolveSettings(ex, policy);
 
     const base = connection?.upstream ?? deps.upstream;
@@ -139,6 +145,8 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     const body = forwardedBody(ex);
     if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, body);
     const sentAt = performance.now();
+    const totalMs = settings.upstreamTotalTimeoutMs || deps.upstreamTotalTimeoutMs;
+    cancelDeadline = abort.failAfter(totalMs, () => upstreamTotalTimeout(totalMs));
     const call = {
       base,
       method: ex.method,
@@ -166,7 +174,10 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     ex.upstreamHeadersMs = performance.now() - sentAt;
     await relayAnswer(ex, upstream, res, settings, abort, sentAt, deps.maxJsonAnswerBytes);
   } catch (err) {
-    sendError(deps.logger, ex, res, err);
+    // A total timeout aborts whatever was under way: the timeout is the error, not the abort.
+    sendError(deps.logger, ex, res, abort.failure ?? err);
+  } finally {
+    cancelDeadline?.();
   }
 }
 
