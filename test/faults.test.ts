@@ -346,11 +346,13 @@ describe("upstream's JSON answer", () => {
 describe('timeouts', () => {
   let timed: Stack;
   beforeAll(async () => {
-    // Tens of milliseconds against a mock that stalls: nothing here waits long.
+    // Short timeouts against a mock that stalls: nothing here waits long. undici checks the
+    // first-byte and idle timeouts on a timer that ticks about twice a second, so they fire
+    // up to a second late; the totals below leave room for that.
     timed = await startStack({
-      upstreamFirstByteTimeoutMs: 300,
-      upstreamIdleTimeoutMs: 300,
-      upstreamTotalTimeoutMs: 1_000,
+      upstreamFirstByteTimeoutMs: 200,
+      upstreamIdleTimeoutMs: 1_000,
+      upstreamTotalTimeoutMs: 3_000,
       clientBodyTimeoutMs: 200,
     });
   });
@@ -418,30 +420,27 @@ describe('timeouts', () => {
     const response = await chat(key, { 'x-mock-fault': 'hang' });
     expect(response.status).toBe(504);
     const expected = timedOut(
-      'the answer was not complete within the total timeout of 1000 ms (upstreamTotalTimeoutMs)',
+      'the answer was not complete within the total timeout of 3000 ms (upstreamTotalTimeoutMs)',
     );
     expect(await readJson(response)).toEqual({ error: expected });
     const record = await timed.record(response.headers.get('x-usagepanda-request-id'));
     expect(record.error).toBe(expected.message);
-    // Six attempts of 300 ms each would take 1.8 s: the total cut them short.
+    // Six attempts of at least 200 ms with their backoff take over 5 s: the total cut them short.
     expect(record.attempts.length).toBeLessThan(6);
     for (const attempt of record.attempts) expect(attempt.error).toBe(timedOut(FIRST_BYTE).message);
   });
 
   it('ends a stream cut by the total timeout with an error event', async () => {
-    const { key } = await timed.createConnection({ policy: { upstreamTotalTimeoutMs: 150 } });
+    const { key } = await timed.createConnection({ policy: { upstreamTotalTimeoutMs: 1_000 } });
+    // 30 pieces 100 ms apart: never idle for long, but 3 s in all.
     const response = await chat(
       key,
-      {
-        'x-mock-chunk-delay-ms': '100',
-        'x-mock-reply': 'one two three four five six seven eight',
-        'x-mock-chunks': '8',
-      },
+      { 'x-mock-chunk-delay-ms': '100', 'x-mock-reply': 'word '.repeat(30), 'x-mock-chunks': '30' },
       { stream: true },
     );
     expect(response.status).toBe(200);
     const text = await response.text();
-    const message = `${timedOut('the answer was not complete within the total timeout of 150 ms (upstreamTotalTimeoutMs)').message} (mid-stream)`;
+    const message = `${timedOut('the answer was not complete within the total timeout of 1000 ms (upstreamTotalTimeoutMs)').message} (mid-stream)`;
     expect(text).not.toContain('[DONE]');
     expect(text).toContain(JSON.stringify(message));
     const record = await timed.record(response.headers.get('x-usagepanda-request-id'));
