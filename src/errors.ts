@@ -55,6 +55,20 @@ export const badHeader = (name: string, reason: string) =>
 export const bodyTooLarge = (limit: number) =>
   new GatewayError('UP_ERR_BODY_TOO_LARGE', 413, 'invalid_request', say(`request body exceeds ${limit} bytes`));
 
+/**
+ * What the HTTP layer refused before the gateway's own code ran (node:http's parser,
+ * Fastify's URL and body checks), with its 4xx status kept; anything else is a bug.
+ */
+export function httpLayerError(
+  err: { statusCode?: number; code?: string; message: string },
+  bodyLimit: number,
+): GatewayError {
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return bodyTooLarge(bodyLimit);
+  const status = err.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return internalError();
+  return new GatewayError('UP_ERR_BAD_REQUEST', status, 'invalid_request', say(err.message));
+}
+
 /** One 422 for every blocking flag of a request, as the seed page shows it. */
 export const policyBlocked = (descriptions: readonly string[]) =>
   new GatewayError('UP_ERR_POLICY_BLOCKED', 422, 'invalid_request', say(descriptions.join(', ')));
@@ -69,6 +83,38 @@ export const upstreamUnreachable = (reason: string) =>
 
 export const upstreamTimeout = (reason: string) =>
   new GatewayError('UP_ERR_UPSTREAM_TIMEOUT', 504, 'upstream_error', say(`upstream timed out: ${reason}`));
+
+/** Upstream's JSON answer is over `gateway.maxJsonAnswerBytes`: it is read whole, so it is bounded. */
+export const upstreamAnswerTooLarge = (limit: number) =>
+  new GatewayError(
+    'UP_ERR_UPSTREAM_ANSWER_TOO_LARGE',
+    502,
+    'upstream_error',
+    say(`upstream's JSON answer exceeds ${limit} bytes (the gateway's maxJsonAnswerBytes)`),
+  );
+
+/** Upstream's connection failed in the middle of a JSON answer. */
+export const upstreamAnswerBroken = (reason: string) =>
+  new GatewayError(
+    'UP_ERR_UPSTREAM_ANSWER_BROKEN',
+    502,
+    'upstream_error',
+    say(`upstream's answer broke off (${reason})`),
+  );
+
+/** The connection's (or the gateway's) total upstream timeout passed, every attempt together. */
+export const upstreamTotalTimeout = (ms: number) =>
+  upstreamTimeout(`the answer was not complete within the total timeout of ${ms} ms (upstreamTotalTimeoutMs)`);
+
+/** The client sent its body too slowly; the connection is closed, its unread rest with it. */
+export const clientBodyTimeout = (ms: number) =>
+  new GatewayError(
+    'UP_ERR_CLIENT_BODY_TIMEOUT',
+    408,
+    'invalid_request',
+    say(`request body not received within ${ms} ms (clientBodyTimeoutMs)`),
+    { connection: 'close' },
+  );
 
 export const notFound = (what: string) =>
   new GatewayError('UP_ERR_NOT_FOUND', 404, 'not_found', say(`${what} not found`));

@@ -49,6 +49,8 @@ export const PolicySchema = z.object({
     .max(100, 'at most 100 words or phrases'),
   promptReflection: z.enum(REFLECTION_MODES),
   retryCount: z.number().int('must be a whole number').min(0, 'must be 0 to 5').max(5, 'must be 0 to 5'),
+  /** Every upstream attempt together, to the answer's last byte; 0 = the gateway's upstreamTotalTimeoutMs. */
+  upstreamTotalTimeoutMs: Count,
   logRequestBody: z.boolean(),
   logResponseBody: z.boolean(),
 });
@@ -68,6 +70,7 @@ export const DEFAULT_POLICY: Readonly<PolicySettings> = Object.freeze({
   customWordlist: [],
   promptReflection: 'none',
   retryCount: 0,
+  upstreamTotalTimeoutMs: 0,
   logRequestBody: false,
   logResponseBody: false,
 });

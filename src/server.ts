@@ -2,6 +2,7 @@
 import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type AdminDeps, adminApi } from './admin/index.js';
+import { answerClientError, answerFrameworkError } from './client-error.js';
 import { dashboardRoutes } from './dashboard.js';
 import type { GatewayMetrics } from './metrics.js';
 import { isVersionPath, type ProxyDeps, type ProxyHandler, proxyHandler, proxyRoutes } from './proxy/route.js';
@@ -36,7 +37,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.proxy.maxBodyBytes,
     forceCloseConnections: 'idle',
+    // Every error in OpenAI's shape, those of the HTTP layer too (item 11 of issue 15).
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
   });
+  app.setErrorHandler(answerFrameworkError);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
 import type { AutoReplyDirectory } from '../autoreplies/directory.js';
 import type { ConnectionDirectory } from '../connections/directory.js';
-import { badRequest, GatewayError, internalError, notFound } from '../errors.js';
+import { badRequest, GatewayError, httpLayerError, notFound } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { alertRoutes } from './alerts.js';
 import { autoReplyRoutes } from './autoreplies.js';
@@ -23,8 +23,8 @@ export interface AdminDeps {
 }
 
 export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.setErrorHandler((err: FastifyError | Error, _request, reply) => {
-    const error = toAdminError(err);
+  app.setErrorHandler((err: FastifyError | Error, request, reply) => {
+    const error = toAdminError(err, request.routeOptions.bodyLimit);
     if (error.status >= 500) reply.log.error({ err }, 'admin API error');
     reply.code(error.status).headers(error.headers).send(error.toBody());
   });
@@ -47,14 +47,12 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<v
   });
 }
 
-function toAdminError(err: FastifyError | Error): GatewayError {
+function toAdminError(err: FastifyError | Error, bodyLimit: number): GatewayError {
   if (err instanceof GatewayError) return err;
   if (err instanceof ZodError) {
     const issue = err.issues[0];
     const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
     return badRequest(`${where}${issue?.message ?? 'invalid input'}`);
   }
-  const status = (err as FastifyError).statusCode;
-  if (status && status >= 400 && status < 500) return badRequest(err.message);
-  return internalError();
+  return httpLayerError(err, bodyLimit);
 }

@@ -27,10 +27,13 @@ export const GatewaySettingsSchema = z
     adminToken: z.string().min(16, 'the admin token must be at least 16 characters'),
     secret: z.string().min(16, 'the secret must be at least 16 characters'),
     maxBodyBytes: z.coerce.number().int().positive(),
+    maxJsonAnswerBytes: z.coerce.number().int().positive(),
     upstreamConnectTimeoutMs: z.coerce.number().int().positive(),
-    upstreamHeadersTimeoutMs: z.coerce.number().int().positive(),
+    upstreamFirstByteTimeoutMs: z.coerce.number().int().positive(),
     upstreamIdleTimeoutMs: z.coerce.number().int().positive(),
     shutdownGraceMs: z.coerce.number().int().min(0),
+    upstreamTotalTimeoutMs: z.coerce.number().int().positive(),
+    clientBodyTimeoutMs: z.coerce.number().int().positive(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .partial()
@@ -118,12 +121,19 @@ const DEFAULTS = {
   upstream: 'https://api.openai.com/v1',
   mockUpstream: false,
   maxBodyBytes: 32 * 1024 * 1024,
+  // Upstream's JSON answers are read whole (for usage and answer policies); streams are not.
+  maxJsonAnswerBytes: 64 * 1024 * 1024,
   upstreamConnectTimeoutMs: 10_000,
-  // Long answers can take minutes before the first byte; an idle stream is cut sooner.
-  upstreamHeadersTimeoutMs: 600_000,
+  // A reasoning model can think for minutes before its first byte, or between two events.
+  upstreamFirstByteTimeoutMs: 300_000,
   upstreamIdleTimeoutMs: 300_000,
   // How long shutdown lets requests in flight (long streams) finish before it cuts them.
   shutdownGraceMs: 10_000,
+  // Every attempt together, retries and backoff included, to the answer's last byte: long
+  // enough for long streams (a connection's policy may set its own).
+  upstreamTotalTimeoutMs: 900_000,
+  // The whole request body: 32 MiB in 2 minutes is about 2 Mbit/s.
+  clientBodyTimeoutMs: 120_000,
   logLevel: 'info',
 } as const satisfies GatewaySettings;
 

@@ -358,6 +358,30 @@ describe('faults', () => {
     expect(err).toBeInstanceOf(APIConnectionError);
   });
 
+  it('answers a JSON object of exactly x-mock-json-bytes, with or without a content-length', async () => {
+    for (const chunked of ['false', 'true']) {
+      const response = await fetch(`${mock.url}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-mock-json-bytes': '100000', 'x-mock-chunked': chunked },
+        body: JSON.stringify(chat),
+      });
+      expect(response.headers.get('content-length')).toBe(chunked === 'true' ? null : '100000');
+      const text = await response.text();
+      expect(text.length).toBe(100_000);
+      expect(JSON.parse(text).object).toBe('mock.padding');
+    }
+  });
+
+  it('drops the connection inside a JSON answer on x-mock-fault: reset-mid-json', async () => {
+    const response = await fetch(`${mock.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mock-fault': 'reset-mid-json' },
+      body: JSON.stringify(chat),
+    });
+    expect(response.status).toBe(200);
+    await expect(response.text()).rejects.toThrow();
+  });
+
   it('drops a stream after its first chunks on x-mock-fault: disconnect-mid-stream', async () => {
     const stream = await client.chat.completions.create(
       { ...chat, stream: true },

@@ -255,6 +255,18 @@ async function applyFaults(
   }
   // Never answered: the socket stays open until the client leaves or close() destroys it.
   if (fault === 'hang') return true;
+  // Headers and the start of a JSON answer, then the connection drops.
+  if (fault === 'reset-mid-json') {
+    const start = '{"id":"chatcmpl-mock","object":"chat.completion","choices":[';
+    res.writeHead(200, { ...baseHeaders(n, started, 'application/json'), 'content-length': '1000' });
+    res.write(start, () => setImmediate(() => req.socket.destroy()));
+    return true;
+  }
+  const jsonBytes = intHeader(req, 'x-mock-json-bytes');
+  if (jsonBytes !== undefined) {
+    await sendPaddedJson(res, n, started, jsonBytes, header(req, 'x-mock-chunked') === 'true');
+    return true;
+  }
 
   const latency = intHeader(req, 'x-mock-latency-ms');
   if (latency !== undefined && latency > 0) {
@@ -275,6 +287,31 @@ async function applyFaults(
   const extra = retryAfter === undefined ? undefined : { 'retry-after': retryAfter };
   sendError(res, n, started, status, `mock error ${status}`, errorType(status), null, null, extra);
   return true;
+}
+
+/**
+ * A JSON object of exactly `bytes` bytes (at least its frame), written in pieces as they
+ * drain; with `chunked`, without a content-length, as a server that streams a big answer.
+ */
+async function sendPaddedJson(
+  res: ServerResponse,
+  n: number,
+  started: number,
+  bytes: number,
+  chunked: boolean,
+): Promise<void> {
+  const head = '{"object":"mock.padding","padding":"';
+  const tail = '"}';
+  const padding = Math.max(0, bytes - head.length - tail.length);
+  const headers = baseHeaders(n, started, 'application/json');
+  if (!chunked) headers['content-length'] = String(head.length + padding + tail.length);
+  res.writeHead(200, headers);
+  res.write(head);
+  const piece = 'a'.repeat(STREAM_BATCH_BYTES * 4);
+  for (let left = padding; left > 0 && !res.destroyed; left -= piece.length) {
+    if (!res.write(left >= piece.length ? piece : piece.slice(0, left))) await drained(res);
+  }
+  if (!res.destroyed) res.end(tail);
 }
 
 function errorType(status: number): string {

@@ -17,6 +17,8 @@ const NOT_FORWARDED = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // The gateway answers `Expect: 100-continue` itself (node:http does); undici refuses to send it.
+  'expect',
   'host',
   'content-length',
   // Asked for identity so answers can be read for usage; the gateway compresses nothing itself.
@@ -48,7 +50,7 @@ export function createUpstreamAgent(config: Config): Agent {
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 120_000,
     connect: { timeout: config.upstreamConnectTimeoutMs },
-    headersTimeout: config.upstreamHeadersTimeoutMs,
+    headersTimeout: config.upstreamFirstByteTimeoutMs,
     bodyTimeout: config.upstreamIdleTimeoutMs,
   });
 }
@@ -119,7 +121,12 @@ export async function sendUpstream(agent: Agent, call: UpstreamCall): Promise<Di
   }
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** undici's timeouts, each said as the gateway setting that bounds it (README: "Timeouts"). */
+const TIMEOUTS: Readonly<Record<string, string>> = {
+  UND_ERR_CONNECT_TIMEOUT: 'no connection within the connect timeout (upstreamConnectTimeoutMs)',
+  UND_ERR_HEADERS_TIMEOUT: 'no answer within the first-byte timeout (upstreamFirstByteTimeoutMs)',
+  UND_ERR_BODY_TIMEOUT: 'the answer stalled longer than the idle timeout (upstreamIdleTimeoutMs)',
+};
 
 /** Maps a network failure to 502/504; an abort (the client left) is passed through as it is. */
 export function upstreamFailure(err: unknown): unknown {
@@ -127,7 +134,8 @@ export function upstreamFailure(err: unknown): unknown {
   const error = err as NodeJS.ErrnoException;
   if (error?.name === 'AbortError' || error?.code === 'UND_ERR_ABORTED') return err;
   const code = error?.code ?? error?.name ?? 'error';
-  if (TIMEOUT_CODES.has(code)) return upstreamTimeout(code);
+  const timeout = TIMEOUTS[code];
+  if (timeout) return upstreamTimeout(timeout);
   const cause = (error as { cause?: NodeJS.ErrnoException })?.cause;
   return upstreamUnreachable(cause?.code ?? code);
 }

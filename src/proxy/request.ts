@@ -3,29 +3,41 @@
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { z } from 'zod';
-import { badHeader, badRequest, bodyTooLarge } from '../errors.js';
+import { badHeader, badRequest, bodyTooLarge, clientBodyTimeout } from '../errors.js';
 import type { Exchange } from '../exchange.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
-/** Reads the whole body, refusing more than `limit` bytes without buffering the excess. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads the whole body, refusing more than `limit` bytes without buffering the excess,
+ * and a body that takes longer than `timeoutMs` to arrive (a slow client holds a connection).
+ */
+export function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(bodyTooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const fail = (err: unknown) => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      reject(err);
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        req.off('data', onData);
         req.resume(); // discard the rest so the 413 can still be answered
-        reject(bodyTooLarge(limit));
+        fail(bodyTooLarge(limit));
         return;
       }
       chunks.push(chunk);
     };
+    const timer = setTimeout(() => fail(clientBodyTimeout(timeoutMs)), timeoutMs);
     req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    req.once('end', () => {
+      clearTimeout(timer);
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    });
+    req.once('error', fail);
   });
 }
 
@@ -56,6 +68,9 @@ export async function parseBody(ex: Exchange, contentType: string | undefined, r
 }
 
 function parseJsonBody(ex: Exchange, raw: Buffer): Exchange['body'] {
+  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+    throw badRequest(`request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(raw.toString('utf8'));

@@ -17,6 +17,7 @@ import {
   invalidKey,
   missingProviderKey,
   policyBlocked,
+  upstreamTotalTimeout,
 } from '../errors.js';
 import { Exchange, type GatewayAnswer } from '../exchange.js';
 import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
@@ -38,6 +39,7 @@ import {
   withdrawStreamUsage,
 } from './stream.js';
 import { StreamAnswerFilter } from './stream-answer.js';
+import { readJsonAnswer } from './upstream-body.js';
 
 export interface ProxyDeps {
   connections: ConnectionDirectory;
@@ -52,6 +54,12 @@ export interface ProxyDeps {
   /** Standalone mode: the policy of requests that carry no key at all; null means a key is required. */
   standalonePolicy: PolicySettings | null;
   maxBodyBytes: number;
+  /** Upstream's JSON answers are read whole: a longer one is a 502. */
+  maxJsonAnswerBytes: number;
+  /** Every upstream attempt together, to the answer's last byte, unless the policy sets its own. */
+  upstreamTotalTimeoutMs: number;
+  /** The client's whole body must arrive within this. */
+  clientBodyTimeoutMs: number;
   record(record: LogRecord): void;
   /** Prices every record: the price data plus the config file's overrides. */
   prices: PriceBook;
@@ -101,6 +109,7 @@ const CLIENT_CLOSED = 499;
 async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ex = startExchange(req);
   const abort = new ClientAbort();
+  let cancelDeadline: (() => void) | undefined;
   res.once('close', () => {
     if (!res.writableFinished) {
       // The client left, or shutdown cut the connection, before the answer was complete:
@@ -122,7 +131,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     if (ex.method === 'OPTIONS') return answerPreflight(ex, res);
     const { connection, policy, providerKey: clientProviderKey } = await authenticate(deps, ex);
     ex.traceId = readTraceId(ex);
-    await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes));
+    await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs));
     const settings = resolveSettings(ex, policy);
 
     const base = connection?.upstream ?? deps.upstream;
@@ -146,6 +155,8 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     const body = forwardedBody(ex);
     if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, body);
     const sentAt = performance.now();
+    const totalMs = settings.upstreamTotalTimeoutMs || deps.upstreamTotalTimeoutMs;
+    cancelDeadline = abort.failAfter(totalMs, () => upstreamTotalTimeout(totalMs));
     const call = {
       base,
       method: ex.method,
@@ -171,9 +182,12 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
       if (upstream.statusCode < 400) deps.streamOptionsRefusals.add(base);
     }
     ex.upstreamHeadersMs = performance.now() - sentAt;
-    await relayAnswer(ex, upstream, res, settings, abort, sentAt);
+    await relayAnswer(ex, upstream, res, settings, abort, sentAt, deps.maxJsonAnswerBytes);
   } catch (err) {
-    sendError(deps.logger, ex, res, err);
+    // A total timeout aborts whatever was under way: the timeout is the error, not the abort.
+    sendError(deps.logger, ex, res, abort.failure ?? err);
+  } finally {
+    cancelDeadline?.();
   }
 }
 
@@ -245,7 +259,8 @@ function policyContext(
         body: JSON.stringify(body),
         signal,
       });
-      return { status: answer.statusCode, json: await answer.body.json() };
+      const text = await readJsonAnswer(answer, deps.maxJsonAnswerBytes);
+      return { status: answer.statusCode, json: JSON.parse(text) };
     },
   };
 }
@@ -267,6 +282,7 @@ async function relayAnswer(
   settings: PolicySettings,
   signal: ClientAbort,
   sentAt: number,
+  maxJsonAnswerBytes: number,
 ): Promise<void> {
   const requestId = upstream.headers['x-request-id'];
   if (typeof requestId === 'string') ex.upstreamId = requestId;
@@ -274,7 +290,7 @@ async function relayAnswer(
   const headers = clientHeaders(upstream.headers);
 
   if (contentType.includes('application/json')) {
-    const text = await upstream.body.text();
+    const text = await readJsonAnswer(upstream, maxJsonAnswerBytes);
     ex.upstreamLatencyMs = performance.now() - sentAt;
     const answer = parseJsonObject(text);
     if (settings.logResponseBody) ex.responseBodyText = loggedResponseBody(ex, text, answer);

@@ -244,8 +244,9 @@ export async function relayStream(
     if (stripper) await send(stripper.end());
     await inspector?.estimateMissingUsage();
   } catch (err) {
-    if (abort.aborted) return;
-    const failure = upstreamFailure(err);
+    // The client left; a total timeout (abort.failure) ends the stream with its error instead.
+    if (abort.aborted && !abort.failure) return;
+    const failure = abort.failure ?? upstreamFailure(err);
     const message = failure instanceof GatewayError ? failure.message : 'Usage Panda: upstream stream failed';
     ex.status = failure instanceof GatewayError ? failure.status : 502;
     ex.error = `${message} (mid-stream)`;
