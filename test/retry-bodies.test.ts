@@ -87,6 +87,29 @@ describe('Retry count', () => {
     expect(statuses(await stack.record(response.headers.get('x-usagepanda-request-id')))).toEqual([500, 200]);
   });
 
+  it('refuses a retry count above the connection’s when header overrides are locked, and takes a lower one', async () => {
+    const { key } = await stack.createConnection({ policy: { retryCount: 1, allowHeaderOverrides: false } });
+    const err = await apiError(
+      stack.client(key).chat.completions.create(chat, { headers: { 'x-usagepanda-retry-count': '3' } }),
+    );
+    expect(err.status).toBe(422);
+    const description = 'Config does not allow header overrides: x-usagepanda-retry-count';
+    expect((err.error as { message?: string }).message).toBe(`Usage Panda: ${description}`);
+    const refused = await stack.record(err.headers?.get('x-usagepanda-request-id'));
+    expect(refused).toMatchObject({ status: 422, flags: [{ type: 'policy_header_override', description }] });
+    expect(refused.attempts).toEqual([]);
+
+    const fewer = await apiError(
+      stack
+        .client(key)
+        .chat.completions.create(chat, { headers: { ...failing(503, 1), 'x-usagepanda-retry-count': '0' } }),
+    );
+    expect(fewer.status).toBe(503);
+    const record = await stack.record(fewer.headers?.get('x-usagepanda-request-id'));
+    expect(statuses(record)).toEqual([503]);
+    expect(record.flags).toEqual([]);
+  });
+
   it('answers 400 naming the header for a count above 5', async () => {
     const { key } = await stack.createConnection();
     const err = await apiError(
@@ -133,6 +156,36 @@ describe('Log request and response bodies', () => {
     expect(record.responseBody).toContain('"content":"Echo: "');
     expect(record.responseBody?.endsWith('data: [DONE]\n\n')).toBe(true);
     expect(record.requestBody).toBeNull();
+  });
+
+  it.each([
+    ['x-usagepanda-log-request', 'logRequestBody'],
+    ['x-usagepanda-log-response', 'logResponseBody'],
+  ])(
+    'refuses %s: false when the connection keeps the body and header overrides are locked',
+    async (header, setting) => {
+      const { key } = await stack.createConnection({ policy: { [setting]: true, allowHeaderOverrides: false } });
+      const err = await apiError(stack.client(key).chat.completions.create(chat, { headers: { [header]: 'false' } }));
+      expect(err.status).toBe(422);
+      const description = `Config does not allow header overrides: ${header}`;
+      expect((err.error as { message?: string }).message).toBe(`Usage Panda: ${description}`);
+      const record = await stack.record(err.headers?.get('x-usagepanda-request-id'));
+      expect(record).toMatchObject({ status: 422, flags: [{ type: 'policy_header_override', description }] });
+    },
+  );
+
+  it('keeps the bodies by header on a locked connection that keeps none: keeping more loosens nothing', async () => {
+    const { key } = await stack.createConnection({ policy: { allowHeaderOverrides: false } });
+    const { response } = await stack
+      .client(key)
+      .chat.completions.create(chat, {
+        headers: { 'x-usagepanda-log-request': 'true', 'x-usagepanda-log-response': 'true' },
+      })
+      .withResponse();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.flags).toEqual([]);
+    expect(JSON.parse(record.requestBody ?? '')).toMatchObject(chat);
+    expect(JSON.parse(record.responseBody ?? '').choices[0].message.content).toBe('Echo: hi');
   });
 
   it('never keeps embedding vectors', async () => {

@@ -151,6 +151,9 @@ export async function startMockUpstream(options: { port?: number; host?: string 
     requests.push(received);
     if (requests.length > MAX_RECORDED) requests.shift();
 
+    // Headers a real upstream adds to its answers (OpenAI's CDN sets cookies, for one), as a JSON object.
+    const answerHeaders = parseAnswerHeaders(header(req, 'x-mock-answer-headers'));
+    for (const [name, value] of Object.entries(answerHeaders)) res.setHeader(name, value);
     if (await applyFaults(req, res, n, started, failCounts)) return;
 
     const handler = findRoute(method, route);
@@ -799,6 +802,19 @@ function headerRecord(raw: string[]): Record<string, string> {
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function parseAnswerHeaders(value: string | undefined): Record<string, string> {
+  if (!value) return {};
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (!isObject(parsed)) return {};
+    return Object.fromEntries(
+      Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+    );
+  } catch {
+    return {};
+  }
 }
 
 function intHeader(req: IncomingMessage, name: string): number | undefined {

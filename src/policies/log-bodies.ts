@@ -1,6 +1,6 @@
 // Log request / response bodies: whether the record keeps the bodies. The proxy reads the
 // resolved settings itself (proxy/bodies.ts); these modules declare the settings and headers.
-import { booleanHeader, definePolicy } from './policy.js';
+import { booleanHeader, definePolicy, loosensBoolean } from './policy.js';
 
 export const logRequestBody = definePolicy({
   setting: 'logRequestBody',
@@ -8,8 +8,9 @@ export const logRequestBody = definePolicy({
   headerSchema: booleanHeader,
   endpoints: 'all',
   isOn: () => false,
-  // Keeping or not keeping a body loosens no rule.
-  loosens: () => false,
+  // The log is how the operator audits what was sent: hiding a body the connection keeps
+  // loosens it; keeping one it does not is allowed.
+  loosens: loosensBoolean,
 });
 
 export const logResponseBody = definePolicy({
@@ -18,5 +19,5 @@ export const logResponseBody = definePolicy({
   headerSchema: booleanHeader,
   endpoints: 'all',
   isOn: () => false,
-  loosens: () => false,
+  loosens: loosensBoolean,
 });

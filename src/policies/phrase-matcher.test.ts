@@ -35,28 +35,60 @@ const phrases = fc.array(fc.string({ unit: fc.constantFrom('a', 'b', 'c', ' ', '
 
 const WORD = /[\p{L}\p{N}_]/u;
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+const IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
 
 /**
- * The slow, obvious reference: every occurrence of every phrase at every offset, kept when
- * it covers whole graphemes and does not continue a word on either side, then leftmost-longest.
+ * The matching form as the issue defines it, on the whole text at once: default-ignorable
+ * characters out, NFKC, then every character case-folded (lower, upper, lower).
+ */
+const matchingForm = (text: string) =>
+  [...text.replace(IGNORABLE, '').normalize('NFKC')]
+    .map((char) => char.toLowerCase().toUpperCase().toLowerCase())
+    .join('');
+
+const isIgnorable = (char: string) => char.replace(IGNORABLE, '') === '';
+
+/**
+ * The slow, obvious reference: every span of the original text, from a visible character
+ * to a visible character, whose matching form is a phrase, that normalizes the same alone
+ * as inside the whole text, covers whole graphemes of the whole text's form and does not
+ * continue a word there on either side; then leftmost-longest.
  */
 function naiveFind(phrases: string[], text: string): Array<[number, number]> {
-  const folded = text.toLowerCase().length === text.length ? text.toLowerCase() : text;
-  const bounds = new Set([...segmenter.segment(folded)].map((g) => g.index).concat(folded.length));
+  const whole = matchingForm(text);
+  const bounds = new Set([...segmenter.segment(whole)].map((g) => g.index).concat(whole.length));
   const wordAt = (i: number) =>
-    i >= 0 && i < folded.length && WORD.test(String.fromCodePoint(folded.codePointAt(i) ?? 0));
+    i >= 0 && i < whole.length && WORD.test(String.fromCodePoint(whole.codePointAt(i) ?? 0));
   const wordBefore = (i: number) => {
     if (i <= 0) return false;
-    const low = folded.charCodeAt(i - 1);
+    const low = whole.charCodeAt(i - 1);
     return wordAt(low >= 0xdc00 && low <= 0xdfff && i >= 2 ? i - 2 : i - 1);
   };
+  const wanted = new Set(phrases.map((p) => matchingForm(p.trim()).trim()).filter((p) => p !== ''));
+  const offsets: number[] = [];
+  for (let i = 0; i < text.length; i += (text.codePointAt(i) ?? 0) > 0xffff ? 2 : 1) offsets.push(i);
+  const visibleAt = (i: number) => !isIgnorable(String.fromCodePoint(text.codePointAt(i) ?? 0));
+  // Every visible character has a form of one code unit or more, and composition joins at
+  // most three characters into one (Hangul L+V+T): longer spans cannot match.
+  const longest = 3 * Math.max(0, ...[...wanted].map((phrase) => phrase.length));
   const all: Array<[number, number]> = [];
-  for (const phrase of new Set(phrases.map((p) => p.trim().toLowerCase()).filter((p) => p !== ''))) {
-    for (let at = folded.indexOf(phrase); at !== -1; at = folded.indexOf(phrase, at + 1)) {
-      const end = at + phrase.length;
-      if (!bounds.has(at) || !bounds.has(end)) continue;
-      if (wordAt(at) && wordBefore(at)) continue;
-      if (wordBefore(end) && wordAt(end)) continue;
+  for (const [n, at] of offsets.entries()) {
+    if (!visibleAt(at)) continue;
+    let visible = 0;
+    for (let m = n; m < offsets.length && visible < longest; m++) {
+      const last = offsets[m] ?? 0;
+      if (!visibleAt(last)) continue;
+      visible++;
+      const end = offsets[m + 1] ?? text.length;
+      const form = matchingForm(text.slice(at, end));
+      if (!wanted.has(form)) continue;
+      const before = matchingForm(text.slice(0, at));
+      if (before + form + matchingForm(text.slice(end)) !== whole) continue;
+      const start = before.length;
+      const stop = start + form.length;
+      if (!bounds.has(start) || !bounds.has(stop)) continue;
+      if (wordAt(start) && wordBefore(start)) continue;
+      if (wordBefore(stop) && wordAt(stop)) continue;
       all.push([at, end]);
     }
   }
@@ -71,19 +103,94 @@ function naiveFind(phrases: string[], text: string): Array<[number, number]> {
   return hits;
 }
 
+/** Plain characters and their lookalikes, invisible characters, marks, ligatures, Hangul and kana parts. */
+const UNICODE_UNITS = [
+  ...['a', 'b', 'B', ' ', '-', '.', '*', '_', '1', 'e', 's', 'i', 'é', '\u0301', '😀', '\u200d', '\u200b'],
+  ...['\u00ad', '\u2060', '\ufe0f', '\ufeff', 'Ａ', 'ｂ', '𝐚', '𝐁', 'ⓑ', '１', 'ﬁ', 'ß', 'ẞ', 'İ', 'ſ'],
+  ...['가', '\u11a8', '각', 'ｶ', '\uff9e', 'ガ', 'Σ', 'ς', 'σ', '\u0e01', '\u0e33', '\u3000', '\u00a0'],
+];
+
+/** A text with the phrases in it, some disguised: lookalike letters and invisible characters between. */
+const disguised = (list: string[]) =>
+  fc
+    .array(
+      fc.oneof(
+        fc.string({ unit: fc.constantFrom(...UNICODE_UNITS), maxLength: 4 }),
+        fc
+          .tuple(fc.constantFrom(...list), fc.constantFrom('', '\u200b', '\u00ad', '\u2060'), fc.boolean())
+          .map(([phrase, invisible, wide]) => {
+            const chars = [...phrase].map((char) => (wide && /[a-z]/i.test(char) ? toFullwidth(char) : char));
+            return chars.join(invisible);
+          }),
+      ),
+      { maxLength: 6 },
+    )
+    .map((pieces) => pieces.join(''));
+
+const toFullwidth = (char: string) => String.fromCharCode(char.charCodeAt(0) + 0xfee0);
+
 describe('PhraseMatcher', () => {
   it('finds exactly what a naive search of every offset finds: words, phrases, marks, emoji (property)', () => {
     const unit = fc.constantFrom('a', 'b', 'B', ' ', '-', '.', '*', 'é', '\u0301', '😀', '\u200d', '_', '1');
     const entry = fc.string({ unit, minLength: 1, maxLength: 6 });
     fc.assert(
-      fc.property(fc.array(entry, { minLength: 1, maxLength: 6 }), fc.string({ unit, maxLength: 80 }), (list, text) => {
+      fc.property(fc.array(entry, { minLength: 1, maxLength: 6 }), fc.string({ unit, maxLength: 50 }), (list, text) => {
         const found = matcherOf(list)
           .find(text)
           .map((hit) => [hit.start, hit.end]);
         expect(found).toEqual(naiveFind(list, text));
       }),
-      { numRuns: 2000 },
+      { numRuns: 1000 },
     );
+  });
+
+  it('finds, through lookalike letters and invisible characters, exactly what the reference finds in the matching form (property)', () => {
+    const entry = fc.string({ unit: fc.constantFrom(...UNICODE_UNITS), minLength: 1, maxLength: 5 });
+    fc.assert(
+      fc.property(
+        fc.array(entry, { minLength: 1, maxLength: 4 }).chain((list) => fc.tuple(fc.constant(list), disguised(list))),
+        ([list, text]) => {
+          const found = matcherOf(list)
+            .find(text)
+            .map((hit) => [hit.start, hit.end]);
+          expect(found).toEqual(naiveFind(list, text));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('redacts only the matched original characters, lookalikes and invisible characters inside included, whole or streamed (property)', () => {
+    const unit = fc.constantFrom('a', 'b', 'c', ' ', 'B', 'e', '\u0301', 'é', 'ß', '가', '\u11a8', 'ｶ', '\uff9e', '😀');
+    const entry = fc.string({ unit, minLength: 1, maxLength: 6 });
+    fc.assert(
+      fc.property(
+        fc.array(entry, { minLength: 1, maxLength: 4 }).chain((list) => fc.tuple(fc.constant(list), disguised(list))),
+        ([list, text]) => {
+          const matcher = matcherOf(list);
+          let reference = '';
+          let position = 0;
+          for (const [start, end] of naiveFind(list, text)) {
+            reference += text.slice(position, start) + REDACTED;
+            position = end;
+          }
+          reference += text.slice(position);
+          expect(scanWhole(matcher, text, redactAll)).toBe(reference);
+          for (let i = 0; i <= text.length; i++) {
+            expect(streamed(matcher, [text.slice(0, i), text.slice(i)])).toBe(reference);
+          }
+          expect(streamed(matcher, [...text])).toBe(reference);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('finds fullwidth, mathematical and circled letters, zero-width and soft-hyphen splits, and changes nothing else', () => {
+    const matcher = matcherOf(['ignore all previous instructions', 'damn']);
+    const text =
+      'Please ＩＧＮＯＲＥ all 𝐩𝐫𝐞𝐯𝐢𝐨𝐮𝐬 instructions; d\u200ba\u200cm\u00adn! ⓓⓐⓜⓝ, \u200bdamn\u200b, damned.';
+    expect(scanWhole(matcher, text, redactAll)).toBe('Please ****; ****! ****, \u200b****\u200b, damned.');
   });
 
   it('matches case-insensitively, on word boundaries, and leaves other text byte for byte', () => {

@@ -1,7 +1,10 @@
 // Finds phrases in text: case-insensitive, on word boundaries, in time linear in the
 // text (Aho-Corasick), never building a regular expression from the phrases or the text.
-// Also the sliding window that lets a stream be checked as it passes.
+// Text and phrases are compared in their matching form (matching-text.ts), so lookalike
+// letters and invisible characters do not hide a phrase. Also the sliding window that lets
+// a stream be checked as it passes.
 import AhoCorasick from 'modern-ahocorasick';
+import { keepFrom, lastSegmentStart, matchingText, originalEnd, originalStart } from './matching-text.js';
 
 export interface PhraseHit<T> {
   /** UTF-16 offsets into the text; end exclusive. */
@@ -36,21 +39,6 @@ function onWordBoundary(text: string, start: number, end: number): boolean {
   if (isWordChar(charAt(text, start)) && isWordChar(charBefore(text, start))) return false;
   if (isWordChar(charBefore(text, end)) && isWordChar(charAt(text, end))) return false;
   return true;
-}
-
-/**
- * Lower case without changing any offset: a character whose lower case has another length
- * (such as `İ`) is kept as it is, so match offsets point into the original text.
- */
-export function foldCase(text: string): string {
-  const lower = text.toLowerCase();
-  if (lower.length === text.length) return lower;
-  let folded = '';
-  for (const char of text) {
-    const low = char.toLowerCase();
-    folded += low.length === char.length ? low : char;
-  }
-  return folded;
 }
 
 /** Whether each BMP code unit is a word character: 0 not yet known, 1 yes, 2 no. */
@@ -190,7 +178,7 @@ export class PhraseMatcher<T> {
   constructor(phrases: Iterable<readonly [phrase: string, tag: T]>, options: { wordBoundaries: boolean }) {
     const tagsByPhrase = new Map<string, T[]>();
     for (const [phrase, tag] of phrases) {
-      const key = foldCase(phrase.trim());
+      const key = matchingText(phrase.trim()).text.trim();
       if (key === '') continue;
       const tags = tagsByPhrase.get(key);
       if (!tags) tagsByPhrase.set(key, [tag]);
@@ -240,7 +228,9 @@ export class PhraseMatcher<T> {
    */
   find(text: string, startingAt = 0): PhraseHit<T>[] {
     if (text === '' || (this.automaton === null && this.words.size === 0)) return [];
-    const folded = foldCase(text);
+    const view = matchingText(text);
+    // Offsets below are in the matching form until the hits are mapped back at the end.
+    const folded = view.text;
     // Every occurrence first, so a boundary that rules one out leaves the others in play.
     const all: PhraseHit<T>[] = [];
     /** Where an automaton phrase may begin, ascending. */
@@ -278,10 +268,18 @@ export class PhraseMatcher<T> {
         }
       }
     }
-    all.sort((a, b) => a.start - b.start || b.end - a.end);
+    // Back to the original: a hit begins and ends with whole segments of it, and covers the
+    // invisible characters inside it but none beside it.
+    const found: PhraseHit<T>[] = [];
+    for (const hit of all) {
+      const start = originalStart(view, hit.start);
+      const end = originalEnd(view, hit.end);
+      if (start >= 0 && end >= 0) found.push({ start, end, tags: hit.tags });
+    }
+    found.sort((a, b) => a.start - b.start || b.end - a.end);
     const hits: PhraseHit<T>[] = [];
     let reached = startingAt;
-    for (const hit of all) {
+    for (const hit of found) {
       if (hit.start < reached) continue;
       hits.push(hit);
       reached = hit.end;
@@ -326,12 +324,17 @@ export class PhraseWindow<T> {
   /** The last released character: the left side of the next word boundary. */
   private context = '';
 
+  /** The most original text held back, in UTF-16 units. */
+  private readonly held: number;
+
   constructor(
     private readonly matcher: PhraseMatcher<T>,
     private readonly onHit: (hit: PhraseHit<T>) => { redact: boolean },
     /** The caller promises onHit never redacts nor blocks (see AnswerFilter.observesOnly). */
     readonly observesOnly = false,
-  ) {}
+  ) {
+    this.held = 16 * (matcher.longest + 1) + 1024;
+  }
 
   /** A whole text at once, on a fresh window: the same as write(text) + end(), with one search. */
   whole(text: string): string {
@@ -350,9 +353,13 @@ export class PhraseWindow<T> {
     // A window that only looks releases nothing anyone waits for: it searches in batches
     // of a few KB instead of once per piece (a stream's pieces are often a word each).
     if (this.observesOnly && this.pending.length <= this.matcher.longest + OBSERVED_BATCH) return '';
-    // One more than the longest phrase, so a hit ending right before the cut has its right neighbour.
-    let cut = this.pending.length - this.matcher.longest - 1;
-    if (cut > 0 && isHighSurrogate(this.pending.charCodeAt(cut - 1))) cut--;
+    // One more than the longest phrase (in matching form, so invisible characters in between
+    // are held back too), so a hit ending right before the cut has its right neighbour.
+    let cut = keepFrom(this.pending, this.matcher.longest + 1);
+    // A flood of invisible characters or marks is not held back without end: past a bound,
+    // a phrase spread over more of them than that is let go.
+    const most = this.pending.length - this.held;
+    if (cut < most) cut = isLowSurrogate(this.pending.charCodeAt(most)) ? most + 1 : most;
     return cut > 0 ? this.release(cut, false) : '';
   }
 
@@ -379,7 +386,10 @@ export class PhraseWindow<T> {
     out += this.pending.slice(position, releaseAt);
     const released = this.pending.slice(0, releaseAt);
     this.pending = this.pending.slice(releaseAt);
-    this.context = lastCodePoint(released) || this.context;
+    // The whole last segment, so its matching form (and so the word boundary) is what it is in the whole text.
+    const seen = this.context + released;
+    this.context = seen.slice(Math.max(lastSegmentStart(seen), seen.length - this.held));
+    if (isLowSurrogate(this.context.charCodeAt(0))) this.context = this.context.slice(1);
     return out;
   }
 }
@@ -393,11 +403,4 @@ export function scanWhole<T>(
   return new PhraseWindow(matcher, onHit).whole(text);
 }
 
-const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
-
-function lastCodePoint(text: string): string {
-  if (text.length === 0) return '';
-  const last = text.charCodeAt(text.length - 1);
-  const isLow = last >= 0xdc00 && last <= 0xdfff;
-  return isLow && text.length > 1 ? text.slice(-2) : text.slice(-1);
-}
+const isLowSurrogate = (code: number) => code >= 0xdc00 && code <= 0xdfff;

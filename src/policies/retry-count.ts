@@ -15,6 +15,7 @@ export const retryCount = definePolicy({
   endpoints: 'all',
   // No hook of its own: nothing for the pipeline to run.
   isOn: () => false,
-  // Retrying more or less does not loosen any rule.
-  loosens: () => false,
+  // Each retry is another upstream call on the operator's key: more than the connection's
+  // count loosens it, fewer tightens it.
+  loosens: (override, configured) => override > configured,
 });

@@ -24,6 +24,8 @@ const NOT_FORWARDED = new Set([
   // Asked for identity so answers can be read for usage; the gateway compresses nothing itself.
   'accept-encoding',
   'authorization',
+  // The client's cookies are for this gateway (the dashboard session among them), never for upstream.
+  'cookie',
 ]);
 
 const NOT_RETURNED = new Set([
@@ -36,6 +38,8 @@ const NOT_RETURNED = new Set([
   'transfer-encoding',
   'upgrade',
   'content-length',
+  // Upstream's cookies would be set on the gateway's origin, where the dashboard lives.
+  'set-cookie',
 ]);
 
 export const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({
