@@ -402,6 +402,71 @@ describe('content types', () => {
   });
 });
 
+describe('bodies the gateway might read differently from upstream', () => {
+  it('answers 415 to a JSON body on an upload endpoint, whose text is in multipart fields', async () => {
+    const { key } = await stack.createConnection({ policy: { requestWordlists: { dan: 'block' } } });
+    stack.mock.reset();
+    const answer = await rawRequest(
+      'POST',
+      '/v1/audio/transcriptions',
+      keyHeaders(key),
+      JSON.stringify({ model: 'whisper-1', prompt: INJECTION }),
+    );
+    expect(answer.status).toBe(415);
+    expect(answer.json).toEqual(
+      openAiError(
+        'Usage Panda: POST /v1/audio/transcriptions takes a multipart/form-data body; the body sent as application/json is not one',
+      ),
+    );
+    expect(stack.mock.requests).toHaveLength(0);
+  });
+
+  it('reads the prompt of a JSON image edit', async () => {
+    const { key } = await stack.createConnection({ policy: { requestWordlists: { dan: 'block' } } });
+    const answer = await rawRequest(
+      'POST',
+      '/v1/images/edits',
+      keyHeaders(key),
+      JSON.stringify({ model: 'gpt-image-1', images: [{ image_url: 'https://x/a.png' }], prompt: INJECTION }),
+    );
+    expect(answer.status).toBe(422);
+    expect(answer.json.error.message).toBe('Usage Panda: Request matched known wordlists: dan');
+  });
+
+  it('refuses a multipart text field sent twice with a 400: upstream might use the copy not checked', async () => {
+    const { key } = await stack.createConnection({ policy: { requestWordlists: { dan: 'block' } } });
+    stack.mock.reset();
+    const body = [
+      `--b\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n${INJECTION}\r\n`,
+      '--b\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nharmless\r\n',
+      '--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b--\r\n',
+    ].join('');
+    const answer = await rawRequest(
+      'POST',
+      '/v1/audio/transcriptions',
+      keyHeaders(key, 'multipart/form-data; boundary=b'),
+      body,
+    );
+    expect(answer.status).toBe(400);
+    expect(answer.json).toEqual(openAiError('Usage Panda: multipart field "prompt" appears more than once'));
+    expect(stack.mock.requests).toHaveLength(0);
+  });
+
+  it('checks a batch file sent under another part name as well', async () => {
+    const { key } = await stack.createConnection({ policy: { enforceUserIds: true } });
+    const line = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: chat('x') });
+    const body = [
+      '--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n',
+      `--b\r\nContent-Disposition: form-data; name="upload"; filename="r.jsonl"\r\n\r\n${line}\r\n--b--\r\n`,
+    ].join('');
+    const answer = await rawRequest('POST', '/v1/files', keyHeaders(key, 'multipart/form-data; boundary=b'), body);
+    expect(answer.status).toBe(422);
+    expect(answer.json.error.message).toBe(
+      'Usage Panda: batch file line 1: Config set to block requests without user field',
+    );
+  });
+});
+
 describe('multipart text over a megabyte', () => {
   const MB = 1024 * 1024;
   const promptForm = (prompt: string) => {

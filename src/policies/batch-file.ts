@@ -11,9 +11,6 @@ import { runRequestPhase } from './pipeline.js';
 import type { PolicyContext } from './policy.js';
 import { hasContentPolicy } from './uninspected-endpoints.js';
 
-/** The multipart field that holds the uploaded file. */
-const FILE_FIELD = 'file';
-
 interface BatchLine {
   /** The whole line: custom_id and the rest, for writing it back with a new body. */
   json: Json;
@@ -59,9 +56,19 @@ function lineExchange(parent: Exchange, line: BatchLine, number: number, setting
 export async function inspectBatchFile(ex: Exchange, settings: PolicySettings, ctx: PolicyContext): Promise<void> {
   if (ex.endpoint !== 'files' || ex.body.kind !== 'multipart' || ex.field('purpose') !== 'batch') return;
   const files = ex.body.files;
-  const file = files?.[FILE_FIELD];
-  if (!files || file === undefined || !hasContentPolicy(settings)) return;
-  const lines = file.toString('utf8').split('\n');
+  if (!files || !hasContentPolicy(settings)) return;
+  // OpenAI reads the part named `file`; any other file part is checked as well, for servers that read it.
+  for (const name of Object.keys(files)) await inspectFile(ex, settings, ctx, files, name);
+}
+
+async function inspectFile(
+  ex: Exchange,
+  settings: PolicySettings,
+  ctx: PolicyContext,
+  files: Record<string, Buffer>,
+  name: string,
+): Promise<void> {
+  const lines = (files[name] ?? Buffer.alloc(0)).toString('utf8').split('\n');
   let rewritten = false;
   for (const [index, text] of lines.entries()) {
     if (text.trim() === '') continue;
@@ -89,7 +96,7 @@ export async function inspectBatchFile(ex: Exchange, settings: PolicySettings, c
     }
   }
   if (rewritten) {
-    files[FILE_FIELD] = Buffer.from(lines.join('\n'));
-    ex.rewrittenFiles.add(FILE_FIELD);
+    files[name] = Buffer.from(lines.join('\n'));
+    ex.rewrittenFiles.add(name);
   }
 }

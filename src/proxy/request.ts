@@ -55,6 +55,9 @@ export async function parseBody(ex: Exchange, contentType: string | undefined, r
   } else if (multipart && format !== 'json') {
     const { fields, files } = await readMultipartParts(contentType ?? '', raw, ex.endpoint === 'files');
     ex.body = files ? { kind: 'multipart', raw, fields, files } : { kind: 'multipart', raw, fields };
+  } else if (format === 'multipart') {
+    // An upload endpoint's text is in its multipart fields: a JSON body would go unread.
+    throw unsupportedBody(ex, format, type);
   } else if (type.includes('json') || (type === '' && format !== null)) {
     ex.body = parseJsonBody(ex, raw);
   } else if (format === null) {
@@ -88,13 +91,7 @@ function parseJsonBody(ex: Exchange, raw: Buffer): Exchange['body'] {
 
 /** A body with another content type on an endpoint that takes JSON: JSON if it parses as such, else 415. */
 function readAsJson(ex: Exchange, raw: Buffer, format: BodyFormatName, type: string): Exchange['body'] {
-  const expected =
-    format === 'multipart' ? 'multipart/form-data' : format === 'json' ? 'JSON' : 'JSON or multipart/form-data';
-  const refuse = () =>
-    unsupportedMediaType(
-      `${ex.method} /v1${ex.path} takes a ${expected} body; the body sent as ${type.split(';')[0] || 'no content type'} is not one`,
-    );
-  if (format === 'multipart') throw refuse();
+  const refuse = () => unsupportedBody(ex, format, type);
   let value: unknown;
   try {
     value = JSON.parse(raw.toString('utf8'));
@@ -108,6 +105,15 @@ function readAsJson(ex: Exchange, raw: Buffer, format: BodyFormatName, type: str
 }
 
 type BodyFormatName = NonNullable<ReturnType<typeof bodyFormatOf>>;
+
+function unsupportedBody(ex: Exchange, format: BodyFormatName, type: string) {
+  const expected =
+    format === 'multipart' ? 'multipart/form-data' : format === 'json' ? 'JSON' : 'JSON or multipart/form-data';
+  const sent = type.split(';')[0]?.trim() || 'no content type';
+  return unsupportedMediaType(
+    `${ex.method} /v1${ex.path} takes a ${expected} body; the body sent as ${sent} is not one`,
+  );
+}
 
 /**
  * Reads the text fields of a multipart body, whole (the body is bounded already), and
@@ -134,6 +140,8 @@ function readMultipartParts(
     parser.on('field', (name, value, info) => {
       // Cannot happen with the limit above; were it ever cut, the rest would go upstream unread.
       if (info.valueTruncated) reject(fieldTooLarge(name, fieldSize));
+      // Servers differ on which of two same-named fields counts: the one checked might not be the one used.
+      if (Object.hasOwn(fields, name)) reject(badRequest(`multipart field "${name}" appears more than once`));
       fields[name] = value;
     });
     // A body cut short inside a file part fails the file's stream as well as the parser:

@@ -64,6 +64,7 @@ export function promptTexts(endpoint: Endpoint, body: Json | undefined): PromptT
       break;
     case 'completions':
     case 'images.generations':
+    case 'images.edits':
       visitStringOrList(body, 'prompt', 'user', out);
       break;
     case 'edits':
