@@ -52,6 +52,19 @@ export const badRequest = (reason: string) =>
 export const badHeader = (name: string, reason: string) =>
   new GatewayError('UP_ERR_BAD_HEADER', 400, 'invalid_request', say(`invalid ${name} header: ${reason}`));
 
+/** A body the endpoint cannot take, e.g. text/plain to a JSON endpoint: the gateway would not read it. */
+export const unsupportedMediaType = (reason: string) =>
+  new GatewayError('UP_ERR_UNSUPPORTED_MEDIA_TYPE', 415, 'invalid_request', say(reason));
+
+/** A multipart text field the gateway cannot read whole. */
+export const fieldTooLarge = (name: string, limit: number) =>
+  new GatewayError(
+    'UP_ERR_FIELD_TOO_LARGE',
+    413,
+    'invalid_request',
+    say(`multipart field "${name}" exceeds ${limit} bytes, more than the gateway inspects`),
+  );
+
 export const bodyTooLarge = (limit: number) =>
   new GatewayError('UP_ERR_BODY_TOO_LARGE', 413, 'invalid_request', say(`request body exceeds ${limit} bytes`));
 

@@ -9,7 +9,13 @@ import type { Usage } from './providers/openai/usage.js';
 export type RequestBody =
   | { kind: 'none' }
   | { kind: 'json'; raw: Buffer; json: Record<string, unknown> }
-  | { kind: 'multipart'; raw: Buffer; fields: Record<string, string> }
+  | {
+      kind: 'multipart';
+      raw: Buffer;
+      fields: Record<string, string>;
+      /** The file parts by field name, kept only where the gateway reads them (batch uploads). */
+      files?: Record<string, Buffer>;
+    }
   | { kind: 'raw'; raw: Buffer };
 
 /** An answer made by the gateway itself (an auto-reply), sent instead of calling upstream. */
@@ -40,6 +46,8 @@ export class Exchange {
   bodyRewritten = false;
   /** Multipart text fields a policy rewrote; their new values are in `body.fields`. */
   readonly rewrittenFields = new Set<string>();
+  /** Multipart file parts a policy rewrote (redacted batch files); their new bytes are in `body.files`. */
+  readonly rewrittenFiles = new Set<string>();
   /** The resolved value of every policy setting: header override, else connection, else default. */
   settings: PolicySettings | null = null;
 
@@ -80,7 +88,7 @@ export class Exchange {
   ) {
     this.id = newRequestId(this.ts);
     this.endpoint = classifyEndpoint(method, path);
-    this.operation = operationOf(this.endpoint);
+    this.operation = operationOf(this.endpoint, path);
   }
 
   /** Raises a flag; `block` makes the request fail with 422 after the request phase. */

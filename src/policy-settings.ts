@@ -27,6 +27,14 @@ export type ReflectionMode = (typeof REFLECTION_MODES)[number];
 const Count = z.number().int('must be a whole number').min(0, 'must be 0 or more');
 const ModelName = z.string().trim().min(1, 'a model name cannot be empty');
 
+/** A path prefix below `/v1`, as `/assistants`; a leading `/v1` and trailing slashes are dropped. */
+const PathPrefix = z
+  .string()
+  .trim()
+  .regex(/^\/[A-Za-z0-9\-._~/]*$/, 'must be a path such as /assistants (letters, digits, -, ., _, ~ and /)')
+  .refine((path) => !path.split('/').includes('..'), 'must not contain ".."')
+  .transform((path) => path.replace(/^\/v1(?=\/|$)/, '').replace(/\/+$/, '') || '/');
+
 /** Every setting, complete: what the dashboard's settings dialog validates too. */
 export const PolicySchema = z.object({
   /** When false, a header that would loosen a setting is refused with 422 and flagged. */
@@ -53,6 +61,11 @@ export const PolicySchema = z.object({
   upstreamTotalTimeoutMs: Count,
   logRequestBody: z.boolean(),
   logResponseBody: z.boolean(),
+  /**
+   * Path prefixes below /v1 forwarded without inspection while content policies are on;
+   * any other request the gateway cannot read is then refused.
+   */
+  passthroughPaths: z.array(PathPrefix).max(100, 'at most 100 paths'),
 });
 
 export type PolicySettings = z.infer<typeof PolicySchema>;
@@ -73,6 +86,7 @@ export const DEFAULT_POLICY: Readonly<PolicySettings> = Object.freeze({
   upstreamTotalTimeoutMs: 0,
   logRequestBody: false,
   logResponseBody: false,
+  passthroughPaths: [],
 });
 
 /** A partial update, as the admin API and the config file take it: only what is given. */

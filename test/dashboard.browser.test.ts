@@ -96,6 +96,7 @@ describe('dashboard in the browser', () => {
       'Retry count',
       'Log request bodies',
       'Log response bodies',
+      'Passthrough paths',
     ]) {
       expect(await dialog.getByLabel(label, { exact: true }).count(), label).toBe(1);
     }
@@ -106,12 +107,17 @@ describe('dashboard in the browser', () => {
     await dialog.getByLabel('Retry count').fill('0');
 
     await dialog.getByLabel('Enforce User IDs').check();
+    await dialog.getByLabel('Passthrough paths').fill('/v1/assistants\n/vector_stores/');
     await screenshot(page, 'connection-settings-1280');
     await dialog.getByRole('button', { name: 'Save' }).click();
     await dialog.waitFor({ state: 'detached' });
 
     const stored = await stack.admin('GET', `/api/connections/${created.id}`);
-    expect(stored.json.policy).toMatchObject({ enforceUserIds: true, allowHeaderOverrides: true });
+    expect(stored.json.policy).toMatchObject({
+      enforceUserIds: true,
+      allowHeaderOverrides: true,
+      passthroughPaths: ['/assistants', '/vector_stores'],
+    });
   });
 
   it('shows a request without user, sent through the openai SDK, live in Logs with the flag and its tooltip', async () => {

@@ -6,7 +6,16 @@ import type { Endpoint } from '../providers/openai/endpoints.js';
 import { promptTexts } from '../providers/openai/prompt.js';
 import { booleanHeader, definePolicy, loosensBoolean } from './policy.js';
 
-const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions', 'edits', 'embeddings', 'responses'];
+const ENDPOINTS: readonly Endpoint[] = [
+  'completions',
+  'chat.completions',
+  'edits',
+  'embeddings',
+  'responses',
+  'responses.compact',
+  'conversations',
+  'conversations.items',
+];
 
 const ModerationAnswer = z.object({
   results: z.array(z.object({ flagged: z.boolean(), categories: z.record(z.string(), z.boolean().nullish()) })),

@@ -11,8 +11,11 @@ import { promptReflection } from './prompt-reflection.js';
 import { requestWordlists } from './request-wordlists.js';
 import { responseWordlists } from './response-wordlists.js';
 import { retryCount } from './retry-count.js';
+import { uninspectedEndpoints } from './uninspected-endpoints.js';
 
 export const POLICIES: readonly AnyPolicy[] = [
+  // First: a request the gateway cannot read is refused before any other policy reads it.
+  uninspectedEndpoints,
   enforceUserIds,
   blockedModels,
   allowedModels,

@@ -3,7 +3,16 @@ import type { Endpoint } from '../providers/openai/endpoints.js';
 import { promptTexts } from '../providers/openai/prompt.js';
 import { countHeader, definePolicy, loosensLimit } from './policy.js';
 
-const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions', 'edits', 'responses'];
+// Conversation items become the prompt of later responses: each addition is held to the limit too.
+const ENDPOINTS: readonly Endpoint[] = [
+  'completions',
+  'chat.completions',
+  'edits',
+  'responses',
+  'responses.compact',
+  'conversations',
+  'conversations.items',
+];
 
 const SURROGATE_PAIRS = /[\uD800-\uDBFF][\uDC00-\uDFFF]/g;
 

@@ -22,6 +22,18 @@ describe('multipart field rewriting', () => {
     expect(out.toString('latin1')).toBe(body.toString('latin1').replace('say damn it', 'say **** it'));
   });
 
+  it('replaces a changed file part (a redacted batch file) and nothing else', () => {
+    const redacted = Buffer.from('{"line":1}\r\n');
+    const out = rewriteMultipartFields(body, boundary, {}, new Set(), {
+      files: { image: redacted },
+      changed: new Set(['image']),
+    });
+    const before = body.toString('latin1');
+    const start = before.indexOf('\r\n\r\n', before.indexOf('filename="a.png"')) + 4;
+    const end = before.indexOf(`\r\n--${boundary}`, start);
+    expect(out.toString('latin1')).toBe(before.slice(0, start) + redacted.toString('latin1') + before.slice(end));
+  });
+
   it('leaves the body alone when nothing it holds changed', () => {
     expect(rewriteMultipartFields(body, boundary, { other: 'x' }, new Set(['other'])).equals(body)).toBe(true);
     expect(rewriteMultipartFields(body, 'nope', { prompt: 'x' }, new Set(['prompt'])).equals(body)).toBe(true);

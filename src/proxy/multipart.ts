@@ -1,5 +1,6 @@
-// Rewrites text fields of a multipart body in place: only the bytes of the changed fields
-// are replaced, so uploaded files go upstream exactly as the client sent them.
+// Rewrites parts of a multipart body in place: only the bytes of the changed text fields
+// (and of a changed file, such as a redacted batch file) are replaced, so everything else
+// goes upstream exactly as the client sent it.
 
 /** The boundary parameter of a multipart content type, quoted or not. */
 export function multipartBoundary(contentType: string): string | null {
@@ -9,11 +10,18 @@ export function multipartBoundary(contentType: string): string | null {
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 
-/** The field name of a part's headers when it is a text field (no filename). */
-function textFieldName(headers: string): string | null {
+/** The field name of a part's headers, and whether the part is a file (has a filename). */
+function partName(headers: string): { name: string; file: boolean } | null {
   const disposition = /^content-disposition:(.*)$/im.exec(headers)?.[1];
-  if (!disposition || /;\s*filename\*?=/i.test(disposition)) return null;
-  return /;\s*name="([^"]*)"/i.exec(disposition)?.[1] ?? null;
+  const name = disposition ? /;\s*name="([^"]*)"/i.exec(disposition)?.[1] : undefined;
+  if (!disposition || name === undefined) return null;
+  return { name, file: /;\s*filename\*?=/i.test(disposition) };
+}
+
+/** File parts to replace: their new bytes by field name, and which of them changed. */
+export interface FileRewrites {
+  files: Readonly<Record<string, Buffer>>;
+  changed: ReadonlySet<string>;
 }
 
 /**
@@ -25,6 +33,7 @@ export function rewriteMultipartFields(
   boundary: string,
   fields: Readonly<Record<string, string>>,
   changed: ReadonlySet<string>,
+  fileRewrites: FileRewrites = { files: {}, changed: new Set() },
 ): Buffer {
   const delimiter = Buffer.from(`\r\n--${boundary}`);
   const pieces: Buffer[] = [];
@@ -37,10 +46,19 @@ export function rewriteMultipartFields(
     const headersEnd = raw.indexOf(HEADER_END, headersStart);
     const next = raw.indexOf(delimiter, headersStart);
     if (headersEnd < 0 || next < 0 || headersEnd > next) break;
-    const name = textFieldName(raw.subarray(headersStart, headersEnd).toString('latin1'));
+    const part = partName(raw.subarray(headersStart, headersEnd).toString('latin1'));
     const valueStart = headersEnd + HEADER_END.length;
-    if (name !== null && changed.has(name) && fields[name] !== undefined) {
-      pieces.push(raw.subarray(copiedTo, valueStart), Buffer.from(fields[name]));
+    const replacement = !part
+      ? undefined
+      : part.file
+        ? fileRewrites.changed.has(part.name)
+          ? fileRewrites.files[part.name]
+          : undefined
+        : changed.has(part.name) && fields[part.name] !== undefined
+          ? Buffer.from(fields[part.name] as string)
+          : undefined;
+    if (replacement !== undefined) {
+      pieces.push(raw.subarray(copiedTo, valueStart), replacement);
       copiedTo = next;
     }
     cursor = next + 2;

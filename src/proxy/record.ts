@@ -2,6 +2,7 @@
 import type { PriceBook } from '../accounting/prices.js';
 import { type LogRecord, STANDALONE_CONNECTION_NAME } from '../domain.js';
 import type { Exchange } from '../exchange.js';
+import { isBilled } from '../providers/openai/endpoints.js';
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
@@ -52,7 +53,8 @@ const FREE_OPERATIONS = new Set(['moderation', 'other']);
  */
 export function costOf(ex: Exchange, provider: string, prices: PriceBook): number | null {
   if (ex.blocked || ex.answer || ex.upstreamHeadersMs === null) return 0;
-  if (FREE_OPERATIONS.has(ex.operation)) return 0;
+  // Reads, deletes, stored items and uploads: upstream bills the model call, not these.
+  if (FREE_OPERATIONS.has(ex.operation) || !isBilled(ex.endpoint)) return 0;
   if (ex.status >= 400 && !ex.usage) return 0;
   const image =
     ex.operation === 'image'

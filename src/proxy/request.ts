@@ -3,8 +3,16 @@
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { z } from 'zod';
-import { badHeader, badRequest, bodyTooLarge, clientBodyTimeout } from '../errors.js';
+import {
+  badHeader,
+  badRequest,
+  bodyTooLarge,
+  clientBodyTimeout,
+  fieldTooLarge,
+  unsupportedMediaType,
+} from '../errors.js';
 import type { Exchange } from '../exchange.js';
+import { bodyFormatOf } from '../providers/openai/endpoints.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
 /**
@@ -51,32 +59,55 @@ const KnownFieldsSchema = z.looseObject({
 
 const TRACE_ID = /^[A-Za-z0-9_-]{1,99}$/;
 
+/**
+ * Reads the body by its content type and its endpoint. An endpoint's body is read as the
+ * endpoint takes it, whatever the client calls it: a body that parses as JSON is JSON (and
+ * forwarded as `application/json`, so upstream reads what the policies read); anything
+ * else the gateway could not inspect is a 415. Bodies of other paths pass as they are.
+ */
 export async function parseBody(ex: Exchange, contentType: string | undefined, raw: Buffer): Promise<void> {
   const type = contentType?.toLowerCase() ?? '';
+  const format = bodyFormatOf(ex.endpoint);
+  const multipart = type.startsWith('multipart/form-data');
   if (raw.length === 0) {
     ex.body = { kind: 'none' };
-  } else if (type.includes('json') || (type === '' && ex.endpoint !== 'other')) {
+  } else if (multipart && format !== 'json') {
+    const { fields, files } = await readMultipartParts(contentType ?? '', raw, ex.endpoint === 'files');
+    ex.body = files ? { kind: 'multipart', raw, fields, files } : { kind: 'multipart', raw, fields };
+  } else if (format === 'multipart') {
+    // An upload endpoint's text is in its multipart fields: a JSON body would go unread.
+    throw unsupportedBody(ex, format, type);
+  } else if (type.includes('json') || (type === '' && format !== null)) {
     ex.body = parseJsonBody(ex, raw);
-  } else if (type.startsWith('multipart/form-data')) {
-    ex.body = { kind: 'multipart', raw, fields: await readMultipartFields(contentType ?? '', raw) };
-  } else {
+  } else if (format === null) {
     ex.body = { kind: 'raw', raw };
+  } else {
+    ex.body = readAsJson(ex, raw, format, type);
   }
   ex.model = ex.field('model') ?? null;
   ex.endUser = ex.field('user') || ex.field('safety_identifier') || null;
   ex.stream = ex.json?.stream === true || ex.field('stream') === 'true';
 }
 
-function parseJsonBody(ex: Exchange, raw: Buffer): Exchange['body'] {
+/** Parses a JSON body; too deep a nesting is refused before parsing (JSON.parse recurses). */
+function parseJsonValue(raw: Buffer): { value: unknown } | { error: string } {
   if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
     throw badRequest(`request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);
   }
-  let value: unknown;
   try {
-    value = JSON.parse(raw.toString('utf8'));
+    return { value: JSON.parse(raw.toString('utf8')) };
   } catch (err) {
-    throw badRequest(`request body is not valid JSON (${(err as Error).message})`);
+    return { error: (err as Error).message };
   }
+}
+
+function parseJsonBody(ex: Exchange, raw: Buffer): Exchange['body'] {
+  const parsed = parseJsonValue(raw);
+  if ('error' in parsed) throw badRequest(`request body is not valid JSON (${parsed.error})`);
+  return jsonBody(ex, raw, parsed.value);
+}
+
+function jsonBody(ex: Exchange, raw: Buffer, value: unknown): Exchange['body'] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     if (ex.endpoint === 'other') return { kind: 'raw', raw };
     throw badRequest('request body must be a JSON object');
@@ -89,25 +120,72 @@ function parseJsonBody(ex: Exchange, raw: Buffer): Exchange['body'] {
   return { kind: 'json', raw, json: value as Record<string, unknown> };
 }
 
-/** Reads the text fields of a multipart body; the original bytes are what is forwarded. */
-function readMultipartFields(contentType: string, raw: Buffer): Promise<Record<string, string>> {
+/** A body with another content type on an endpoint that takes JSON: JSON if it parses as such, else 415. */
+function readAsJson(ex: Exchange, raw: Buffer, format: BodyFormatName, type: string): Exchange['body'] {
+  const parsed = parseJsonValue(raw);
+  if ('error' in parsed || typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {
+    throw unsupportedBody(ex, format, type);
+  }
+  // Forwarded as what it was read as, so upstream cannot read it another way.
+  ex.headers['content-type'] = 'application/json';
+  return jsonBody(ex, raw, parsed.value);
+}
+
+type BodyFormatName = NonNullable<ReturnType<typeof bodyFormatOf>>;
+
+function unsupportedBody(ex: Exchange, format: BodyFormatName, type: string) {
+  const expected =
+    format === 'multipart' ? 'multipart/form-data' : format === 'json' ? 'JSON' : 'JSON or multipart/form-data';
+  const sent = type.split(';')[0]?.trim() || 'no content type';
+  return unsupportedMediaType(
+    `${ex.method} /v1${ex.path} takes a ${expected} body; the body sent as ${sent} is not one`,
+  );
+}
+
+/**
+ * Reads the text fields of a multipart body, whole (the body is bounded already), and
+ * with `keepFiles` its file parts; the original bytes are what is forwarded.
+ */
+function readMultipartParts(
+  contentType: string,
+  raw: Buffer,
+  keepFiles: boolean,
+): Promise<{ fields: Record<string, string>; files?: Record<string, Buffer> }> {
   return new Promise((resolve, reject) => {
     const fields: Record<string, string> = {};
+    const files: Record<string, Buffer> = {};
     const fail = (err: Error) => reject(badRequest(`invalid multipart body (${err.message})`));
+    // No field can be longer than the body: every byte of every field is read and inspected.
+    const fieldSize = Math.max(raw.length, 1);
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers: { 'content-type': contentType }, limits: { fieldSize: 1024 * 1024 } });
+      parser = busboy({ headers: { 'content-type': contentType }, limits: { fieldSize } });
     } catch (err) {
       fail(err as Error);
       return;
     }
-    parser.on('field', (name, value) => {
+    parser.on('field', (name, value, info) => {
+      // Cannot happen with the limit above; were it ever cut, the rest would go upstream unread.
+      if (info.valueTruncated) reject(fieldTooLarge(name, fieldSize));
+      // Servers differ on which of two same-named fields counts: the one checked might not be the one used.
+      if (Object.hasOwn(fields, name)) reject(badRequest(`multipart field "${name}" appears more than once`));
       fields[name] = value;
     });
     // A body cut short inside a file part fails the file's stream as well as the parser:
     // an 'error' without a listener would bring the whole process down.
-    parser.on('file', (_name, file) => file.on('error', fail).resume());
-    parser.on('close', () => resolve(fields));
+    parser.on('file', (name, file) => {
+      file.on('error', fail);
+      if (!keepFiles) {
+        file.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      file.on('data', (chunk: Buffer) => chunks.push(chunk));
+      file.on('end', () => {
+        files[name] = Buffer.concat(chunks);
+      });
+    });
+    parser.on('close', () => resolve(keepFiles ? { fields, files } : { fields }));
     parser.on('error', fail);
     parser.end(raw);
   });

@@ -10,6 +10,7 @@ import type { AutoReplyDirectory } from '../autoreplies/directory.js';
 import type { ConnectionDirectory } from '../connections/directory.js';
 import type { Connection, LogRecord } from '../domain.js';
 import {
+  badRequest,
   connectionDisabled,
   cutByShutdown,
   GatewayError,
@@ -20,10 +21,12 @@ import {
   upstreamTotalTimeout,
 } from '../errors.js';
 import { Exchange, type GatewayAnswer } from '../exchange.js';
+import { inspectBatchFile } from '../policies/batch-file.js';
 import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
 import { filterAnswerTexts } from '../providers/openai/answer.js';
+import { readTarget } from '../providers/openai/target.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
 import { ClientAbort } from './client-abort.js';
 import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
@@ -107,7 +110,7 @@ export async function proxyRoutes(app: FastifyInstance, handler: ProxyHandler): 
 const CLIENT_CLOSED = 499;
 
 async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const ex = startExchange(req);
+  const { ex, badTarget } = startExchange(req);
   const abort = new ClientAbort();
   let cancelDeadline: (() => void) | undefined;
   res.once('close', () => {
@@ -128,6 +131,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
   });
 
   try {
+    if (badTarget) throw badTarget;
     if (ex.method === 'OPTIONS') return answerPreflight(ex, res);
     const { connection, policy, providerKey: clientProviderKey } = await authenticate(deps, ex);
     ex.traceId = readTraceId(ex);
@@ -141,7 +145,9 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
       if (!key) throw missingProviderKey();
       return key;
     };
-    await runRequestPhase(ex, settings, policyContext(deps, ex, base, providerKey, abort));
+    const ctx = policyContext(deps, ex, base, providerKey, abort);
+    await runRequestPhase(ex, settings, ctx);
+    await inspectBatchFile(ex, settings, ctx);
     const autoReply = await deps.autoReplies.match(ex);
     if (autoReply) {
       // Answered by the gateway itself: no upstream call, nothing to pay.
@@ -191,18 +197,15 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
   }
 }
 
-function startExchange(req: IncomingMessage): Exchange {
+/** The exchange of a request; a path that cannot be normalized is recorded as sent and answered 400. */
+function startExchange(req: IncomingMessage): { ex: Exchange; badTarget: GatewayError | null } {
   const url = req.url ?? '/';
+  const target = readTarget(url);
   const q = url.indexOf('?');
-  let path = q === -1 ? url : url.slice(0, q);
-  if (path === '/v1' || path.startsWith('/v1/')) path = path.slice(3) || '/';
-  return new Exchange(
-    req.method ?? 'GET',
-    path,
-    q === -1 ? '' : url.slice(q),
-    req.headers,
-    req.socket.remoteAddress ?? null,
-  );
+  const path = target.ok ? target.path : q === -1 ? url : url.slice(0, q);
+  const query = target.ok ? target.query : q === -1 ? '' : url.slice(q);
+  const ex = new Exchange(req.method ?? 'GET', path, query, req.headers, req.socket.remoteAddress ?? null);
+  return { ex, badTarget: target.ok ? null : badRequest(target.reason) };
 }
 
 function bearer(value: string | undefined): string | undefined {
@@ -268,9 +271,14 @@ function policyContext(
 function forwardedBody(ex: Exchange): Buffer | string | null {
   if (ex.body.kind === 'none') return null;
   if (ex.body.kind === 'json' && ex.bodyRewritten) return JSON.stringify(ex.body.json);
-  if (ex.body.kind === 'multipart' && ex.rewrittenFields.size > 0) {
+  if (ex.body.kind === 'multipart' && (ex.rewrittenFields.size > 0 || ex.rewrittenFiles.size > 0)) {
     const boundary = multipartBoundary(ex.header('content-type') ?? '');
-    if (boundary) return rewriteMultipartFields(ex.body.raw, boundary, ex.body.fields, ex.rewrittenFields);
+    if (boundary) {
+      return rewriteMultipartFields(ex.body.raw, boundary, ex.body.fields, ex.rewrittenFields, {
+        files: ex.body.files ?? {},
+        changed: ex.rewrittenFiles,
+      });
+    }
   }
   return ex.body.raw;
 }

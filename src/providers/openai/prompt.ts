@@ -1,5 +1,5 @@
 // The user-provided text of a JSON request — prompts, chat messages, Responses input,
-// edit input, embedding input — with setters so request-phase policies can rewrite it.
+// edit input, embedding input, speech input, conversation items — with setters so request-phase policies can rewrite it.
 import type { Endpoint } from './endpoints.js';
 import { isObject, type Json } from './json.js';
 
@@ -33,16 +33,23 @@ function visitContent(message: Json, role: string, out: PromptText[]): void {
   if (!Array.isArray(content)) return;
   for (const part of content) {
     if (!isObject(part) || typeof part.text !== 'string') continue;
-    if (part.type === 'text' || part.type === 'input_text') {
+    // Earlier answers sent back as history (`output_text`) are read by the model as much as the rest.
+    if (part.type === 'text' || part.type === 'input_text' || part.type === 'output_text') {
       out.push({ text: part.text, role, set: (next) => (part.text = next) });
     }
   }
 }
 
+/** Chat messages, or Responses input items: messages, and tool outputs the model reads as text. */
 function visitMessages(list: unknown, out: PromptText[]): void {
   if (!Array.isArray(list)) return;
   for (const message of list) {
     if (!isObject(message)) continue;
+    if (message.type === 'function_call_output' || message.type === 'custom_tool_call_output') {
+      if (typeof message.output === 'string') visitStringOrList(message, 'output', 'tool', out);
+      else visitContent({ content: message.output }, 'tool', out);
+      continue;
+    }
     visitContent(message, typeof message.role === 'string' ? message.role : 'user', out);
   }
 }
@@ -57,6 +64,7 @@ export function promptTexts(endpoint: Endpoint, body: Json | undefined): PromptT
       break;
     case 'completions':
     case 'images.generations':
+    case 'images.edits':
       visitStringOrList(body, 'prompt', 'user', out);
       break;
     case 'edits':
@@ -65,12 +73,19 @@ export function promptTexts(endpoint: Endpoint, body: Json | undefined): PromptT
       break;
     case 'embeddings':
     case 'moderations':
+    case 'audio.speech':
       visitStringOrList(body, 'input', 'user', out);
       break;
     case 'responses':
+    case 'responses.compact':
+    case 'responses.input_tokens':
       visitStringOrList(body, 'instructions', 'system', out);
       if (typeof body.input === 'string') visitStringOrList(body, 'input', 'user', out);
       else visitMessages(body.input, out);
+      break;
+    case 'conversations':
+    case 'conversations.items':
+      visitMessages(body.items, out);
       break;
     default:
       break;

@@ -32,6 +32,7 @@ interface Form {
   retryCount: string;
   logRequestBody: boolean;
   logResponseBody: boolean;
+  passthroughPaths: string;
 }
 
 const toForm = (p: Policy): Form => ({
@@ -42,6 +43,7 @@ const toForm = (p: Policy): Form => ({
   allowedModels: p.allowedModels.join('\n'),
   customWordlist: p.customWordlist.join('\n'),
   retryCount: String(p.retryCount),
+  passthroughPaths: p.passthroughPaths.join('\n'),
 });
 
 const lines = (text: string) =>
@@ -62,6 +64,7 @@ const fromForm = (f: Form): unknown => ({
     .map((s) => s.trim())
     .filter(Boolean),
   retryCount: number(f.retryCount),
+  passthroughPaths: lines(f.passthroughPaths),
 });
 
 /** Only the settings that differ, so a gateway that knows fewer settings accepts the save. */
@@ -140,7 +143,10 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
       onChange={(event) => set(key, event.target.value)}
     />
   );
-  const listInput = (key: 'blockedModels' | 'allowedModels' | 'customWordlist', placeholder: string) => (
+  const listInput = (
+    key: 'blockedModels' | 'allowedModels' | 'customWordlist' | 'passthroughPaths',
+    placeholder: string,
+  ) => (
     <textarea
       id={idFor(key)}
       rows={3}
@@ -285,6 +291,12 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
           'Retry count',
           'Retry upstream network errors, 429 and 5xx up to this many times (0 to 5).',
           numberInput('retryCount', 5),
+        )}
+        {field(
+          'passthroughPaths',
+          'Passthrough paths',
+          'While any content setting above is on, requests the gateway cannot read (assistants, vector stores, uploads other than batch files…) are refused with 422. One path prefix per line, like /assistants, forwards those unread.',
+          listInput('passthroughPaths', '/assistants\n/vector_stores'),
         )}
         {toggle('logRequestBody', 'Log request bodies', 'Store request bodies with the log record.')}
         {toggle(

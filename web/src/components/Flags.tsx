@@ -56,6 +56,12 @@ const FLAG_INFO: Readonly<Record<string, FlagInfo>> = {
     label: 'Header override refused',
     explain: (d) => `Header override refused: a header tried to loosen the connection's policy (${d}).`,
   },
+  policy_uninspected_endpoint: {
+    icon: 'E',
+    label: 'Endpoint not inspected',
+    explain: (d) =>
+      `Endpoint not inspected: the gateway cannot read this request's text, so the connection's policy refused it; list its path in Passthrough paths to let it through unread (${d}).`,
+  },
 };
 
 /** Flag types the logs filter offers. */
