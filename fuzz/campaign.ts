@@ -19,8 +19,8 @@ export interface CampaignOptions {
   answerTimeoutMs: number;
   /** Areas left out of the generated requests. */
   exclude?: readonly Area[];
-  /** Called now and then with the number of requests sent. */
-  progress?: (sent: number) => void;
+  /** Called every 1,000 requests with the figures so far. */
+  progress?: (report: Readonly<CampaignReport>) => void;
 }
 
 export interface Failure {
@@ -268,7 +268,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
         queue = fc.sample(arbitrary, { numRuns: size, seed: options.seed + batchIndex++ });
       }
       report.requests++;
-      if (report.requests % 1000 === 0) options.progress?.(report.requests);
+      if (report.requests % 1000 === 0) options.progress?.(report);
       return queue.shift();
     };
     const worker = async () => {
@@ -295,7 +295,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
             answer: outcome.answer,
           });
         }
-        if (report.requests % 500 === 0) peak = (await peakRssMb(target.child.pid)) ?? peak;
+        if (report.requests % 500 === 0) {
+          peak = (await peakRssMb(target.child.pid)) ?? peak;
+          report.peakRssMb = peak;
+        }
       }
     };
     await Promise.all(Array.from({ length: options.concurrency }, worker));

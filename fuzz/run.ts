@@ -28,9 +28,11 @@ const report = await runCampaign({
   seed: Number(values.seed),
   concurrency: Number(values.concurrency),
   answerTimeoutMs: 30_000,
-  progress: (sent) => process.stderr.write(`\r${sent} requests sent`),
+  progress: (r) =>
+    process.stderr.write(
+      `${new Date().toISOString()} ${r.requests} sent, ${r.serverErrors} 5xx, crashed: ${r.crashed ? 'yes' : 'no'}, peak RSS ${r.peakRssMb ?? '?'} MB, ${JSON.stringify(r.byStatus)}\n`,
+    ),
 });
-process.stderr.write('\n');
 
 if (values.json) {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

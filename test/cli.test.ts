@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMockUpstream } from '../src/mock-upstream/server.js';
 import { fakeProviderKey, readJson } from './harness.js';
 
 const CLI = ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli.ts')];
@@ -132,7 +133,9 @@ describe('usage-panda CLI', { timeout: 180_000 }, () => {
     const dir = await mkdtemp(join(tmpdir(), 'usage-panda-drain-'));
     const created = await run(['keys', 'create', '--name', 'drain-test', '--data', dir]);
     const key = /Key \(shown once\): (up-[A-Za-z0-9]{48})/.exec(created.stdout)?.[1] ?? '';
-    const gateway = await start(['--mock-upstream'], dir);
+    // The mock runs here, so the test sees the moment the request reaches the upstream.
+    const mock = await startMockUpstream({ port: 0 });
+    const gateway = await start(['--upstream', mock.url], dir);
     const client = new OpenAI({
       apiKey: 'sk-anything',
       baseURL: `${gateway.url}/v1`,
@@ -142,7 +145,9 @@ describe('usage-panda CLI', { timeout: 180_000 }, () => {
     const inFlight = client.chat.completions
       .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'slow one' }] })
       .withResponse();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    while (!mock.requests.some((r) => r.path.endsWith('/chat/completions'))) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     const exited = gateway.stop();
     const { data, response } = await inFlight;
     expect(data.choices[0]?.message.content).toBe('Echo: slow one');
@@ -156,6 +161,7 @@ describe('usage-panda CLI', { timeout: 180_000 }, () => {
     });
     const stored = await readJson(record);
     await again.stop();
+    await mock.close();
     await rm(dir, { recursive: true, force: true });
     expect(record.status).toBe(200);
     expect(stored.status).toBe(200);
