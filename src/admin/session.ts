@@ -6,6 +6,7 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { adminUnauthorized, GatewayError } from '../errors.js';
+import type { AdminAuthLimit } from './auth-limit.js';
 import type { AdminToken, StoredAdminToken } from './token.js';
 
 export const SESSION_COOKIE = 'up_session';
@@ -71,12 +72,17 @@ const csrfRejected = () =>
  * for writes only together with the session's CSRF token. Without `sessions` (an admin
  * API built without the dashboard) only the bearer token is accepted.
  */
-export function authorizeAdmin(request: FastifyRequest, adminToken: AdminToken, sessions?: Sessions): void {
+export function authorizeAdmin(
+  request: FastifyRequest,
+  adminToken: AdminToken,
+  sessions?: Sessions,
+  limit?: AdminAuthLimit,
+): void {
   const header = request.headers.authorization;
   if (header) {
     const token = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
-    if (token && adminToken.verify(token)) return;
-    throw adminUnauthorized();
+    verifyToken(request, adminToken, token, limit);
+    return;
   }
   const session = readCookie(request.headers.cookie, SESSION_COOKIE);
   const csrfToken = session && sessions ? sessions.check(session) : null;
@@ -84,6 +90,14 @@ export function authorizeAdmin(request: FastifyRequest, adminToken: AdminToken, 
   if (SAFE_METHODS.has(request.method)) return;
   const sent = request.headers[CSRF_HEADER];
   if (typeof sent !== 'string' || !sameText(sent, csrfToken)) throw csrfRejected();
+}
+
+/** Checks an admin token against the token and the IP's failure limit. */
+function verifyToken(request: FastifyRequest, adminToken: AdminToken, token: string, limit?: AdminAuthLimit): void {
+  limit?.check(request.ip);
+  if (token && adminToken.verify(token)) return;
+  limit?.failed(request.ip);
+  throw adminUnauthorized();
 }
 
 const SignInSchema = z.object({ token: z.string().min(1) }).strict();
@@ -100,10 +114,15 @@ function setSessionCookie(request: FastifyRequest, reply: FastifyReply, value: s
  * `/api/session`: POST signs in with the admin token, GET tells the dashboard whether it
  * is signed in (and its CSRF token), DELETE signs out. Registered outside the auth hook.
  */
-export async function sessionRoutes(app: FastifyInstance, adminToken: AdminToken, sessions: Sessions): Promise<void> {
+export async function sessionRoutes(
+  app: FastifyInstance,
+  adminToken: AdminToken,
+  sessions: Sessions,
+  limit?: AdminAuthLimit,
+): Promise<void> {
   app.post('/session', async (request, reply) => {
     const { token } = SignInSchema.parse(request.body ?? {});
-    if (!adminToken.verify(token)) throw adminUnauthorized();
+    verifyToken(request, adminToken, token, limit);
     const { cookie, csrfToken } = sessions.issue();
     setSessionCookie(request, reply, cookie, SESSION_TTL_MS / 1000);
     return { authenticated: true, csrfToken };

@@ -31,6 +31,9 @@ export const GatewaySettingsSchema = z
     upstreamHeadersTimeoutMs: z.coerce.number().int().positive(),
     upstreamIdleTimeoutMs: z.coerce.number().int().positive(),
     shutdownGraceMs: z.coerce.number().int().min(0),
+    adminAuthMaxFailures: z.coerce.number().int().positive(),
+    adminAuthWindowMs: z.coerce.number().int().positive(),
+    trustProxy: z.union([z.boolean(), z.string().min(1)]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .partial()
@@ -124,6 +127,9 @@ const DEFAULTS = {
   upstreamIdleTimeoutMs: 300_000,
   // How long shutdown lets requests in flight (long streams) finish before it cuts them.
   shutdownGraceMs: 10_000,
+  // Failed admin authentications (bearer token or dashboard sign-in) per IP before a 429.
+  adminAuthMaxFailures: 10,
+  adminAuthWindowMs: 300_000,
   logLevel: 'info',
 } as const satisfies GatewaySettings;
 
