@@ -79,6 +79,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   });
   const app = await buildServer({
     logLevel: config.logLevel,
+    trustProxy: config.trustProxy,
     isReady: () => ready,
     metrics,
     admin: {
@@ -86,7 +87,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       connections,
       autoReplies,
       adminToken,
-      sessions: createSessions(adminToken, secret),
+      sessions: createSessions(adminToken, secret, store),
       authLimit,
       onRefused(ip, status) {
         metrics.refused('admin', status);

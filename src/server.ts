@@ -8,6 +8,8 @@ import { isVersionPath, type ProxyDeps, type ProxyHandler, proxyHandler, proxyRo
 
 export interface ServerDeps {
   logLevel: string;
+  /** Fastify's trustProxy: whose X-Forwarded-For/-Proto to believe (client IP, HTTPS). */
+  trustProxy?: boolean | string;
   isReady(): boolean;
   metrics: GatewayMetrics;
   admin: AdminDeps;
@@ -36,6 +38,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.proxy.maxBodyBytes,
     forceCloseConnections: 'idle',
+    trustProxy: deps.trustProxy ?? false,
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -176,12 +176,24 @@ const refusals: Migration = {
   },
 };
 
+/** Issue 15: signing out revokes the session on the server, for every replica. */
+const revokedSessions: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('revoked_sessions')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('expires_at', bigint, (col) => col.notNull())
+      .execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
   '0003_usage_and_rollups': usageDetails,
   '0004_user_days': userDays,
   '0005_refusals': refusals,
+  '0006_revoked_sessions': revokedSessions,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -94,6 +94,12 @@ export interface RefusalsTable {
   count: number;
 }
 
+/** Dashboard sessions signed out before their expiry; a row goes once that has passed. */
+export interface RevokedSessionsTable {
+  id: string;
+  expiresAt: number;
+}
+
 export interface Database {
   autoreplies: AutoRepliesTable;
   settings: SettingsTable;
@@ -104,4 +110,5 @@ export interface Database {
   logHourTotals: LogRollupsTable;
   logUserDays: LogUserDaysTable;
   refusals: RefusalsTable;
+  revokedSessions: RevokedSessionsTable;
 }

@@ -335,6 +335,21 @@ export class SqlStore implements Store {
       .execute();
   }
 
+  async revokeSession(id: string, expiresAt: number): Promise<void> {
+    // Sessions past their expiry are refused anyway: their rows are no longer needed.
+    await this.db.deleteFrom('revokedSessions').where('expiresAt', '<=', Date.now()).execute();
+    await this.db
+      .insertInto('revokedSessions')
+      .values({ id, expiresAt })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
+
+  async isSessionRevoked(id: string): Promise<boolean> {
+    const row = await this.db.selectFrom('revokedSessions').select('id').where('id', '=', id).executeTakeFirst();
+    return row !== undefined;
+  }
+
   async insertAutoReply(reply: NewAutoReply): Promise<AutoReply> {
     const now = Date.now();
     const row = await this.db

@@ -69,6 +69,9 @@ export interface Store {
   close(): Promise<void>;
 
   getSetting(key: string): Promise<string | undefined>;
+  /** Puts a dashboard session on the revocation list until it would have expired anyway. */
+  revokeSession(id: string, expiresAt: number): Promise<void>;
+  isSessionRevoked(id: string): Promise<boolean>;
   setSetting(key: string, value: string): Promise<void>;
 
   insertConnection(connection: NewConnection): Promise<Connection>;
