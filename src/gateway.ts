@@ -6,12 +6,14 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Agent } from 'undici';
 import { createPriceBook } from './accounting/prices.js';
+import { AdminAuthLimit } from './admin/auth-limit.js';
 import { createSessions } from './admin/session.js';
 import { ensureAdminToken, type StoredAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
 import { applyConfigFile } from './config/apply.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
+import type { LogRecord } from './domain.js';
 import { createMetrics } from './metrics.js';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.js';
 import { PolicySettingsSchema } from './policy-settings.js';
@@ -20,6 +22,7 @@ import { StreamOptionsRefusals } from './proxy/stream.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
 import { createLogWriter, type LogWriter } from './store/log-writer.js';
+import { createRefusalCounter } from './store/refusal-counter.js';
 import { RetentionSchema, startRetention } from './store/retention.js';
 import { openStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
@@ -58,6 +61,13 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const mockUpstream = config.mockUpstream ? await startMockUpstream({ port: 0 }) : null;
   const agent = createUpstreamAgent(config);
 
+  const refusals = createRefusalCounter(store, {
+    onError: (err) => app.log.error({ err }, 'writing refusal counts failed'),
+  });
+  const authLimit = new AdminAuthLimit({
+    maxFailures: config.adminAuthMaxFailures,
+    windowMs: config.adminAuthWindowMs,
+  });
   let ready = false;
   let cutting = false;
   let logWriter: LogWriter | undefined;
@@ -69,9 +79,22 @@ export async function startGateway(config: Config): Promise<Gateway> {
   });
   const app = await buildServer({
     logLevel: config.logLevel,
+    trustProxy: config.trustProxy,
     isReady: () => ready,
     metrics,
-    admin: { store, connections, autoReplies, adminToken, sessions: createSessions(adminToken, secret) },
+    admin: {
+      store,
+      connections,
+      autoReplies,
+      adminToken,
+      sessions: createSessions(adminToken, secret, store),
+      authLimit,
+      onRefused(ip, status) {
+        metrics.refused('admin', status);
+        refusals.add('admin', status, ip);
+      },
+      flushRefusals: () => refusals.flush(),
+    },
     proxy: {
       connections,
       autoReplies,
@@ -90,7 +113,13 @@ export async function startGateway(config: Config): Promise<Gateway> {
       cutByShutdown: () => cutting,
       record(record) {
         metrics.observe(record);
-        logWriter?.enqueue(record);
+        if (isRefusal(record)) {
+          // Counted per IP and minute, not logged: a loop of wrong keys must not fill the log.
+          metrics.refused('proxy', record.status);
+          refusals.add('proxy', record.status, record.ip);
+        } else {
+          logWriter?.enqueue(record);
+        }
       },
     },
   });
@@ -143,11 +172,19 @@ export async function startGateway(config: Config): Promise<Gateway> {
       // A response's 'close' (where the proxy records it) can come after the server's.
       await Promise.all(inFlight);
       await writer.close();
+      await refusals.close();
       await agent.close();
       await mockUpstream?.close();
       await store.close();
     },
   };
+}
+
+/** Refused for its key before any connection was known: a wrong or missing Usage Panda key. */
+function isRefusal(record: LogRecord): boolean {
+  return (
+    (record.status === 401 || record.status === 403) && record.connectionId === null && record.connectionName === null
+  );
 }
 
 /** Sockets to upstreams, summed over the agent's origins. */

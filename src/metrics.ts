@@ -7,6 +7,8 @@ import type { LogWriter } from './store/log-writer.js';
 export interface GatewayMetrics {
   registry: Registry;
   observe(record: LogRecord): void;
+  /** A request refused for its credentials before any connection was known. */
+  refused(source: 'proxy' | 'admin', status: number): void;
 }
 
 /** Where the gauges read from; each is asked at scrape time. */
@@ -66,6 +68,12 @@ export function createMetrics(sources: MetricSources): GatewayMetrics {
     labelNames: ['operation'] as const,
     registers: [registry],
   });
+  const refusals = new Counter({
+    name: 'usage_panda_refused_requests_total',
+    help: 'Requests refused for their credentials before any connection was known (counted per IP and minute in /api/refusals, not logged), by source and status.',
+    labelNames: ['source', 'status'] as const,
+    registers: [registry],
+  });
   const queueStat = (name: string, help: string, pick: (stats: LogWriter['stats']) => number) =>
     new Gauge({
       name,
@@ -88,6 +96,9 @@ export function createMetrics(sources: MetricSources): GatewayMetrics {
       latency.observe({ operation: record.operation }, record.latencyMs / 1000);
       for (const flag of record.flags) flags.inc({ type: flag.type });
       if (record.costUsd === null) unpriced.inc({ operation: record.operation });
+    },
+    refused(source, status) {
+      refusals.inc({ source, status: String(status) });
     },
   };
 }

@@ -9,6 +9,8 @@ import { isVersionPath, type ProxyDeps, type ProxyHandler, proxyHandler, proxyRo
 
 export interface ServerDeps {
   logLevel: string;
+  /** Fastify's trustProxy: whose X-Forwarded-For/-Proto to believe (client IP, HTTPS). */
+  trustProxy?: boolean | string;
   isReady(): boolean;
   metrics: GatewayMetrics;
   admin: AdminDeps;
@@ -40,6 +42,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Every error in OpenAI's shape, those of the HTTP layer too (item 11 of issue 15).
     clientErrorHandler: answerClientError,
     frameworkErrors: answerFrameworkError,
+    trustProxy: deps.trustProxy ?? false,
   });
   app.setErrorHandler(answerFrameworkError);
 

@@ -97,7 +97,11 @@ describe('dashboard session', () => {
     expect(await refused.json()).toEqual(UNAUTHORIZED);
 
     // A session issued 13 hours ago, signed with this gateway's real key, has expired.
-    const sessions = createSessions(stack.gateway.adminToken, await loadSecret(undefined, stack.dataDir));
+    const sessions = createSessions(
+      stack.gateway.adminToken,
+      await loadSecret(undefined, stack.dataDir),
+      stack.gateway.store,
+    );
     const old = sessions.issue(Date.now() - 13 * 3600_000);
     expect((await withCookie(`up_session=${old.cookie}`)).status).toBe(401);
     const fresh = sessions.issue();

@@ -6,9 +6,11 @@ import type { ConnectionDirectory } from '../connections/directory.js';
 import { badRequest, GatewayError, httpLayerError, notFound } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { alertRoutes } from './alerts.js';
+import type { AdminAuthLimit } from './auth-limit.js';
 import { autoReplyRoutes } from './autoreplies.js';
 import { connectionRoutes } from './connections.js';
 import { logRoutes } from './logs.js';
+import { refusalRoutes } from './refusals.js';
 import { authorizeAdmin, type Sessions, sessionRoutes } from './session.js';
 import { statsRoutes } from './stats.js';
 import type { AdminToken } from './token.js';
@@ -20,20 +22,29 @@ export interface AdminDeps {
   adminToken: AdminToken;
   /** Dashboard sessions; without them the API takes only the bearer token. */
   sessions?: Sessions;
+  /** Limits failed token attempts per IP. */
+  authLimit?: AdminAuthLimit;
+  /** Told of every request refused for its credentials (401, 403, 429), to count it. */
+  onRefused?(ip: string, status: number): void;
+  /** Writes the refusal counts not yet stored. */
+  flushRefusals?(): Promise<void>;
 }
 
 export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   app.setErrorHandler((err: FastifyError | Error, request, reply) => {
     const error = toAdminError(err, request.routeOptions.bodyLimit);
+    if (REFUSED.has(error.code)) deps.onRefused?.(request.ip, error.status);
     if (error.status >= 500) reply.log.error({ err }, 'admin API error');
     reply.code(error.status).headers(error.headers).send(error.toBody());
   });
 
   // Signing in and out happens before there is a session, so it sits outside the auth hook.
   const { sessions } = deps;
-  if (sessions) await app.register((scope) => sessionRoutes(scope, deps.adminToken, sessions));
+  if (sessions) await app.register((scope) => sessionRoutes(scope, deps.adminToken, sessions, deps.authLimit));
   await app.register(async (secured) => {
-    secured.addHook('onRequest', async (request) => authorizeAdmin(request, deps.adminToken, deps.sessions));
+    secured.addHook('onRequest', async (request) =>
+      authorizeAdmin(request, deps.adminToken, deps.sessions, deps.authLimit),
+    );
     // Claims every other /api path, so the proxy's catch-all never sees one.
     secured.all('/*', async (_request, reply) => {
       const error = notFound('admin route');
@@ -44,8 +55,12 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<v
     await secured.register((scope) => autoReplyRoutes(scope, deps.autoReplies));
     await secured.register((scope) => statsRoutes(scope, deps.store));
     await secured.register((scope) => alertRoutes(scope, deps.store));
+    await secured.register((scope) => refusalRoutes(scope, deps.store, deps.flushRefusals));
   });
 }
+
+/** Refusals of the caller's credentials: counted per IP like the proxy's, not logged. */
+const REFUSED = new Set(['UP_ERR_ADMIN_UNAUTHORIZED', 'UP_ERR_CSRF', 'UP_ERR_ADMIN_AUTH_LIMITED']);
 
 function toAdminError(err: FastifyError | Error, bodyLimit: number): GatewayError {
   if (err instanceof GatewayError) return err;

@@ -34,6 +34,9 @@ export const GatewaySettingsSchema = z
     shutdownGraceMs: z.coerce.number().int().min(0),
     upstreamTotalTimeoutMs: z.coerce.number().int().positive(),
     clientBodyTimeoutMs: z.coerce.number().int().positive(),
+    adminAuthMaxFailures: z.coerce.number().int().positive(),
+    adminAuthWindowMs: z.coerce.number().int().positive(),
+    trustProxy: z.union([z.boolean(), z.string().min(1)]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .partial()
@@ -134,6 +137,9 @@ const DEFAULTS = {
   upstreamTotalTimeoutMs: 900_000,
   // The whole request body: 32 MiB in 2 minutes is about 2 Mbit/s.
   clientBodyTimeoutMs: 120_000,
+  // Failed admin authentications (bearer token or dashboard sign-in) per IP before a 429.
+  adminAuthMaxFailures: 10,
+  adminAuthWindowMs: 300_000,
   logLevel: 'info',
 } as const satisfies GatewaySettings;
 

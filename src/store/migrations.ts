@@ -158,11 +158,42 @@ const userDays: Migration = {
   },
 };
 
+/**
+ * Issue 15: requests refused before any connection is known (a wrong key, a wrong admin
+ * token) are counted per minute, IP, source and status instead of logged one by one.
+ */
+const refusals: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('refusals')
+      .addColumn('minute', bigint, (col) => col.notNull())
+      .addColumn('ip', 'text', (col) => col.notNull())
+      .addColumn('source', 'text', (col) => col.notNull())
+      .addColumn('status', 'integer', (col) => col.notNull())
+      .addColumn('count', 'integer', (col) => col.notNull())
+      .addPrimaryKeyConstraint('refusals_pk', ['minute', 'ip', 'source', 'status'])
+      .execute();
+  },
+};
+
+/** Issue 15: signing out revokes the session on the server, for every replica. */
+const revokedSessions: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('revoked_sessions')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('expires_at', bigint, (col) => col.notNull())
+      .execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
   '0003_usage_and_rollups': usageDetails,
   '0004_user_days': userDays,
+  '0005_refusals': refusals,
+  '0006_revoked_sessions': revokedSessions,
 };
 
 export const migrationProvider: MigrationProvider = {

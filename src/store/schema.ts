@@ -83,6 +83,23 @@ export interface LogUserDaysTable extends Omit<LogRollupsTable, 'hour' | 'model'
   day: number;
 }
 
+/** Requests refused before a connection was known, counted per minute, IP, source and status. */
+export interface RefusalsTable {
+  /** Start of the minute, epoch ms. */
+  minute: number;
+  ip: string;
+  /** `proxy` (a wrong or missing Usage Panda key) or `admin` (a wrong admin token). */
+  source: string;
+  status: number;
+  count: number;
+}
+
+/** Dashboard sessions signed out before their expiry; a row goes once that has passed. */
+export interface RevokedSessionsTable {
+  id: string;
+  expiresAt: number;
+}
+
 export interface Database {
   autoreplies: AutoRepliesTable;
   settings: SettingsTable;
@@ -92,4 +109,6 @@ export interface Database {
   /** The same sums without the user dimension (endUser always ''): small, for everything but users. */
   logHourTotals: LogRollupsTable;
   logUserDays: LogUserDaysTable;
+  refusals: RefusalsTable;
+  revokedSessions: RevokedSessionsTable;
 }

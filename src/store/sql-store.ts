@@ -39,6 +39,8 @@ import type {
   LogPage,
   NewAutoReply,
   NewConnection,
+  RefusalCount,
+  RefusalFilter,
   Store,
 } from './store.js';
 
@@ -333,6 +335,21 @@ export class SqlStore implements Store {
       .execute();
   }
 
+  async revokeSession(id: string, expiresAt: number): Promise<void> {
+    // Sessions past their expiry are refused anyway: their rows are no longer needed.
+    await this.db.deleteFrom('revokedSessions').where('expiresAt', '<=', Date.now()).execute();
+    await this.db
+      .insertInto('revokedSessions')
+      .values({ id, expiresAt })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
+
+  async isSessionRevoked(id: string): Promise<boolean> {
+    const row = await this.db.selectFrom('revokedSessions').select('id').where('id', '=', id).executeTakeFirst();
+    return row !== undefined;
+  }
+
   async insertAutoReply(reply: NewAutoReply): Promise<AutoReply> {
     const now = Date.now();
     const row = await this.db
@@ -484,8 +501,10 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       const deleted = Number(result.numDeletedRows);
       total += deleted;
-      if (deleted < RETENTION_CHUNK) return total;
+      if (deleted < RETENTION_CHUNK) break;
     }
+    await this.db.deleteFrom('refusals').where('minute', '<', before).execute();
+    return total;
   }
 
   async clearBodiesBefore(before: number): Promise<number> {
@@ -524,6 +543,42 @@ export class SqlStore implements Store {
   async findLog(id: string): Promise<LogRecord | undefined> {
     const row = await this.db.selectFrom('logs').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toLogRecord(row);
+  }
+
+  async addRefusals(counts: readonly RefusalCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (let start = 0; start < counts.length; start += INSERT_CHUNK) {
+        await trx
+          .insertInto('refusals')
+          .values(counts.slice(start, start + INSERT_CHUNK))
+          .onConflict((oc) =>
+            oc
+              .columns(['minute', 'ip', 'source', 'status'])
+              .doUpdateSet((eb) => ({ count: eb('refusals.count', '+', eb.ref('excluded.count')) })),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async queryRefusals(filter: RefusalFilter, limit: number): Promise<RefusalCount[]> {
+    let query = this.db.selectFrom('refusals').selectAll();
+    if (filter.ip !== undefined) query = query.where('ip', '=', filter.ip);
+    if (filter.source !== undefined) query = query.where('source', '=', filter.source);
+    if (filter.from !== undefined) query = query.where('minute', '>=', filter.from);
+    if (filter.to !== undefined) query = query.where('minute', '<', filter.to);
+    const rows = await query
+      .orderBy('minute', 'desc')
+      .orderBy('count', 'desc')
+      .orderBy('ip')
+      .limit(Math.min(Math.max(Math.trunc(limit) || 1, 1), MAX_PAGE))
+      .execute();
+    return rows.map((row) => ({
+      ...row,
+      minute: Number(row.minute),
+      source: row.source === 'admin' ? 'admin' : 'proxy',
+    }));
   }
 
   async queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage> {

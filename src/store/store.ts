@@ -43,6 +43,25 @@ export interface LogPage {
   nextCursor: string | null;
 }
 
+/** Refused requests of one minute, IP, source and status. */
+export interface RefusalCount {
+  /** Start of the minute, epoch ms. */
+  minute: number;
+  ip: string;
+  source: 'proxy' | 'admin';
+  status: number;
+  count: number;
+}
+
+export interface RefusalFilter {
+  ip?: string;
+  source?: 'proxy' | 'admin';
+  /** Inclusive lower bound, epoch ms. */
+  from?: number;
+  /** Exclusive upper bound, epoch ms. */
+  to?: number;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /** Runs pending migrations; called once at start. */
@@ -50,6 +69,9 @@ export interface Store {
   close(): Promise<void>;
 
   getSetting(key: string): Promise<string | undefined>;
+  /** Puts a dashboard session on the revocation list until it would have expired anyway. */
+  revokeSession(id: string, expiresAt: number): Promise<void>;
+  isSessionRevoked(id: string): Promise<boolean>;
   setSetting(key: string, value: string): Promise<void>;
 
   insertConnection(connection: NewConnection): Promise<Connection>;
@@ -71,13 +93,17 @@ export interface Store {
   insertLogs(batch: readonly LogRecord[]): Promise<void>;
   /** Sums per bucket and group, from the rollups wherever whole hours allow. */
   aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]>;
-  /** Deletes records older than `before` (epoch ms), rollups untouched; returns how many. */
+  /** Deletes records (and refusal counts) older than `before` (epoch ms), rollups untouched; returns how many records. */
   deleteLogsBefore(before: number): Promise<number>;
   /** Clears request and response bodies of records older than `before`; returns how many. */
   clearBodiesBefore(before: number): Promise<number>;
   /** Every connection's name by id, deleted ones included. */
   connectionNames(): Promise<Map<string, string>>;
   findLog(id: string): Promise<LogRecord | undefined>;
+  /** Adds counts to the refusal rows of their minute, IP, source and status. */
+  addRefusals(counts: readonly RefusalCount[]): Promise<void>;
+  /** Newest minute first, then most refused. */
+  queryRefusals(filter: RefusalFilter, limit: number): Promise<RefusalCount[]>;
   /** Newest first. */
   queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage>;
 }
