@@ -30,6 +30,7 @@ interface Form {
   customWordlist: string;
   promptReflection: Policy['promptReflection'];
   retryCount: string;
+  upstreamTotalTimeoutMs: string;
   logRequestBody: boolean;
   logResponseBody: boolean;
 }
@@ -42,6 +43,7 @@ const toForm = (p: Policy): Form => ({
   allowedModels: p.allowedModels.join('\n'),
   customWordlist: p.customWordlist.join('\n'),
   retryCount: String(p.retryCount),
+  upstreamTotalTimeoutMs: String(p.upstreamTotalTimeoutMs),
 });
 
 const lines = (text: string) =>
@@ -62,6 +64,7 @@ const fromForm = (f: Form): unknown => ({
     .map((s) => s.trim())
     .filter(Boolean),
   retryCount: number(f.retryCount),
+  upstreamTotalTimeoutMs: number(f.upstreamTotalTimeoutMs),
 });
 
 /** Only the settings that differ, so a gateway that knows fewer settings accepts the save. */
@@ -128,7 +131,7 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
       )}
     </div>
   );
-  const numberInput = (key: 'maxTokens' | 'maxPromptChars' | 'retryCount', max?: number) => (
+  const numberInput = (key: 'maxTokens' | 'maxPromptChars' | 'retryCount' | 'upstreamTotalTimeoutMs', max?: number) => (
     <input
       id={idFor(key)}
       type="number"
@@ -285,6 +288,12 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
           'Retry count',
           'Retry upstream network errors, 429 and 5xx up to this many times (0 to 5).',
           numberInput('retryCount', 5),
+        )}
+        {field(
+          'upstreamTotalTimeoutMs',
+          'Total upstream timeout (ms)',
+          "Every upstream attempt together, to the answer's last byte; 0 = the gateway's setting (15 minutes by default).",
+          numberInput('upstreamTotalTimeoutMs'),
         )}
         {toggle('logRequestBody', 'Log request bodies', 'Store request bodies with the log record.')}
         {toggle(
