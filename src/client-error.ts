@@ -15,7 +15,8 @@ function parserError(err: ParserError): GatewayError {
     return httpLayerError({ statusCode: 431, message: 'request headers too large' }, 0);
   }
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return httpLayerError({ statusCode: 408, message: 'request headers not received in time' }, 0);
+    // headersTimeout (60 s) or requestTimeout (the gateway's clientBodyTimeoutMs) passed.
+    return httpLayerError({ statusCode: 408, message: 'request not received in time (clientBodyTimeoutMs)' }, 0);
   }
   const reason = err.reason ?? err.code ?? 'unreadable';
   return httpLayerError({ statusCode: 400, message: `malformed HTTP request: ${reason}` }, 0);

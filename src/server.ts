@@ -25,13 +25,20 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // and reply objects, routing and hooks cost about 10 µs of CPU a request, which the proxy
     // (it hijacks the reply and reads its own body) has no use for. Everything else is Fastify's.
     serverFactory: (fastify) => {
-      const server = createServer((req, res) =>
+      const { clientBodyTimeoutMs } = deps.proxy;
+      // node:http looks for requests over their time this often (30 s by default).
+      const connectionsCheckingInterval = Math.min(30_000, Math.max(50, clientBodyTimeoutMs / 4));
+      // A request must have arrived, body and all, within the client body timeout. The proxy
+      // answers its own (recorded, and its timer starts after authentication), so node:http's
+      // check, which bounds the admin API and the dashboard, comes a second later. Given at
+      // creation: set on the server afterwards, node:http 20 did not enforce it.
+      const requestTimeout = clientBodyTimeoutMs + 1_000;
+      const server = createServer({ connectionsCheckingInterval, requestTimeout }, (req, res) =>
         proxy && isVersionPath(req.url) ? proxy(req, res) : fastify(req, res),
       );
-      // Fastify's defaults for a server it makes itself: idle keep-alive connections kept
-      // 72 s (longer than the usual load balancer's 60 s), and no limit on a request's time.
+      // Idle keep-alive connections kept 72 s (longer than the usual load balancer's 60 s), as
+      // Fastify's default.
       server.keepAliveTimeout = 72_000;
-      server.requestTimeout = 0;
       return server;
     },
     logger: { level: deps.logLevel },

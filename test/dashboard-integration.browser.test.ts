@@ -105,6 +105,7 @@ describe('dashboard with the stats, export and auto-replies APIs', () => {
     await dialog.getByLabel('Custom wordlist').fill('project falcon\nsecret sauce');
     await dialog.getByLabel('Prompt reflection').selectOption('redact');
     await dialog.getByLabel('Retry count').fill('2');
+    await dialog.getByLabel('Total upstream timeout (ms)').fill('1800000');
     await dialog.getByLabel('Log request bodies').check();
     await dialog.getByLabel('Log response bodies').check();
     await dialog.getByRole('button', { name: 'Save' }).click();
@@ -128,6 +129,7 @@ describe('dashboard with the stats, export and auto-replies APIs', () => {
       customWordlist: ['project falcon', 'secret sauce'],
       promptReflection: 'redact',
       retryCount: 2,
+      upstreamTotalTimeoutMs: 1800000,
       logRequestBody: true,
       logResponseBody: true,
     });

@@ -94,6 +94,7 @@ describe('dashboard in the browser', () => {
       'Custom wordlist',
       'Prompt reflection',
       'Retry count',
+      'Total upstream timeout (ms)',
       'Log request bodies',
       'Log response bodies',
       'Passthrough paths',

@@ -477,6 +477,41 @@ describe('timeouts', () => {
   });
 });
 
+describe('a slow body outside /v1', () => {
+  it("is answered 408 in OpenAI's shape once the client body timeout passed", async () => {
+    const slow = await startStack({ clientBodyTimeoutMs: 200 });
+    try {
+      const { hostname, port } = new URL(slow.gateway.url);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), hostname, () =>
+          // Signing in needs no token: a slow body here would otherwise hold the connection.
+          socket.write(
+            'POST /api/session HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tok',
+          ),
+        );
+        let text = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        socket.on('error', reject);
+        socket.on('close', () => resolve(text));
+      });
+      expect(answer.slice(0, answer.indexOf('\r\n'))).toBe('HTTP/1.1 408 Request Timeout');
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({
+        error: {
+          message: 'Usage Panda: request not received in time (clientBodyTimeoutMs)',
+          type: 'invalid_request',
+          param: null,
+          code: null,
+        },
+      });
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe('upstream timeouts in words', () => {
   it('names the connect timeout and its setting', () => {
     const failure = upstreamFailure(new undiciErrors.ConnectTimeoutError());

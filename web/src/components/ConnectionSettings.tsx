@@ -30,6 +30,7 @@ interface Form {
   customWordlist: string;
   promptReflection: Policy['promptReflection'];
   retryCount: string;
+  upstreamTotalTimeoutMs: string;
   logRequestBody: boolean;
   logResponseBody: boolean;
   passthroughPaths: string;
@@ -44,6 +45,7 @@ const toForm = (p: Policy): Form => ({
   customWordlist: p.customWordlist.join('\n'),
   retryCount: String(p.retryCount),
   passthroughPaths: p.passthroughPaths.join('\n'),
+  upstreamTotalTimeoutMs: String(p.upstreamTotalTimeoutMs),
 });
 
 const lines = (text: string) =>
@@ -65,6 +67,7 @@ const fromForm = (f: Form): unknown => ({
     .filter(Boolean),
   retryCount: number(f.retryCount),
   passthroughPaths: lines(f.passthroughPaths),
+  upstreamTotalTimeoutMs: number(f.upstreamTotalTimeoutMs),
 });
 
 /** Only the settings that differ, so a gateway that knows fewer settings accepts the save. */
@@ -131,7 +134,7 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
       )}
     </div>
   );
-  const numberInput = (key: 'maxTokens' | 'maxPromptChars' | 'retryCount', max?: number) => (
+  const numberInput = (key: 'maxTokens' | 'maxPromptChars' | 'retryCount' | 'upstreamTotalTimeoutMs', max?: number) => (
     <input
       id={idFor(key)}
       type="number"
@@ -297,6 +300,12 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
           'Passthrough paths',
           'While any content setting above is on, requests the gateway cannot read (assistants, vector stores, uploads other than batch files…) are refused with 422. One path prefix per line, like /assistants, forwards those unread.',
           listInput('passthroughPaths', '/assistants\n/vector_stores'),
+        )}
+        {field(
+          'upstreamTotalTimeoutMs',
+          'Total upstream timeout (ms)',
+          "Every upstream attempt together, to the answer's last byte; 0 = the gateway's setting (15 minutes by default).",
+          numberInput('upstreamTotalTimeoutMs'),
         )}
         {toggle('logRequestBody', 'Log request bodies', 'Store request bodies with the log record.')}
         {toggle(
