@@ -6,6 +6,7 @@ import { createPriceBook } from './accounting/prices.js';
 import { createSessions } from './admin/session.js';
 import { ensureAdminToken, type StoredAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
+import { browserAccess } from './browser-access.js';
 import { applyConfigFile } from './config/apply.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
@@ -63,6 +64,12 @@ export async function startGateway(config: Config): Promise<Gateway> {
     logLevel: config.logLevel,
     isReady: () => ready,
     metrics,
+    access: browserAccess({
+      listenHost: config.host,
+      keyless: config.file.standalone || config.defaultApiKey !== undefined,
+      allowedHosts: config.allowedHosts,
+      corsOrigins: config.corsOrigins,
+    }),
     admin: { store, connections, autoReplies, adminToken, sessions: createSessions(adminToken, secret) },
     proxy: {
       connections,

@@ -1,8 +1,10 @@
 // Builds the Fastify app from its plugins: health, metrics, the admin API, the dashboard and the proxy.
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type AdminDeps, adminApi } from './admin/index.js';
+import type { BrowserAccess } from './browser-access.js';
 import { dashboardRoutes } from './dashboard.js';
+import type { GatewayError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import { isVersionPath, type ProxyDeps, type ProxyHandler, proxyHandler, proxyRoutes } from './proxy/route.js';
 
@@ -10,6 +12,8 @@ export interface ServerDeps {
   logLevel: string;
   isReady(): boolean;
   metrics: GatewayMetrics;
+  /** The Host check and CORS (browser-access.ts). */
+  access: BrowserAccess;
   admin: AdminDeps;
   proxy: Omit<ProxyDeps, 'logger'>;
 }
@@ -22,9 +26,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // and reply objects, routing and hooks cost about 10 µs of CPU a request, which the proxy
     // (it hijacks the reply and reads its own body) has no use for. Everything else is Fastify's.
     serverFactory: (fastify) => {
-      const server = createServer((req, res) =>
-        proxy && isVersionPath(req.url) ? proxy(req, res) : fastify(req, res),
-      );
+      const server = createServer((req, res) => {
+        // Before anything else, as nginx picks a server by name: a Host that is not this
+        // gateway's (DNS rebinding) reaches neither the proxy nor the admin API.
+        const refused = deps.access.hostRefusal(req.headers, pathOf(req.url));
+        if (refused) return sendRefusal(res, refused);
+        if (proxy && isVersionPath(req.url)) proxy(req, res);
+        else fastify(req, res);
+      });
       // Fastify's defaults for a server it makes itself: idle keep-alive connections kept
       // 72 s (longer than the usual load balancer's 60 s), and no limit on a request's time.
       server.keepAliveTimeout = 72_000;
@@ -51,7 +60,32 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register((scope) => adminApi(scope, deps.admin), { prefix: '/api' });
   await app.register((scope) => dashboardRoutes(scope));
   const handler = proxyHandler({ ...deps.proxy, logger: app.log });
-  proxy = handler;
-  await app.register((scope) => proxyRoutes(scope, handler));
+  const guarded: ProxyHandler = (req, res) => {
+    // CORS is decided per request, once: every answer the proxy writes carries it.
+    for (const [name, value] of Object.entries(deps.access.corsHeaders(req.headers))) res.setHeader(name, value);
+    const refused = req.method === 'OPTIONS' ? null : deps.access.originRefusal(req.headers);
+    if (refused) return sendRefusal(res, refused);
+    handler(req, res);
+  };
+  proxy = guarded;
+  await app.register((scope) => proxyRoutes(scope, guarded));
   return app;
+}
+
+function pathOf(url: string | undefined): string {
+  const path = url ?? '/';
+  const query = path.indexOf('?');
+  return query === -1 ? path : path.slice(0, query);
+}
+
+/** A refusal made before any route runs, in the one error shape of /v1 and /api alike. */
+function sendRefusal(res: ServerResponse, error: GatewayError): void {
+  const body = JSON.stringify(error.toBody());
+  res
+    .writeHead(error.status, {
+      ...error.headers,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    })
+    .end(body);
 }
