@@ -26,6 +26,8 @@ interface StartFlags extends StoreFlags {
   host?: string;
   upstream?: string;
   mockUpstream?: boolean;
+  allowedHosts?: string;
+  corsOrigins?: string;
 }
 
 const port = (value: string) => {
@@ -33,6 +35,9 @@ const port = (value: string) => {
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number');
   return n;
 };
+
+/** A comma-separated flag as the list the settings take. */
+const listFlag = (value: string | undefined) => value?.split(',').filter((part) => part.trim() !== '');
 
 function settingsFrom(flags: StartFlags): GatewaySettings & { configFile?: string } {
   return {
@@ -43,6 +48,8 @@ function settingsFrom(flags: StartFlags): GatewaySettings & { configFile?: strin
     host: flags.host,
     upstream: flags.upstream,
     mockUpstream: flags.mockUpstream,
+    allowedHosts: listFlag(flags.allowedHosts),
+    corsOrigins: listFlag(flags.corsOrigins),
   };
 }
 
@@ -121,6 +128,8 @@ storeOptions(program.command('start').description('start the gateway'))
   .option('--host <host>', 'address to bind (default 127.0.0.1)')
   .option('--upstream <url>', 'default upstream base URL (default https://api.openai.com/v1)')
   .option('--mock-upstream', 'serve the OpenAI-compatible simulator in-process as the upstream')
+  .option('--allowed-hosts <names>', 'host names the gateway answers to besides loopback ones, comma-separated')
+  .option('--cors-origins <origins>', 'origins whose web pages get CORS, comma-separated')
   .action(async (flags) => {
     const config = await loadConfig(settingsFrom(flags), process.env);
     const gateway = await startGateway(config);

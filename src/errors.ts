@@ -129,6 +129,30 @@ export const clientBodyTimeout = (ms: number) =>
     { connection: 'close' },
   );
 
+/** A Host this gateway does not answer to (DNS rebinding, or a name the operator has not listed). */
+export const hostNotAllowed = (host: string) =>
+  new GatewayError(
+    'UP_ERR_HOST_NOT_ALLOWED',
+    421,
+    'invalid_request',
+    say(
+      host === ''
+        ? 'the request names no host'
+        : `host ${JSON.stringify(host.slice(0, 200))} is not allowed; add it to allowedHosts (USAGE_PANDA_ALLOWED_HOSTS, --allowed-hosts)`,
+    ),
+  );
+
+/** A web page of another origin calling a gateway that needs no key. */
+export const originNotAllowed = (origin: string) =>
+  new GatewayError(
+    'UP_ERR_ORIGIN_NOT_ALLOWED',
+    403,
+    'access_denied',
+    say(
+      `requests from web pages of origin ${JSON.stringify(origin.slice(0, 200))} are not allowed; add it to corsOrigins (USAGE_PANDA_CORS_ORIGINS, --cors-origins)`,
+    ),
+  );
+
 export const notFound = (what: string) =>
   new GatewayError('UP_ERR_NOT_FOUND', 404, 'not_found', say(`${what} not found`));
 

@@ -10,6 +10,7 @@ import { AdminAuthLimit } from './admin/auth-limit.js';
 import { createSessions } from './admin/session.js';
 import { ensureAdminToken, type StoredAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
+import { browserAccess } from './browser-access.js';
 import { applyConfigFile } from './config/apply.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
@@ -82,6 +83,12 @@ export async function startGateway(config: Config): Promise<Gateway> {
     trustProxy: config.trustProxy,
     isReady: () => ready,
     metrics,
+    access: browserAccess({
+      listenHost: config.host,
+      keyless: config.file.standalone || config.defaultApiKey !== undefined,
+      allowedHosts: config.allowedHosts,
+      corsOrigins: config.corsOrigins,
+    }),
     admin: {
       store,
       connections,

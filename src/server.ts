@@ -1,9 +1,11 @@
 // Builds the Fastify app from its plugins: health, metrics, the admin API, the dashboard and the proxy.
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type AdminDeps, adminApi } from './admin/index.js';
+import type { BrowserAccess } from './browser-access.js';
 import { answerClientError, answerFrameworkError } from './client-error.js';
 import { dashboardRoutes } from './dashboard.js';
+import type { GatewayError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import { isVersionPath, type ProxyDeps, type ProxyHandler, proxyHandler, proxyRoutes } from './proxy/route.js';
 
@@ -13,6 +15,8 @@ export interface ServerDeps {
   trustProxy?: boolean | string;
   isReady(): boolean;
   metrics: GatewayMetrics;
+  /** The Host check and CORS (browser-access.ts). */
+  access: BrowserAccess;
   admin: AdminDeps;
   proxy: Omit<ProxyDeps, 'logger'>;
 }
@@ -33,9 +37,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       // check, which bounds the admin API and the dashboard, comes a second later. Given at
       // creation: set on the server afterwards, node:http 20 did not enforce it.
       const requestTimeout = clientBodyTimeoutMs + 1_000;
-      const server = createServer({ connectionsCheckingInterval, requestTimeout }, (req, res) =>
-        proxy && isVersionPath(req.url) ? proxy(req, res) : fastify(req, res),
-      );
+      const server = createServer({ connectionsCheckingInterval, requestTimeout }, (req, res) => {
+        // Before anything else, as nginx picks a server by name: a Host that is not this
+        // gateway's (DNS rebinding) reaches neither the proxy nor the admin API.
+        const refused = deps.access.hostRefusal(req.headers, pathOf(req.url));
+        if (refused) return sendRefusal(res, refused);
+        if (proxy && isVersionPath(req.url)) proxy(req, res);
+        else fastify(req, res);
+      });
       // Idle keep-alive connections kept 72 s (longer than the usual load balancer's 60 s), as
       // Fastify's default.
       server.keepAliveTimeout = 72_000;
@@ -66,7 +75,32 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register((scope) => adminApi(scope, deps.admin), { prefix: '/api' });
   await app.register((scope) => dashboardRoutes(scope));
   const handler = proxyHandler({ ...deps.proxy, logger: app.log });
-  proxy = handler;
-  await app.register((scope) => proxyRoutes(scope, handler));
+  const guarded: ProxyHandler = (req, res) => {
+    // CORS is decided per request, once: every answer the proxy writes carries it.
+    for (const [name, value] of Object.entries(deps.access.corsHeaders(req.headers))) res.setHeader(name, value);
+    const refused = req.method === 'OPTIONS' ? null : deps.access.originRefusal(req.headers);
+    if (refused) return sendRefusal(res, refused);
+    handler(req, res);
+  };
+  proxy = guarded;
+  await app.register((scope) => proxyRoutes(scope, guarded));
   return app;
+}
+
+function pathOf(url: string | undefined): string {
+  const path = url ?? '/';
+  const query = path.indexOf('?');
+  return query === -1 ? path : path.slice(0, query);
+}
+
+/** A refusal made before any route runs, in the one error shape of /v1 and /api alike. */
+function sendRefusal(res: ServerResponse, error: GatewayError): void {
+  const body = JSON.stringify(error.toBody());
+  res
+    .writeHead(error.status, {
+      ...error.headers,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    })
+    .end(body);
 }

@@ -5,6 +5,7 @@ import { YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { PricesConfigSchema } from '../accounting/prices.js';
 import { AutoReplyCreateSchema } from '../autoreplies/directory.js';
+import { AllowedHostsSchema, CorsOriginsSchema } from '../browser-access.js';
 import { PolicySettingsPatchSchema } from '../policy-settings.js';
 import { isApiKey } from '../secrets/keys.js';
 import { RetentionSchema } from '../store/retention.js';
@@ -38,6 +39,10 @@ export const GatewaySettingsSchema = z
     adminAuthWindowMs: z.coerce.number().int().positive(),
     trustProxy: z.union([z.boolean(), z.string().min(1)]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    /** Host names besides loopback ones the gateway answers to (checked on loopback and without keys). */
+    allowedHosts: AllowedHostsSchema,
+    /** Origins whose web pages get CORS; unset: every origin with keys, none without. */
+    corsOrigins: CorsOriginsSchema,
   })
   .partial()
   .strict();
@@ -162,6 +167,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): GatewaySettings {
     defaultApiKey: env.USAGE_PANDA_API_KEY,
     adminToken: env.USAGE_PANDA_ADMIN_TOKEN,
     secret: env.USAGE_PANDA_SECRET,
+    allowedHosts: env.USAGE_PANDA_ALLOWED_HOSTS,
+    corsOrigins: env.USAGE_PANDA_CORS_ORIGINS,
   };
   const defined = Object.fromEntries(Object.entries(pick).filter(([, v]) => v !== undefined && v !== ''));
   return parseOrExplain(GatewaySettingsSchema, defined, 'environment');

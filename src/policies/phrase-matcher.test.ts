@@ -290,6 +290,23 @@ describe('PhraseMatcher', () => {
     expect(out).toBe(`${'z'.repeat(4100)} **** and more`);
   });
 
+  it('holds back a phrase split by invisible characters whole, but not a flood of them without end', () => {
+    const matcher = matcherOf(['bad word']);
+    const window = new PhraseWindow(matcher, redactAll);
+    let out = window.write('a b');
+    for (let i = 0; i < 5; i++) out += window.write('\u200b');
+    out += window.write('ad word and more text after it');
+    expect(out + window.end()).toBe('a **** and more text after it');
+
+    const flood = new PhraseWindow(matcher, redactAll);
+    let released = flood.write('a b');
+    const piece = '\u200b'.repeat(100);
+    for (let i = 0; i < 200; i++) released += flood.write(piece);
+    // 20,003 units written; at most 16 × (8 + 1) + 1,024 of them held.
+    expect(released.length).toBeGreaterThanOrEqual(20_003 - (16 * 9 + 1024));
+    expect(released + flood.end()).toBe(`a b${piece.repeat(200)}`);
+  });
+
   it('holds back no more than the longest phrase (plus one character for the boundary)', () => {
     const matcher = matcherOf(['bad word']);
     const window = new PhraseWindow(matcher, redactAll);

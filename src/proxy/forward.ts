@@ -42,13 +42,6 @@ const NOT_RETURNED = new Set([
   'set-cookie',
 ]);
 
-export const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  'access-control-allow-origin': '*',
-  'access-control-allow-headers': '*',
-  'access-control-allow-methods': 'OPTIONS,POST,GET,PUT,PATCH,DELETE',
-  'access-control-expose-headers': 'x-usagepanda-request-id, x-usagepanda-overhead-ms, x-request-id',
-});
-
 export function createUpstreamAgent(config: Config): Agent {
   return new Agent({
     keepAliveTimeout: 30_000,
@@ -89,11 +82,14 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, providerKey: stri
   return headers;
 }
 
-/** Upstream's answer headers minus hop-by-hop, ready to send on. */
+/**
+ * Upstream's answer headers minus hop-by-hop, ready to send on. CORS is the gateway's own
+ * (set on the response before the proxy runs, see browser-access.ts): upstream's is dropped.
+ */
 export function clientHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = { ...CORS_HEADERS };
+  const headers: OutgoingHttpHeaders = {};
   for (const name in upstream) {
-    if (!NOT_RETURNED.has(name)) headers[name] = upstream[name];
+    if (!NOT_RETURNED.has(name) && !name.startsWith('access-control-')) headers[name] = upstream[name];
   }
   return headers;
 }

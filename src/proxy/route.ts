@@ -29,7 +29,7 @@ import { filterAnswerTexts } from '../providers/openai/answer.js';
 import { readTarget } from '../providers/openai/target.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
 import { ClientAbort } from './client-abort.js';
-import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
+import { clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
 import { multipartBoundary, rewriteMultipartFields } from './multipart.js';
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
@@ -377,7 +377,7 @@ function sendJson(
   json: unknown,
   extra: Record<string, string>,
 ): void {
-  sendRaw(ex, res, status, { ...CORS_HEADERS, ...extra, 'content-type': 'application/json' }, JSON.stringify(json));
+  sendRaw(ex, res, status, { ...extra, 'content-type': 'application/json' }, JSON.stringify(json));
 }
 
 function sendGatewayAnswer(ex: Exchange, res: ServerResponse, answer: GatewayAnswer, settings: PolicySettings): void {
@@ -387,11 +387,12 @@ function sendGatewayAnswer(ex: Exchange, res: ServerResponse, answer: GatewayAns
     return;
   }
   if (settings.logResponseBody) ex.responseBodyText = answer.sse;
-  sendRaw(ex, res, answer.status, { ...CORS_HEADERS, 'content-type': 'text/event-stream; charset=utf-8' }, answer.sse);
+  sendRaw(ex, res, answer.status, { 'content-type': 'text/event-stream; charset=utf-8' }, answer.sse);
 }
 
 function answerPreflight(ex: Exchange, res: ServerResponse): void {
-  writeHead(ex, res, 204, { ...CORS_HEADERS, 'access-control-max-age': '86400' });
+  // The CORS headers themselves are already on the response (browser-access.ts).
+  writeHead(ex, res, 204, { 'access-control-max-age': '86400' });
   res.end();
 }
 
