@@ -61,10 +61,15 @@ const keyHeaders = (key: string, contentType = 'application/json') => ({
 const recordOf = (answer: RawAnswer) => stack.record(String(answer.headers['x-usagepanda-request-id']));
 
 describe('path forms', () => {
-  it('applies the policy to /v1//chat/completions, /v1/x/../chat/completions and /v1/%63hat/completions', async () => {
+  it('applies the policy to /v1//chat/completions, /v1/x/../chat/completions, /v1/%63hat/completions and /x/../v1/…', async () => {
     const { key } = await stack.createConnection({ policy: { requestWordlists: { dan: 'block' } } });
     stack.mock.reset();
-    for (const path of ['/v1//chat/completions', '/v1/models/../chat/./completions', '/v1/%63hat/completions']) {
+    for (const path of [
+      '/v1//chat/completions',
+      '/v1/models/../chat/./completions',
+      '/v1/%63hat/completions',
+      '/healthz/../v1/chat/completions',
+    ]) {
       const answer = await rawRequest('POST', path, keyHeaders(key), JSON.stringify(chat(INJECTION)));
       expect(answer.status).toBe(422);
       expect(answer.json).toEqual(openAiError('Usage Panda: Request matched known wordlists: dan'));
