@@ -604,7 +604,7 @@ function speech(ex: Exchange) {
 }
 
 /** Stores the uploaded file and answers OpenAI's file object. */
-function uploadFile(ex: Exchange): void {
+function uploadFile(ex: Exchange) {
   const file = ex.files.find((f) => f.field === 'file');
   if (!file?.content)
     return sendError(ex.res, ex.seq, ex.started, 400, "Missing file part 'file'.", 'invalid_request_error');
@@ -621,7 +621,7 @@ function uploadFile(ex: Exchange): void {
   });
 }
 
-function fileContent(ex: Exchange): void {
+function fileContent(ex: Exchange) {
   const id = decodeURIComponent(ex.route.split('/')[2] ?? '');
   const content = ex.storedFiles.get(id);
   if (!content)
