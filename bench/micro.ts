@@ -50,6 +50,7 @@ function chatBody(bytes: number): Buffer {
 const HEADERS = { 'content-type': 'application/json', 'x-usagepanda-api-key': 'up-bench' };
 const noUpstream: PolicyContext = {
   callUpstream: () => Promise.reject(new Error('the micro-benchmark makes no upstream calls')),
+  readUpstream: () => Promise.reject(new Error('the micro-benchmark makes no upstream calls')),
 };
 
 /** The part of `wanted` this build accepts, key by key, and the keys it refuses. */

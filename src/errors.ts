@@ -170,6 +170,15 @@ export const internalError = () => new GatewayError('UP_ERR_INTERNAL', 500, 'ser
 export const moderationFailed = (reason: string) =>
   new GatewayError('UP_ERR_MODERATION_FAILED', 502, 'upstream_error', say(`moderation check failed: ${reason}`));
 
+/** The stored input file of a new batch could not be read back to check it: the batch is not created unchecked. */
+export const batchFileUnreadable = (fileId: string, reason: string) =>
+  new GatewayError(
+    'UP_ERR_BATCH_FILE_UNREADABLE',
+    502,
+    'upstream_error',
+    say(`could not read batch input file ${fileId} to check it: ${reason}`),
+  );
+
 /** Things declared in the config file change only there; `what` names it, e.g. `connection prod`. */
 export const managedByFile = (what: string) =>
   new GatewayError('UP_ERR_MANAGED_BY_FILE', 409, 'invalid_request', say(`${what} is managed by the config file`));

@@ -61,10 +61,15 @@ const keyHeaders = (key: string, contentType = 'application/json') => ({
 const recordOf = (answer: RawAnswer) => stack.record(String(answer.headers['x-usagepanda-request-id']));
 
 describe('path forms', () => {
-  it('applies the policy to /v1//chat/completions, /v1/x/../chat/completions and /v1/%63hat/completions', async () => {
+  it('applies the policy to /v1//chat/completions, /v1/x/../chat/completions, /v1/%63hat/completions and /x/../v1/…', async () => {
     const { key } = await stack.createConnection({ policy: { requestWordlists: { dan: 'block' } } });
     stack.mock.reset();
-    for (const path of ['/v1//chat/completions', '/v1/models/../chat/./completions', '/v1/%63hat/completions']) {
+    for (const path of [
+      '/v1//chat/completions',
+      '/v1/models/../chat/./completions',
+      '/v1/%63hat/completions',
+      '/healthz/../v1/chat/completions',
+    ]) {
       const answer = await rawRequest('POST', path, keyHeaders(key), JSON.stringify(chat(INJECTION)));
       expect(answer.status).toBe(422);
       expect(answer.json).toEqual(openAiError('Usage Panda: Request matched known wordlists: dan'));
@@ -294,6 +299,77 @@ describe('batch files', () => {
     const err = await apiError(upload(key, 'anything', 'assistants'));
     expect(err.status).toBe(422);
     expect(err.message).toBe("422 Usage Panda: endpoint not inspected by this connection's policy: POST /v1/files");
+  });
+});
+
+describe('batches created from a stored file', () => {
+  const line = (body: Record<string, unknown>) =>
+    JSON.stringify({ custom_id: 'r1', method: 'POST', url: '/v1/chat/completions', body });
+  /** Uploads straight to the mock upstream, as a client going around the gateway would. */
+  const uploadAround = async (jsonl: string): Promise<string> => {
+    const form = new FormData();
+    form.append('purpose', 'batch');
+    form.append('file', new Blob([jsonl]), 'requests.jsonl');
+    const answer = await fetch(`${stack.mock.url}/files`, { method: 'POST', body: form });
+    return ((await answer.json()) as { id: string }).id;
+  };
+  const createBatch = (key: string, fileId: string) =>
+    rawRequest(
+      'POST',
+      '/v1/batches',
+      keyHeaders(key),
+      JSON.stringify({ input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+    );
+
+  it('reads the input file back and refuses the batch when a line fails, forwarding nothing', async () => {
+    const { key } = await stack.createConnection({ policy: { enforceUserIds: true } });
+    const fileId = await uploadAround(`${line({ ...chat('a'), user: 'u' })}\n${line(chat('b'))}\n`);
+    stack.mock.reset();
+    const answer = await createBatch(key, fileId);
+    expect(answer.status).toBe(422);
+    const message = `Usage Panda: batch input file ${fileId} line 2: Config set to block requests without user field`;
+    expect(answer.json).toEqual(openAiError(message));
+    expect(await recordOf(answer)).toMatchObject({ status: 422, endpoint: '/batches', operation: 'other' });
+    expect(stack.mock.requests.map((r) => `${r.method} ${r.path}`)).toEqual([`GET /v1/files/${fileId}/content`]);
+  });
+
+  it('refuses a line that would need redacting, as a stored file cannot be changed', async () => {
+    const { key } = await stack.createConnection({ policy: { requestWordlists: { dan: 'redact' } } });
+    const fileId = await uploadAround(line(chat(INJECTION)));
+    const answer = await createBatch(key, fileId);
+    expect(answer.status).toBe(422);
+    expect(answer.json.error.message).toBe(
+      `Usage Panda: batch input file ${fileId} line 1: Request matched known wordlists: dan (a stored file cannot be redacted)`,
+    );
+  });
+
+  it('creates the batch from a file that passes, such as one uploaded through the gateway', async () => {
+    const { key } = await stack.createConnection({ policy: { requestWordlists: { dan: 'redact' } } });
+    const uploaded = await stack
+      .client(key)
+      .files.create({ file: await toFile(Buffer.from(line(chat(`so ${INJECTION}`))), 'r.jsonl'), purpose: 'batch' });
+    stack.mock.reset();
+    const answer = await createBatch(key, uploaded.id);
+    // The mock upstream has no batches: its 404 shows the request went through.
+    expect(answer.status).toBe(404);
+    expect(stack.mock.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET /v1/files/${uploaded.id}/content`,
+      'POST /v1/batches',
+    ]);
+  });
+
+  it('answers 502 when the input file cannot be read back to check it', async () => {
+    const { key } = await stack.createConnection({ policy: { enforceUserIds: true } });
+    stack.mock.reset();
+    const answer = await createBatch(key, 'file-nope');
+    expect(answer.status).toBe(502);
+    expect(answer.json.error).toEqual({
+      message: 'Usage Panda: could not read batch input file file-nope to check it: upstream answered 404',
+      type: 'upstream_error',
+      param: null,
+      code: null,
+    });
+    expect(stack.mock.requests.map((r) => r.method)).toEqual(['GET']);
   });
 });
 

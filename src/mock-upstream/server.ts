@@ -74,6 +74,8 @@ for (let i = 4; i < SPEECH_BYTES.length; i++) SPEECH_BYTES[i] = (i * 31) & 0xff;
 interface UploadedFile {
   field: string;
   filename: string;
+  /** The bytes, kept only for `POST /files` (the others are drained). */
+  content?: Buffer;
 }
 
 /** One request as the route handlers see it. */
@@ -89,6 +91,8 @@ interface Exchange {
   files: UploadedFile[];
   noUsage: boolean;
   baseUrl: string;
+  /** Files uploaded to `POST /files`, by id, for `GET /files/{id}/content`. */
+  storedFiles: Map<string, Buffer>;
 }
 
 type Handler = (ex: Exchange) => void | Promise<void>;
@@ -105,6 +109,7 @@ export async function startMockUpstream(options: { port?: number; host?: string 
   const requests: ReceivedRequest[] = [];
   const failCounts = new Map<string, number>();
   const sockets = new Set<Socket>();
+  const storedFiles = new Map<string, Buffer>();
   let seq = 0;
   let baseUrl = '';
 
@@ -138,7 +143,7 @@ export async function startMockUpstream(options: { port?: number; host?: string 
     if (route === '/__mock/requests') return answerInspection(res, n, started, method, requests, reset);
     if (route === '/__mock/image.png') return sendBytes(res, n, started, 200, 'image/png', TINY_PNG);
 
-    const parsed = await parseBody(req, body);
+    const parsed = await parseBody(req, body, method === 'POST' && route === '/files');
     const received: ReceivedRequest = {
       method,
       path,
@@ -190,7 +195,7 @@ export async function startMockUpstream(options: { port?: number; host?: string 
       );
     }
     const noUsage = header(req, 'x-mock-no-usage') === 'true';
-    await handler({ req, res, seq: n, started, route, params, files: parsed.files, noUsage, baseUrl });
+    await handler({ req, res, seq: n, started, route, params, files: parsed.files, noUsage, baseUrl, storedFiles });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -234,12 +239,14 @@ const routes = new Map<string, Handler>([
   ['POST /audio/speech', speech],
   ['POST /responses', responses],
   ['GET /models', listModels],
+  ['POST /files', uploadFile],
 ]);
 
 function findRoute(method: string, route: string): Handler | undefined {
   const handler = routes.get(`${method} ${route}`);
   if (handler) return handler;
   if (method === 'GET' && route.startsWith('/models/')) return getModel;
+  if (method === 'GET' && /^\/files\/[^/]+\/content$/.test(route)) return fileContent;
   return undefined;
 }
 
@@ -636,6 +643,32 @@ function speech(ex: Exchange) {
   sendBytes(ex.res, ex.seq, ex.started, 200, 'audio/mpeg', SPEECH_BYTES);
 }
 
+/** Stores the uploaded file and answers OpenAI's file object. */
+function uploadFile(ex: Exchange) {
+  const file = ex.files.find((f) => f.field === 'file');
+  if (!file?.content)
+    return sendError(ex.res, ex.seq, ex.started, 400, "Missing file part 'file'.", 'invalid_request_error');
+  const id = `file-mock${ex.seq}`;
+  ex.storedFiles.set(id, file.content);
+  sendJson(ex.res, ex.seq, ex.started, 200, {
+    id,
+    object: 'file',
+    bytes: file.content.length,
+    created_at: Math.floor(ex.started / 1000),
+    filename: file.filename,
+    purpose: ex.params.purpose ?? 'user_data',
+    status: 'processed',
+  });
+}
+
+function fileContent(ex: Exchange) {
+  const id = decodeURIComponent(ex.route.split('/')[2] ?? '');
+  const content = ex.storedFiles.get(id);
+  if (!content)
+    return sendError(ex.res, ex.seq, ex.started, 404, `No such File object: ${id}`, 'invalid_request_error');
+  sendRaw(ex.res, ex.seq, ex.started, 200, 'application/octet-stream', content.toString('utf8'));
+}
+
 function listModels(ex: Exchange): void {
   sendRaw(ex.res, ex.seq, ex.started, 200, 'application/json', MODEL_LIST_JSON);
 }
@@ -748,9 +781,9 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-async function parseBody(req: IncomingMessage, body: Buffer): Promise<ParsedBody> {
+async function parseBody(req: IncomingMessage, body: Buffer, keepFiles: boolean): Promise<ParsedBody> {
   const type = req.headers['content-type'] ?? '';
-  if (type.startsWith('multipart/form-data')) return parseMultipart(req, body);
+  if (type.startsWith('multipart/form-data')) return parseMultipart(req, body, keepFiles);
   if (body.length === 0 || !(type.includes('/json') || type.includes('+json')))
     return { jsonInvalid: false, files: [] };
   try {
@@ -760,8 +793,8 @@ async function parseBody(req: IncomingMessage, body: Buffer): Promise<ParsedBody
   }
 }
 
-/** Text fields are kept; file contents are drained and only their names remembered. */
-function parseMultipart(req: IncomingMessage, body: Buffer): Promise<ParsedBody> {
+/** Text fields are kept; file contents are drained and only their names remembered, unless `keepFiles`. */
+function parseMultipart(req: IncomingMessage, body: Buffer, keepFiles: boolean): Promise<ParsedBody> {
   return new Promise((resolve) => {
     const fields: Record<string, string> = {};
     const files: UploadedFile[] = [];
@@ -776,9 +809,19 @@ function parseMultipart(req: IncomingMessage, body: Buffer): Promise<ParsedBody>
       fields[name] = value;
     });
     parser.on('file', (field, stream, info) => {
-      files.push({ field, filename: info.filename ?? 'file' });
+      const file: UploadedFile = { field, filename: info.filename ?? 'file' };
+      files.push(file);
       // A body cut short fails the file's stream too (the parser's 'error' answers it).
-      stream.on('error', () => {}).resume();
+      stream.on('error', () => {});
+      if (!keepFiles) {
+        stream.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        file.content = Buffer.concat(chunks);
+      });
     });
     parser.on('close', () => resolve({ fields, files, jsonInvalid: false }));
     parser.on('error', () => resolve({ fields, files, jsonInvalid: false }));

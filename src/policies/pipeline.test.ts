@@ -5,7 +5,10 @@ import { DEFAULT_POLICY, type PolicySettings } from '../policy-settings.js';
 import { enforceUserIds } from './enforce-user-ids.js';
 import { resolveSettings, runRequestPhase } from './pipeline.js';
 
-const ctx = { callUpstream: async () => ({ status: 200, json: {} }) };
+const ctx = {
+  callUpstream: async () => ({ status: 200, json: {} }),
+  readUpstream: async () => ({ status: 200, text: '' }),
+};
 
 function exchange(
   headers: Record<string, string> = {},

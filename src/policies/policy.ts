@@ -11,6 +11,8 @@ export type SettingKey = Exclude<keyof PolicySettings, 'allowHeaderOverrides'>;
 export interface PolicyContext {
   /** POSTs JSON to the connection's upstream with this request's provider key. */
   callUpstream(path: string, body: unknown): Promise<{ status: number; json: unknown }>;
+  /** GETs a text from the connection's upstream, e.g. a stored file; `text` is null past the body limit. */
+  readUpstream(path: string): Promise<{ status: number; text: string | null }>;
 }
 
 /**

@@ -21,7 +21,7 @@ import {
   upstreamTotalTimeout,
 } from '../errors.js';
 import { Exchange, type GatewayAnswer } from '../exchange.js';
-import { inspectBatchFile } from '../policies/batch-file.js';
+import { inspectBatchFile, inspectBatchInput } from '../policies/batch-file.js';
 import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
@@ -148,6 +148,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     const ctx = policyContext(deps, ex, base, providerKey, abort);
     await runRequestPhase(ex, settings, ctx);
     await inspectBatchFile(ex, settings, ctx);
+    await inspectBatchInput(ex, settings, ctx);
     const autoReply = await deps.autoReplies.match(ex);
     if (autoReply) {
       // Answered by the gateway itself: no upstream call, nothing to pay.
@@ -264,6 +265,22 @@ function policyContext(
       });
       const text = await readJsonAnswer(answer, deps.maxJsonAnswerBytes);
       return { status: answer.statusCode, json: JSON.parse(text) };
+    },
+    async readUpstream(path) {
+      const headers = upstreamHeaders(ex.headers, providerKey());
+      delete headers['content-type'];
+      const answer = await sendUpstream(deps.agent, { base, method: 'GET', path, headers, body: null, signal });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of answer.body) {
+        size += (chunk as Buffer).length;
+        if (size > deps.maxBodyBytes) {
+          answer.body.destroy();
+          return { status: answer.statusCode, text: null };
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return { status: answer.statusCode, text: Buffer.concat(chunks).toString('utf8') };
     },
   };
 }

@@ -11,6 +11,7 @@ describe('endpoint classification', () => {
     expect(classifyEndpoint('POST', '/conversations')).toBe('conversations');
     expect(classifyEndpoint('POST', '/conversations/conv_1/items')).toBe('conversations.items');
     expect(classifyEndpoint('POST', '/files')).toBe('files');
+    expect(classifyEndpoint('POST', '/batches')).toBe('batches');
     expect(classifyEndpoint('POST', '/audio/speech')).toBe('audio.speech');
   });
 
@@ -20,7 +21,6 @@ describe('endpoint classification', () => {
     expect(classifyEndpoint('POST', '/conversations//items')).toBe('other');
     expect(classifyEndpoint('POST', '/conversations/conv_1/items/item_1')).toBe('other');
     expect(classifyEndpoint('POST', '/responses/resp_1/cancel')).toBe('other');
-    expect(classifyEndpoint('POST', '/batches')).toBe('other');
     expect(classifyEndpoint('POST', '/assistants')).toBe('other');
     expect(classifyEndpoint('POST', '/vector_stores/vs_1/search')).toBe('other');
     expect(classifyEndpoint('POST', '/Chat/Completions')).toBe('other');

@@ -35,6 +35,8 @@ export const ENDPOINTS = {
   'conversations.items': { path: '/conversations/{id}/items', operation: 'response', body: 'json', billed: false },
   /** File uploads; the gateway reads those with `purpose=batch` (JSONL of requests). */
   files: { path: '/files', operation: 'other', body: 'multipart', billed: false },
+  /** Batches: the gateway reads back the stored input file a batch is created from. */
+  batches: { path: '/batches', operation: 'other', body: 'json', billed: false },
 } as const satisfies Record<string, EndpointInfo>;
 
 export type Endpoint = keyof typeof ENDPOINTS | 'other';

@@ -32,6 +32,8 @@ describe('the request target', () => {
     expect(pathOf('/v1/./chat/./completions')).toBe('/chat/completions');
     expect(pathOf('/v1/models/../chat/completions')).toBe('/chat/completions');
     expect(pathOf('/v1/x/%2e%2E/chat/completions')).toBe('/chat/completions');
+    expect(pathOf('/healthz/../v1/chat/completions')).toBe('/chat/completions');
+    expect(pathOf('/x/../v1')).toBe('/');
   });
 
   it('decodes percent-encoded unreserved characters and keeps other escapes', () => {

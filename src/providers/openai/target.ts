@@ -55,7 +55,7 @@ function normalPath(rawPath: string): string {
   // A path without the version prefix is treated as if it had it.
   const first = segments.findIndex((segment) => segment !== '' && segment !== '.');
   const below = first !== -1 && segments[first] === 'v1' ? segments.slice(first + 1) : segments;
-  const kept: string[] = [];
+  let kept: string[] = [];
   for (const segment of below) {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') {
@@ -65,6 +65,8 @@ function normalPath(rawPath: string): string {
     }
     kept.push(segment);
   }
+  // `/healthz/../v1/chat/completions` comes to the version prefix only once resolved.
+  if (below === segments && kept[0] === 'v1') kept = kept.slice(1);
   // A trailing slash is part of what the client asked for; only its repetitions go.
   const last = below[below.length - 1];
   const trailing = kept.length > 0 && (last === '' || last === '.' || last === '..');
