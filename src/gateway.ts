@@ -13,6 +13,7 @@ import { createMetrics } from './metrics.js';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.js';
 import { PolicySettingsSchema } from './policy-settings.js';
 import { createUpstreamAgent } from './proxy/forward.js';
+import { Cooldowns } from './proxy/routing.js';
 import { StreamOptionsRefusals } from './proxy/stream.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
@@ -76,6 +77,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
       maxBodyBytes: config.maxBodyBytes,
       prices: createPriceBook(config.file.prices),
       streamOptionsRefusals: new StreamOptionsRefusals(),
+      cooldowns: new Cooldowns({
+        failures: config.targetFailuresBeforeCooldown,
+        seconds: config.targetCooldownSeconds,
+      }),
+      mockOrigin: mockUpstream ? new URL(mockUpstream.url).origin : null,
       record(record) {
         metrics.observe(record);
         logWriter?.enqueue(record);

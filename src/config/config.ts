@@ -5,6 +5,7 @@ import { YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { PricesConfigSchema } from '../accounting/prices.js';
 import { AutoReplyCreateSchema } from '../autoreplies/directory.js';
+import { TargetsSchema, UpstreamSchema } from '../connections/upstream.js';
 import { PolicySettingsPatchSchema } from '../policy-settings.js';
 import { isApiKey } from '../secrets/keys.js';
 import { RetentionSchema } from '../store/retention.js';
@@ -30,6 +31,10 @@ export const GatewaySettingsSchema = z
     upstreamConnectTimeoutMs: z.coerce.number().int().positive(),
     upstreamHeadersTimeoutMs: z.coerce.number().int().positive(),
     upstreamIdleTimeoutMs: z.coerce.number().int().positive(),
+    /** A routing target failing this many times in a row cools down… */
+    targetFailuresBeforeCooldown: z.coerce.number().int().positive(),
+    /** …for this many seconds, in which the connection's other targets are used. */
+    targetCooldownSeconds: z.coerce.number().positive(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .partial()
@@ -46,7 +51,8 @@ export const FileConnectionSchema = z
     key: z.string().refine(isApiKey, 'expected a Usage Panda key: up- followed by 48 letters and digits'),
     enabled: z.boolean().default(true),
     policy: PolicySettingsPatchSchema.default({}),
-    upstream: Url.optional(),
+    upstream: UpstreamSchema.optional(),
+    targets: TargetsSchema.optional(),
     providerKey: z.string().min(1).optional(),
   })
   .strict();
@@ -121,6 +127,8 @@ const DEFAULTS = {
   // Long answers can take minutes before the first byte; an idle stream is cut sooner.
   upstreamHeadersTimeoutMs: 600_000,
   upstreamIdleTimeoutMs: 300_000,
+  targetFailuresBeforeCooldown: 3,
+  targetCooldownSeconds: 30,
   logLevel: 'info',
 } as const satisfies GatewaySettings;
 

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import busboy from 'busboy';
+import { anthropicMessages, type MockAnswer } from './anthropic.js';
 
 export interface ReceivedRequest {
   method: string;
@@ -151,6 +152,12 @@ export async function startMockUpstream(options: { port?: number; host?: string 
     requests.push(received);
     if (requests.length > MAX_RECORDED) requests.shift();
 
+    // A base URL under `/__mock/status/NNN` answers NNN to everything: a target that is down, for routing tests.
+    const forced = /^\/__mock\/status\/(\d{3})(\/|$)/.exec(path);
+    if (forced) {
+      const status = Number(forced[1]);
+      return sendError(res, n, started, status, `mock error ${status}`, errorType(status));
+    }
     if (await applyFaults(req, res, n, started, failCounts)) return;
 
     const handler = findRoute(method, route);
@@ -231,12 +238,51 @@ const routes = new Map<string, Handler>([
   ['POST /audio/speech', speech],
   ['POST /responses', responses],
   ['GET /models', listModels],
+  // Anthropic's Messages API, at its own path (`/v1/messages`).
+  ['POST /messages', messages],
 ]);
+
+/** Azure OpenAI: `/openai/deployments/{deployment}/{operation}?api-version=` with an `api-key` header. */
+const AZURE_PATH = /^\/openai\/deployments\/([^/]+)(\/.+)$/;
+
+function azure(ex: Exchange): void | Promise<void> {
+  const [, deployment = '', operation = ''] = AZURE_PATH.exec(ex.route) ?? [];
+  const handler = routes.get(`${ex.req.method} ${operation}`);
+  if (!handler) return sendError(ex.res, ex.seq, ex.started, 404, 'Resource not found', 'invalid_request_error');
+  if (!header(ex.req, 'api-key')) {
+    return sendError(
+      ex.res,
+      ex.seq,
+      ex.started,
+      401,
+      'Access denied due to missing api-key header.',
+      'invalid_request_error',
+    );
+  }
+  if (!new URL(ex.req.url ?? '/', 'http://mock').searchParams.get('api-version')) {
+    return sendError(ex.res, ex.seq, ex.started, 404, 'Resource not found', 'invalid_request_error');
+  }
+  // A deployment answers with its model whatever the body says; the mock's deployment is named after it.
+  return handler({ ...ex, route: operation, params: { ...ex.params, model: deployment } });
+}
+
+function messages(ex: Exchange): void | Promise<void> {
+  return sendMockAnswer(
+    ex,
+    anthropicMessages(ex.params, ex.req.headers, ex.seq, countWords, (text) => streamPieces(text)),
+  );
+}
+
+function sendMockAnswer(ex: Exchange, answer: MockAnswer): void | Promise<void> {
+  if ('events' in answer) return sendStream(ex, answer.events);
+  sendJson(ex.res, ex.seq, ex.started, answer.status, answer.json);
+}
 
 function findRoute(method: string, route: string): Handler | undefined {
   const handler = routes.get(`${method} ${route}`);
   if (handler) return handler;
   if (method === 'GET' && route.startsWith('/models/')) return getModel;
+  if (AZURE_PATH.test(route)) return azure;
   return undefined;
 }
 

@@ -2,7 +2,7 @@
 // phase → forward → response phase → record.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { Agent, Dispatcher } from 'undici';
+import type { Agent } from 'undici';
 import type { PriceBook } from '../accounting/prices.js';
 import { errorMessageFrom, usageOfAnswer } from '../accounting/usage.js';
 import { autoReplyAnswer, autoReplyFlag } from '../autoreplies/answer.js';
@@ -28,14 +28,15 @@ import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './fo
 import { multipartBoundary, rewriteMultipartFields } from './multipart.js';
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
-import { sendWithRetries } from './retry.js';
 import {
-  relayStream,
-  requestStreamUsage,
-  StreamInspector,
-  type StreamOptionsRefusals,
-  withdrawStreamUsage,
-} from './stream.js';
+  type Cooldowns,
+  moderationBase,
+  planRoute,
+  type RoutingDeps,
+  sendRouted,
+  type UpstreamAnswer,
+} from './routing.js';
+import { relayStream, requestStreamUsage, StreamInspector, type StreamOptionsRefusals } from './stream.js';
 import { StreamAnswerFilter } from './stream-answer.js';
 
 export interface ProxyDeps {
@@ -56,6 +57,10 @@ export interface ProxyDeps {
   prices: PriceBook;
   /** Upstreams not to ask for stream usage for now. */
   streamOptionsRefusals: StreamOptionsRefusals;
+  /** Targets that keep failing, skipped for a while. */
+  cooldowns: Cooldowns;
+  /** The mock upstream's origin when it is on: providers without a baseUrl are sent there. */
+  mockOrigin: string | null;
   logger: FastifyBaseLogger;
 }
 
@@ -105,7 +110,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
       ex.error ??= 'client disconnected';
       if (ex.status === 0) ex.status = CLIENT_CLOSED;
     }
-    deps.record(toLogRecord(ex, 'openai', deps.prices));
+    deps.record(toLogRecord(ex, ex.provider, deps.prices));
   });
 
   try {
@@ -115,7 +120,9 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes));
     const settings = resolveSettings(ex, policy);
 
-    const base = connection?.upstream ?? deps.upstream;
+    const routing = routingDeps(deps);
+    const route = planRoute(routing, connection, ex);
+    const base = moderationBase(route, deps.upstream);
     const providerKey = () => {
       const stored = connection ? deps.connections.providerKey(connection) : null;
       const key = clientProviderKey ?? stored ?? deps.fallbackProviderKey;
@@ -132,39 +139,34 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     }
     if (ex.answer) return sendGatewayAnswer(ex, res, ex.answer, settings);
 
-    if (!deps.streamOptionsRefusals.has(base)) requestStreamUsage(ex);
-    const body = forwardedBody(ex);
-    if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, body);
+    if (!deps.streamOptionsRefusals.has(route[0]?.upstream.baseUrl ?? deps.upstream)) requestStreamUsage(ex);
+    if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, forwardedBody(ex));
     const sentAt = performance.now();
-    const call = {
-      base,
-      method: ex.method,
-      path: ex.path + ex.query,
-      headers: upstreamHeaders(ex.headers, providerKey()),
-      body,
-      signal: abort,
+    const keys = {
+      client: clientProviderKey,
+      connection: () => (connection ? deps.connections.providerKey(connection) : null),
+      fallback: deps.fallbackProviderKey,
     };
-    let upstream = await sendWithRetries(deps.agent, call, settings.retryCount, ex, abort);
-    if (upstream.statusCode === 400 && ex.streamUsageInjected) {
-      // Perhaps a compatible server that refuses `stream_options`: ask once more exactly as
-      // the client did (the tokenizer counts the answer). Had the client's own request been
-      // at fault, this gets the same 400 back, now about what the client really sent.
-      await upstream.body.dump();
-      withdrawStreamUsage(ex);
-      upstream = await sendWithRetries(
-        deps.agent,
-        { ...call, body: forwardedBody(ex) },
-        settings.retryCount,
-        ex,
-        abort,
-      );
-      if (upstream.statusCode < 400) deps.streamOptionsRefusals.add(base);
-    }
+    const upstream = await sendRouted(routing, ex, route, keys, () => forwardedBody(ex), settings.retryCount, abort);
+    ex.provider = upstream.provider;
+    ex.providerModel = upstream.model;
     ex.upstreamHeadersMs = performance.now() - sentAt;
     await relayAnswer(ex, upstream, res, settings, abort, sentAt);
   } catch (err) {
     sendError(deps.logger, ex, res, err);
   }
+}
+
+/** What routing needs of the proxy's dependencies. */
+function routingDeps(deps: ProxyDeps): RoutingDeps {
+  return {
+    agent: deps.agent,
+    upstream: deps.upstream,
+    mockOrigin: deps.mockOrigin,
+    cooldowns: deps.cooldowns,
+    streamOptionsRefusals: deps.streamOptionsRefusals,
+    open: (sealed) => deps.connections.open(sealed),
+  };
 }
 
 function startExchange(req: IncomingMessage): Exchange {
@@ -252,7 +254,7 @@ function forwardedBody(ex: Exchange): Buffer | string | null {
 
 async function relayAnswer(
   ex: Exchange,
-  upstream: Dispatcher.ResponseData,
+  upstream: UpstreamAnswer,
   res: ServerResponse,
   settings: PolicySettings,
   signal: ClientAbort,

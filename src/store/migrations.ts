@@ -158,11 +158,19 @@ const userDays: Migration = {
   },
 };
 
+/** Issue 14: a connection's routing targets (JSON); `upstream` may hold a provider's upstream as JSON too. */
+const targets: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('connections').addColumn('targets', 'text').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
   '0003_usage_and_rollups': usageDetails,
   '0004_user_days': userDays,
+  '0005_targets': targets,
 };
 
 export const migrationProvider: MigrationProvider = {
