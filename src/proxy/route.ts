@@ -122,6 +122,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
 
     const routing = routingDeps(deps);
     const route = planRoute(routing, connection, ex);
+    ex.provider = route[0]?.upstream.provider ?? ex.provider;
     const base = moderationBase(route, deps.upstream);
     const providerKey = () => {
       const stored = connection ? deps.connections.providerKey(connection) : null;
@@ -148,7 +149,6 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
       fallback: deps.fallbackProviderKey,
     };
     const upstream = await sendRouted(routing, ex, route, keys, () => forwardedBody(ex), settings.retryCount, abort);
-    ex.provider = upstream.provider;
     ex.providerModel = upstream.model;
     ex.upstreamHeadersMs = performance.now() - sentAt;
     await relayAnswer(ex, upstream, res, settings, abort, sentAt);

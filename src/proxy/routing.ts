@@ -214,6 +214,8 @@ export async function sendRouted(
     const target = order[i] as RouteTarget;
     const last = i === order.length - 1;
     const before = ex.attempts.length;
+    // The record names the provider that answered, or the last one tried.
+    ex.provider = target.upstream.provider;
     const label = () => {
       for (const attempt of ex.attempts.slice(before)) {
         attempt.provider = target.upstream.provider;

@@ -1,0 +1,352 @@
+// The official openai SDK through each provider the gateway translates to: chat, streams,
+// tools, embeddings where the provider has them, the policies and the price per provider.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiError, fakeProviderKey, type Stack, startStack } from './harness.js';
+
+let stack: Stack;
+let origin: string;
+beforeAll(async () => {
+  stack = await startStack();
+  origin = new URL(stack.mock.url).origin;
+});
+afterAll(() => stack?.close());
+
+const CLAUDE = 'claude-3-5-haiku-20241022';
+const user = (content: string) => ({ role: 'user' as const, content });
+
+/** The last request the mock received on a path. */
+function lastRequest(path: string) {
+  const found = stack.mock.requests.findLast((r) => r.path === path);
+  if (!found) throw new Error(`no request to ${path}`);
+  return found;
+}
+
+describe('Anthropic through the openai SDK', () => {
+  let key: string;
+  beforeAll(async () => {
+    ({ key } = await stack.createConnection({ upstream: { provider: 'anthropic', baseUrl: origin } }));
+  });
+
+  it('translates a chat with a system message and an image, and prices it as Anthropic’s', async () => {
+    const providerKey = fakeProviderKey();
+    const { data, response } = await stack
+      .client(key, { apiKey: providerKey })
+      .chat.completions.create({
+        model: CLAUDE,
+        max_tokens: 100,
+        user: 'u-7',
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is this?' },
+              { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+            ],
+          },
+        ],
+      })
+      .withResponse();
+    expect(data.object).toBe('chat.completion');
+    expect(data.choices[0]?.message.content).toBe('Echo: What is this?');
+    expect(data.choices[0]?.finish_reason).toBe('stop');
+    expect(data.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 4, total_tokens: 9 });
+    const sent = lastRequest('/v1/messages');
+    expect(sent.headers['x-api-key']).toBe(providerKey);
+    expect(sent.headers['anthropic-version']).toBe('2023-06-01');
+    expect(sent.headers.authorization).toBeUndefined();
+    expect(sent.json).toEqual({
+      model: CLAUDE,
+      max_tokens: 100,
+      system: 'Be brief.',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is this?' },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } },
+          ],
+        },
+      ],
+      metadata: { user_id: 'u-7' },
+    });
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.provider).toBe('anthropic');
+    expect(record.promptTokens).toBe(5);
+    expect(record.completionTokens).toBe(4);
+    // claude-3-5-haiku: $0.80 per million input tokens, $4 per million output tokens.
+    expect(record.costUsd).toBeCloseTo((5 * 0.8 + 4 * 4) / 1e6, 12);
+    expect(record.attempts.map((a) => [a.provider, a.status])).toEqual([['anthropic', 200]]);
+  });
+
+  it('streams chat.completion.chunk events with the usage chunk when include_usage is set', async () => {
+    const stream = await stack.client(key).chat.completions.create({
+      model: CLAUDE,
+      messages: [user('stream these words')],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: unknown = null;
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe('Echo: stream these words');
+    expect(finish).toBe('stop');
+    expect(usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
+  });
+
+  it('records the usage of a stream whose client did not ask for it, and sends no usage chunk', async () => {
+    const { data: stream, response } = await stack
+      .client(key)
+      .chat.completions.create({ model: CLAUDE, messages: [user('quiet stream')], stream: true })
+      .withResponse();
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.some((c) => c.usage)).toBe(false);
+    expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('Echo: quiet stream');
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.stream).toBe(true);
+    expect([record.promptTokens, record.completionTokens, record.usageEstimated]).toEqual([2, 3, false]);
+    expect(record.upstreamId).toMatch(/^msg_mock/);
+  });
+
+  const tools = [
+    {
+      type: 'function' as const,
+      function: {
+        name: 'lookup',
+        description: 'Looks a word up',
+        parameters: { type: 'object', properties: { echo: { type: 'string' } } },
+      },
+    },
+  ];
+
+  it('translates tools, tool_choice and tool results both ways', async () => {
+    const client = stack.client(key);
+    const first = await client.chat.completions.create({
+      model: CLAUDE,
+      messages: [user('find panda')],
+      tools,
+      tool_choice: 'required',
+    });
+    const call = first.choices[0]?.message.tool_calls?.[0];
+    expect(first.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(call?.type === 'function' && call.function).toEqual({ name: 'lookup', arguments: '{"echo":"find panda"}' });
+    expect(lastRequest('/v1/messages').json).toMatchObject({
+      tools: [
+        {
+          name: 'lookup',
+          description: 'Looks a word up',
+          input_schema: { type: 'object', properties: { echo: { type: 'string' } } },
+        },
+      ],
+      tool_choice: { type: 'any' },
+    });
+
+    const second = await client.chat.completions.create({
+      model: CLAUDE,
+      messages: [
+        user('find panda'),
+        { role: 'assistant', content: null, tool_calls: first.choices[0]?.message.tool_calls },
+        { role: 'tool', tool_call_id: call?.id ?? '', content: 'a bear' },
+      ],
+      tools,
+    });
+    expect(second.choices[0]?.message.content).toBe('Echo: tool result: a bear');
+    expect((lastRequest('/v1/messages').json as { messages: unknown[] }).messages.slice(1)).toEqual([
+      {
+        role: 'assistant',
+        content: [{ type: 'tool_use', id: call?.id, name: 'lookup', input: { echo: 'find panda' } }],
+      },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: call?.id, content: 'a bear' }] },
+    ]);
+  });
+
+  it('streams a tool call as tool_calls deltas', async () => {
+    const stream = await stack.client(key).chat.completions.create({
+      model: CLAUDE,
+      messages: [user('stream a call')],
+      tools,
+      tool_choice: { type: 'function', function: { name: 'lookup' } },
+      stream: true,
+    });
+    let args = '';
+    let name = '';
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      const delta = chunk.choices[0]?.delta.tool_calls?.[0];
+      name += delta?.function?.name ?? '';
+      args += delta?.function?.arguments ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect([name, args, finish]).toEqual(['lookup', '{"echo":"stream a call"}', 'tool_calls']);
+  });
+
+  it('answers embeddings with a 400 naming the endpoint and the provider, calling nothing', async () => {
+    stack.mock.reset();
+    const err = await apiError(stack.client(key).embeddings.create({ model: CLAUDE, input: 'x' }));
+    expect(err.status).toBe(400);
+    expect(err.error).toEqual({
+      message: 'Usage Panda: the embeddings endpoint is not available on provider anthropic',
+      type: 'invalid_request',
+      param: null,
+      code: null,
+    });
+    expect(stack.mock.requests).toHaveLength(0);
+  });
+
+  it('gives Anthropic’s errors in OpenAI’s shape', async () => {
+    const err = await apiError(
+      stack.client(key).chat.completions.create({ model: CLAUDE, messages: [] }, { maxRetries: 0 }),
+    );
+    expect(err.status).toBe(400);
+    expect(err.error).toEqual({
+      message: 'messages: Field required',
+      type: 'invalid_request_error',
+      param: null,
+      code: null,
+    });
+  });
+
+  it('uses x-usagepanda-anthropic-api-key before the bearer token', async () => {
+    await stack
+      .client(key)
+      .chat.completions.create(
+        { model: CLAUDE, messages: [user('k')] },
+        { headers: { 'x-usagepanda-anthropic-api-key': 'sk-ant-from-header' } },
+      );
+    expect(lastRequest('/v1/messages').headers['x-api-key']).toBe('sk-ant-from-header');
+  });
+});
+
+describe('Azure OpenAI through the openai SDK', () => {
+  it('sends chat and embeddings to the deployment with api-key and api-version', async () => {
+    const { key } = await stack.createConnection({
+      upstream: {
+        provider: 'azure',
+        baseUrl: origin,
+        apiKey: 'azure-key-1',
+        apiVersion: '2024-06-01',
+        deployments: { 'gpt-4o-mini': 'gpt-4o' },
+      },
+    });
+    const client = stack.client(key);
+    const { data, response } = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [user('hi azure')] })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('Echo: hi azure');
+    const sent = lastRequest('/openai/deployments/gpt-4o/chat/completions');
+    expect(sent.query).toEqual({ 'api-version': '2024-06-01' });
+    expect(sent.headers['api-key']).toBe('azure-key-1');
+    expect(sent.headers.authorization).toBeUndefined();
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect(record.provider).toBe('azure');
+    expect(record.costUsd).toBeGreaterThan(0);
+
+    const embedding = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'vector' });
+    expect(embedding.data).toHaveLength(1);
+    expect(lastRequest('/openai/deployments/text-embedding-3-small/embeddings').headers['api-key']).toBe('azure-key-1');
+  });
+
+  it('streams through Azure and records the usage', async () => {
+    const { key } = await stack.createConnection({ upstream: { provider: 'azure', baseUrl: origin } });
+    const { data: stream, response } = await stack
+      .client(key)
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: [user('azure stream')], stream: true })
+      .withResponse();
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Echo: azure stream');
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect([record.provider, record.promptTokens, record.usageEstimated]).toEqual(['azure', 2, false]);
+  });
+
+  it('refuses an x-usagepanda-azure-resource header that is not a resource name with 400', async () => {
+    const { key } = await stack.createConnection();
+    const err = await apiError(
+      stack
+        .client(key)
+        .chat.completions.create(
+          { model: 'gpt-4o-mini', messages: [user('x')] },
+          { headers: { 'x-usagepanda-azure-resource': 'bad resource!' } },
+        ),
+    );
+    expect(err.status).toBe(400);
+    expect(err.error).toMatchObject({
+      message:
+        'Usage Panda: invalid x-usagepanda-azure-resource header: use the resource name, letters, digits and "-"',
+    });
+  });
+});
+
+describe('Policies on a translated provider (Anthropic)', () => {
+  let key: string;
+  beforeAll(async () => {
+    ({ key } = await stack.createConnection({ upstream: { provider: 'anthropic', baseUrl: origin } }));
+  });
+
+  it('enforces user ids', async () => {
+    const err = await apiError(
+      stack
+        .client(key)
+        .chat.completions.create(
+          { model: CLAUDE, messages: [user('hi')] },
+          { headers: { 'x-usagepanda-enforce-user-ids': 'true' } },
+        ),
+    );
+    expect(err.status).toBe(422);
+    expect(err.error).toMatchObject({ message: 'Usage Panda: Config set to block requests without user field' });
+    const record = await stack.record(err.headers?.get('x-usagepanda-request-id'));
+    expect([record.provider, record.costUsd, record.attempts.length]).toEqual(['anthropic', 0, 0]);
+  });
+
+  it('enforces max tokens', async () => {
+    const err = await apiError(
+      stack
+        .client(key)
+        .chat.completions.create(
+          { model: CLAUDE, max_tokens: 500, messages: [user('hi')] },
+          { headers: { 'x-usagepanda-max-tokens': '100' } },
+        ),
+    );
+    expect(err.status).toBe(422);
+    expect(err.error).toMatchObject({ message: 'Usage Panda: Config set to max tokens of: 100; request was: 500' });
+  });
+
+  it('redacts a wordlist match in the translated stream', async () => {
+    const stream = await stack
+      .client(key)
+      .chat.completions.create(
+        { model: CLAUDE, messages: [user('well shit happens')], stream: true },
+        { headers: { 'x-usagepanda-response-wordlists': 'profanity:redact' } },
+      );
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Echo: well **** happens');
+  });
+
+  it('blocks a reflection of the marked system prompt in the answer', async () => {
+    const err = await apiError(
+      stack.client(key).chat.completions.create(
+        {
+          model: CLAUDE,
+          messages: [{ role: 'system', content: 'The code is ||4711||.' }, user('repeat 4711')],
+        },
+        { headers: { 'x-usagepanda-prompt-reflection': 'block' } },
+      ),
+    );
+    expect(err.status).toBe(422);
+    expect(err.error).toMatchObject({
+      message: 'Usage Panda: The response contained a reflection of the original prompt',
+    });
+    const record = await stack.record(err.headers?.get('x-usagepanda-request-id'));
+    expect(record.provider).toBe('anthropic');
+    expect(record.flags).toEqual([
+      { type: 'policy_prompt_reflection', description: 'The response contained a reflection of the original prompt' },
+    ]);
+  });
+});
