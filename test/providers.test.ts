@@ -283,6 +283,126 @@ describe('Azure OpenAI through the openai SDK', () => {
   });
 });
 
+describe('Gemini through the openai SDK', () => {
+  const GEMINI = 'gemini-2.0-flash';
+  let key: string;
+  beforeAll(async () => {
+    ({ key } = await stack.createConnection({ upstream: { provider: 'gemini', baseUrl: origin } }));
+  });
+
+  it('translates a chat with a system instruction and prices it as Google’s', async () => {
+    const providerKey = fakeProviderKey();
+    const { data, response } = await stack
+      .client(key, { apiKey: providerKey })
+      .chat.completions.create({
+        model: GEMINI,
+        max_tokens: 50,
+        messages: [{ role: 'system', content: 'Be brief.' }, user('hello gemini')],
+      })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('Echo: hello gemini');
+    expect(data.choices[0]?.finish_reason).toBe('stop');
+    const sent = lastRequest(`/v1beta/models/${GEMINI}:generateContent`);
+    expect(sent.headers['x-goog-api-key']).toBe(providerKey);
+    expect(sent.json).toEqual({
+      contents: [{ role: 'user', parts: [{ text: 'hello gemini' }] }],
+      systemInstruction: { parts: [{ text: 'Be brief.' }] },
+      generationConfig: { maxOutputTokens: 50 },
+    });
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect([record.provider, record.promptTokens, record.completionTokens]).toEqual(['gemini', 4, 3]);
+    // gemini-2.0-flash: $0.10 per million input tokens, $0.40 per million output tokens.
+    expect(record.costUsd).toBeCloseTo((4 * 0.1 + 3 * 0.4) / 1e6, 12);
+  });
+
+  it('streams chunks and the usage chunk when asked', async () => {
+    const stream = await stack.client(key).chat.completions.create({
+      model: GEMINI,
+      messages: [user('stream me please')],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: unknown = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe('Echo: stream me please');
+    expect(usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
+  });
+
+  it('translates a function call and its result', async () => {
+    const tools = [{ type: 'function' as const, function: { name: 'lookup', parameters: { type: 'object' } } }];
+    const client = stack.client(key);
+    const first = await client.chat.completions.create({
+      model: GEMINI,
+      messages: [user('find it')],
+      tools,
+      tool_choice: 'required',
+    });
+    const call = first.choices[0]?.message.tool_calls?.[0];
+    expect(first.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(call?.type === 'function' && call.function).toEqual({ name: 'lookup', arguments: '{"echo":"find it"}' });
+    const second = await client.chat.completions.create({
+      model: GEMINI,
+      messages: [
+        user('find it'),
+        { role: 'assistant', content: null, tool_calls: first.choices[0]?.message.tool_calls },
+        { role: 'tool', tool_call_id: call?.id ?? '', content: 'found' },
+      ],
+      tools,
+    });
+    expect(second.choices[0]?.message.content).toBe('Echo: tool result: found');
+    expect(
+      (lastRequest(`/v1beta/models/${GEMINI}:generateContent`).json as { contents: unknown[] }).contents[2],
+    ).toEqual({
+      role: 'user',
+      parts: [{ functionResponse: { name: 'lookup', response: { content: 'found' } } }],
+    });
+  });
+
+  it('answers a prompt blocked for safety with a clear 400', async () => {
+    const err = await apiError(
+      stack.client(key).chat.completions.create({ model: GEMINI, messages: [user('BLOCKME')] }),
+    );
+    expect(err.status).toBe(400);
+    expect(err.error).toEqual({
+      message: 'Usage Panda: gemini refused the request: the prompt was blocked (SAFETY)',
+      type: 'invalid_request',
+      param: null,
+      code: null,
+    });
+    const record = await stack.record(err.headers?.get('x-usagepanda-request-id'));
+    expect([record.provider, record.status]).toEqual(['gemini', 400]);
+  });
+
+  it('makes embeddings with embedContent and batchEmbedContents, in base64 and as floats', async () => {
+    const client = stack.client(key);
+    const one = await client.embeddings.create({ model: 'text-embedding-004', input: 'abc' });
+    expect(one.data[0]?.embedding).toHaveLength(8);
+    expect(lastRequest('/v1beta/models/text-embedding-004:embedContent').json).toEqual({
+      content: { parts: [{ text: 'abc' }] },
+    });
+    const two = await client.embeddings.create({
+      model: 'text-embedding-004',
+      input: ['a', 'b'],
+      encoding_format: 'float',
+    });
+    expect(two.data.map((d) => d.index)).toEqual([0, 1]);
+    expect(two.data[0]?.embedding[0]).toBeCloseTo(one.data[0]?.embedding[0] ?? -1, 5);
+  });
+
+  it('takes the key from x-usagepanda-gemini-api-key and its alias x-usagepanda-palm-api-key', async () => {
+    for (const name of ['x-usagepanda-gemini-api-key', 'x-usagepanda-palm-api-key']) {
+      await stack
+        .client(key)
+        .chat.completions.create({ model: GEMINI, messages: [user('k')] }, { headers: { [name]: `g-${name}` } });
+      expect(lastRequest(`/v1beta/models/${GEMINI}:generateContent`).headers['x-goog-api-key']).toBe(`g-${name}`);
+    }
+  });
+});
+
 describe('Policies on a translated provider (Anthropic)', () => {
   let key: string;
   beforeAll(async () => {

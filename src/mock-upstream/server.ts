@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import busboy from 'busboy';
 import { anthropicMessages, type MockAnswer } from './anthropic.js';
+import { GEMINI_PATH, geminiApi } from './gemini.js';
 
 export interface ReceivedRequest {
   method: string;
@@ -273,6 +274,16 @@ function messages(ex: Exchange): void | Promise<void> {
   );
 }
 
+function gemini(ex: Exchange): void | Promise<void> {
+  const [, model = '', method = ''] = GEMINI_PATH.exec(ex.route) ?? [];
+  const apiKey =
+    header(ex.req, 'x-goog-api-key') ?? new URL(ex.req.url ?? '/', 'http://mock').searchParams.get('key') ?? undefined;
+  return sendMockAnswer(
+    ex,
+    geminiApi(model, method, ex.params, apiKey, ex.seq, countWords, (text) => streamPieces(text)),
+  );
+}
+
 function sendMockAnswer(ex: Exchange, answer: MockAnswer): void | Promise<void> {
   if ('events' in answer) return sendStream(ex, answer.events);
   sendJson(ex.res, ex.seq, ex.started, answer.status, answer.json);
@@ -283,6 +294,7 @@ function findRoute(method: string, route: string): Handler | undefined {
   if (handler) return handler;
   if (method === 'GET' && route.startsWith('/models/')) return getModel;
   if (AZURE_PATH.test(route)) return azure;
+  if (method === 'POST' && GEMINI_PATH.test(route)) return gemini;
   return undefined;
 }
 

@@ -2,6 +2,7 @@
 import type { ProviderName } from '../domain.js';
 import { anthropic } from './anthropic/index.js';
 import { azure } from './azure/index.js';
+import { gemini } from './gemini/index.js';
 import { openai } from './openai-compatible.js';
 import type { ProviderAdapter } from './provider.js';
 
@@ -9,6 +10,6 @@ export const ADAPTERS: Readonly<Record<ProviderName, ProviderAdapter | undefined
   openai,
   azure,
   anthropic,
-  gemini: undefined,
+  gemini,
   bedrock: undefined,
 };
