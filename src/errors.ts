@@ -95,3 +95,7 @@ export const providerRefused = (provider: string, reason: string) =>
     'invalid_request',
     say(`${provider} refused the request: ${reason}`),
   );
+
+/** A target of a provider that signs its requests lacks the credentials to sign with. */
+export const missingProviderCredentials = (provider: string, what: string) =>
+  new GatewayError('UP_ERR_NO_PROVIDER_KEY', 401, 'access_denied', say(`no credentials for ${provider}: ${what}`));

@@ -403,6 +403,108 @@ describe('Gemini through the openai SDK', () => {
   });
 });
 
+describe('Bedrock Converse through the openai SDK', () => {
+  const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
+  let key: string;
+  beforeAll(async () => {
+    ({ key } = await stack.createConnection({
+      upstream: {
+        provider: 'bedrock',
+        baseUrl: origin,
+        region: 'eu-west-1',
+        accessKeyId: 'AKIDEXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+      },
+    }));
+  });
+  const path = (operation: string) => `/model/${encodeURIComponent(HAIKU)}/${operation}`;
+
+  it('signs a Converse request with SigV4 and prices the answer as AWS’s', async () => {
+    const { data, response } = await stack
+      .client(key)
+      .chat.completions.create({
+        model: HAIKU,
+        max_tokens: 64,
+        messages: [{ role: 'system', content: 'Be brief.' }, user('hello bedrock')],
+      })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('Echo: hello bedrock');
+    const sent = lastRequest(path('converse'));
+    expect(sent.headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/bedrock\/aws4_request, SignedHeaders=\S+, Signature=[0-9a-f]{64}$/,
+    );
+    expect(JSON.stringify(sent.headers)).not.toContain('wJalrXUtnFEMI');
+    expect(sent.json).toEqual({
+      messages: [{ role: 'user', content: [{ text: 'hello bedrock' }] }],
+      system: [{ text: 'Be brief.' }],
+      inferenceConfig: { maxTokens: 64 },
+    });
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect([record.provider, record.promptTokens, record.completionTokens]).toEqual(['bedrock', 4, 3]);
+    // Claude 3 Haiku on Bedrock: $0.25 per million input tokens, $1.25 per million output tokens.
+    expect(record.costUsd).toBeCloseTo((4 * 0.25 + 3 * 1.25) / 1e6, 12);
+  });
+
+  it('reads ConverseStream’s binary event stream into chunks with usage', async () => {
+    const { data: stream, response } = await stack
+      .client(key)
+      .chat.completions.create({ model: HAIKU, messages: [user('stream from aws')], stream: true })
+      .withResponse();
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Echo: stream from aws');
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect([record.promptTokens, record.completionTokens, record.usageEstimated]).toEqual([3, 4, false]);
+  });
+
+  it('translates tool use, streamed too', async () => {
+    const tools = [{ type: 'function' as const, function: { name: 'lookup', parameters: { type: 'object' } } }];
+    const answer = await stack.client(key).chat.completions.create({
+      model: HAIKU,
+      messages: [user('use it')],
+      tools,
+      tool_choice: 'required',
+    });
+    const call = answer.choices[0]?.message.tool_calls?.[0];
+    expect(call?.type === 'function' && call.function).toEqual({ name: 'lookup', arguments: '{"echo":"use it"}' });
+    const stream = await stack.client(key).chat.completions.create({
+      model: HAIKU,
+      messages: [user('use it')],
+      tools,
+      tool_choice: 'required',
+      stream: true,
+    });
+    let args = '';
+    for await (const chunk of stream) args += chunk.choices[0]?.delta.tool_calls?.[0]?.function?.arguments ?? '';
+    expect(args).toBe('{"echo":"use it"}');
+  });
+
+  it('has the mock refuse a Converse request without a well-formed signature', async () => {
+    const send = (authorization?: string) =>
+      fetch(`${origin}${path('converse')}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'x' }] }] }),
+      });
+    const unsigned = await send();
+    expect(unsigned.status).toBe(403);
+    expect(await unsigned.json()).toEqual({ message: 'Missing Authentication Token' });
+    const forged = await send(
+      'AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/bedrock/aws4_request, Signature=abc',
+    );
+    expect(await forged.json()).toEqual({ message: 'Authorization header is not a well-formed SigV4 signature' });
+  });
+
+  it('refuses a Bedrock upstream without AWS credentials with 401, before calling it', async () => {
+    const { key: bare } = await stack.createConnection({ upstream: { provider: 'bedrock', baseUrl: origin } });
+    const err = await apiError(stack.client(bare).chat.completions.create({ model: HAIKU, messages: [user('x')] }));
+    expect(err.status).toBe(401);
+    expect(err.error).toMatchObject({
+      message: "Usage Panda: no credentials for bedrock: set the upstream's accessKeyId and secretAccessKey",
+    });
+  });
+});
+
 describe('Policies on a translated provider (Anthropic)', () => {
   let key: string;
   beforeAll(async () => {

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import busboy from 'busboy';
 import { anthropicMessages, type MockAnswer } from './anthropic.js';
+import { BEDROCK_PATH, bedrockConverse } from './bedrock.js';
 import { GEMINI_PATH, geminiApi } from './gemini.js';
 
 export interface ReceivedRequest {
@@ -284,6 +285,29 @@ function gemini(ex: Exchange): void | Promise<void> {
   );
 }
 
+async function bedrock(ex: Exchange): Promise<void> {
+  const [, , operation = ''] = BEDROCK_PATH.exec(ex.route) ?? [];
+  const answer = bedrockConverse(operation, ex.params, ex.req.headers, countWords, (text) => streamPieces(text));
+  if ('frames' in answer) {
+    ex.res.writeHead(200, {
+      'content-type': 'application/vnd.amazon.eventstream',
+      'x-amzn-requestid': `bedrock-mock-${ex.seq}`,
+    });
+    for (const frame of answer.frames) if (!ex.res.write(frame)) await drained(ex.res);
+    ex.res.end();
+    return;
+  }
+  const body = JSON.stringify(answer.json);
+  ex.res
+    .writeHead(answer.status, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-amzn-requestid': `bedrock-mock-${ex.seq}`,
+      ...(answer.errorType ? { 'x-amzn-errortype': answer.errorType } : {}),
+    })
+    .end(body);
+}
+
 function sendMockAnswer(ex: Exchange, answer: MockAnswer): void | Promise<void> {
   if ('events' in answer) return sendStream(ex, answer.events);
   sendJson(ex.res, ex.seq, ex.started, answer.status, answer.json);
@@ -295,6 +319,7 @@ function findRoute(method: string, route: string): Handler | undefined {
   if (method === 'GET' && route.startsWith('/models/')) return getModel;
   if (AZURE_PATH.test(route)) return azure;
   if (method === 'POST' && GEMINI_PATH.test(route)) return gemini;
+  if (method === 'POST' && BEDROCK_PATH.test(route)) return bedrock;
   return undefined;
 }
 

@@ -2,6 +2,7 @@
 import type { ProviderName } from '../domain.js';
 import { anthropic } from './anthropic/index.js';
 import { azure } from './azure/index.js';
+import { bedrock } from './bedrock/index.js';
 import { gemini } from './gemini/index.js';
 import { openai } from './openai-compatible.js';
 import type { ProviderAdapter } from './provider.js';
@@ -11,5 +12,5 @@ export const ADAPTERS: Readonly<Record<ProviderName, ProviderAdapter | undefined
   azure,
   anthropic,
   gemini,
-  bedrock: undefined,
+  bedrock,
 };
