@@ -572,3 +572,31 @@ describe('Policies on a translated provider (Anthropic)', () => {
     ]);
   });
 });
+
+describe('Providers without a baseUrl when the mock upstream is on', () => {
+  let mocked: Stack;
+  beforeAll(async () => {
+    mocked = await startStack({ mockUpstream: true });
+  });
+  afterAll(() => mocked?.close());
+
+  it('sends every provider to the in-process mock upstream, which speaks each format', async () => {
+    const upstreams = [
+      { provider: 'anthropic' },
+      { provider: 'gemini' },
+      { provider: 'azure' },
+      { provider: 'bedrock', accessKeyId: 'AKIDMOCK', secretAccessKey: 'mock-secret' },
+    ];
+    for (const upstream of upstreams) {
+      const { key } = await mocked.createConnection({ upstream });
+      const { data, response } = await mocked
+        .client(key)
+        .chat.completions.create({ model: 'gpt-4o-mini', messages: [user(`via ${upstream.provider}`)] })
+        .withResponse();
+      expect(data.choices[0]?.message.content).toBe(`Echo: via ${upstream.provider}`);
+      const record = await mocked.record(response.headers.get('x-usagepanda-request-id'));
+      expect([record.provider, record.status]).toEqual([upstream.provider, 200]);
+    }
+    expect(mocked.mock.requests).toHaveLength(0);
+  });
+});
