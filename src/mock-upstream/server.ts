@@ -77,6 +77,19 @@ for (let i = 4; i < SPEECH_BYTES.length; i++) SPEECH_BYTES[i] = (i * 31) & 0xff;
 interface UploadedFile {
   field: string;
   filename: string;
+  bytes: Buffer;
+}
+
+/** A file uploaded to `/files`, kept in memory by the mock instance. */
+interface StoredFile {
+  id: string;
+  object: 'file';
+  bytes: number;
+  created_at: number;
+  filename: string;
+  purpose: string;
+  status: 'processed';
+  content: Buffer;
 }
 
 /** One request as the route handlers see it. */
@@ -92,6 +105,8 @@ interface Exchange {
   files: UploadedFile[];
   noUsage: boolean;
   baseUrl: string;
+  /** This mock instance's uploaded files, by id. */
+  storedFiles: Map<string, StoredFile>;
 }
 
 type Handler = (ex: Exchange) => void | Promise<void>;
@@ -107,6 +122,7 @@ export async function startMockUpstream(options: { port?: number; host?: string 
   const host = options.host ?? '127.0.0.1';
   const requests: ReceivedRequest[] = [];
   const failCounts = new Map<string, number>();
+  const storedFiles = new Map<string, StoredFile>();
   const sockets = new Set<Socket>();
   let seq = 0;
   let baseUrl = '';
@@ -196,7 +212,7 @@ export async function startMockUpstream(options: { port?: number; host?: string 
       );
     }
     const noUsage = header(req, 'x-mock-no-usage') === 'true';
-    await handler({ req, res, seq: n, started, route, params, files: parsed.files, noUsage, baseUrl });
+    await handler({ req, res, seq: n, started, route, params, files: parsed.files, noUsage, baseUrl, storedFiles });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -240,9 +256,64 @@ const routes = new Map<string, Handler>([
   ['POST /audio/speech', speech],
   ['POST /responses', responses],
   ['GET /models', listModels],
+  ['POST /files', uploadFile],
+  ['GET /files', listFiles],
   // Anthropic's Messages API, at its own path (`/v1/messages`).
   ['POST /messages', messages],
 ]);
+
+const FILE_PATH = /^\/files\/([^/]+)(\/content)?$/;
+
+function uploadFile(ex: Exchange): void {
+  const upload = ex.files.find((f) => f.field === 'file');
+  if (!upload) return missingParam(ex, 'file');
+  const purpose = typeof ex.params.purpose === 'string' ? ex.params.purpose : '';
+  if (purpose === '') return missingParam(ex, 'purpose');
+  const file: StoredFile = {
+    id: `file-mock${ex.seq}`,
+    object: 'file',
+    bytes: upload.bytes.length,
+    created_at: nowSeconds(),
+    filename: upload.filename,
+    purpose,
+    status: 'processed',
+    content: upload.bytes,
+  };
+  ex.storedFiles.set(file.id, file);
+  sendJson(ex.res, ex.seq, ex.started, 200, publicFile(file));
+}
+
+function publicFile({ content: _content, ...file }: StoredFile) {
+  return file;
+}
+
+function listFiles(ex: Exchange): void {
+  const data = [...ex.storedFiles.values()].map(publicFile);
+  sendJson(ex.res, ex.seq, ex.started, 200, { object: 'list', data, has_more: false });
+}
+
+/** GET /files/{id}, GET /files/{id}/content, DELETE /files/{id}. */
+function fileById(ex: Exchange): void {
+  const [, id = '', content] = FILE_PATH.exec(ex.route) ?? [];
+  const file = ex.storedFiles.get(id);
+  if (!file)
+    return sendError(ex.res, ex.seq, ex.started, 404, `No such File object: ${id}`, 'invalid_request_error', 'id');
+  if (ex.req.method === 'DELETE') {
+    if (content)
+      return sendError(
+        ex.res,
+        ex.seq,
+        ex.started,
+        404,
+        `Unknown request URL: DELETE ${ex.route}`,
+        'invalid_request_error',
+      );
+    ex.storedFiles.delete(id);
+    return sendJson(ex.res, ex.seq, ex.started, 200, { id, object: 'file', deleted: true });
+  }
+  if (content) return sendBytes(ex.res, ex.seq, ex.started, 200, 'application/octet-stream', file.content);
+  sendJson(ex.res, ex.seq, ex.started, 200, publicFile(file));
+}
 
 /** Azure OpenAI: `/openai/deployments/{deployment}/{operation}?api-version=` with an `api-key` header. */
 const AZURE_PATH = /^\/openai\/deployments\/([^/]+)(\/.+)$/;
@@ -318,6 +389,7 @@ function findRoute(method: string, route: string): Handler | undefined {
   if (handler) return handler;
   if (method === 'GET' && route.startsWith('/models/')) return getModel;
   if (AZURE_PATH.test(route)) return azure;
+  if ((method === 'GET' || method === 'DELETE') && FILE_PATH.test(route)) return fileById;
   if (method === 'POST' && GEMINI_PATH.test(route)) return gemini;
   if (method === 'POST' && BEDROCK_PATH.test(route)) return bedrock;
   return undefined;
@@ -572,12 +644,23 @@ function responses(ex: Exchange): void | Promise<void> {
     let sequence = 0;
     const event = (data: Record<string, unknown>) =>
       `event: ${String(data.type)}\ndata: ${JSON.stringify({ ...data, sequence_number: sequence++ })}\n\n`;
-    const events = [event({ type: 'response.created', response: response('in_progress', [], null) })];
-    for (const delta of pieces) {
-      events.push(
-        event({ type: 'response.output_text.delta', item_id: itemId, output_index: 0, content_index: 0, delta }),
-      );
-    }
+    // The whole event sequence the SDKs' responses.stream() helpers expect.
+    const part = (text: string) => ({ type: 'output_text', text, annotations: [] });
+    const at = { item_id: itemId, output_index: 0, content_index: 0 };
+    const events = [
+      event({ type: 'response.created', response: response('in_progress', [], null) }),
+      event({ type: 'response.in_progress', response: response('in_progress', [], null) }),
+      event({
+        type: 'response.output_item.added',
+        output_index: 0,
+        item: { ...message('in_progress', ''), content: [] },
+      }),
+      event({ type: 'response.content_part.added', ...at, part: part('') }),
+    ];
+    for (const delta of pieces) events.push(event({ type: 'response.output_text.delta', ...at, delta }));
+    events.push(event({ type: 'response.output_text.done', ...at, text: streamed }));
+    events.push(event({ type: 'response.content_part.done', ...at, part: part(streamed) }));
+    events.push(event({ type: 'response.output_item.done', output_index: 0, item: message('completed', streamed) }));
     const done = response(
       'completed',
       [message('completed', streamed)],
@@ -819,9 +902,16 @@ function parseMultipart(req: IncomingMessage, body: Buffer): Promise<ParsedBody>
       fields[name] = value;
     });
     parser.on('file', (field, stream, info) => {
-      files.push({ field, filename: info.filename ?? 'file' });
+      const file: UploadedFile = { field, filename: info.filename ?? 'file', bytes: Buffer.alloc(0) };
+      files.push(file);
+      const chunks: Buffer[] = [];
       // A body cut short fails the file's stream too (the parser's 'error' answers it).
-      stream.on('error', () => {}).resume();
+      stream
+        .on('error', () => {})
+        .on('data', (chunk: Buffer) => chunks.push(chunk))
+        .on('end', () => {
+          file.bytes = Buffer.concat(chunks);
+        });
     });
     parser.on('close', () => resolve({ fields, files, jsonInvalid: false }));
     parser.on('error', () => resolve({ fields, files, jsonInvalid: false }));
