@@ -264,7 +264,7 @@ const routes = new Map<string, Handler>([
 
 const FILE_PATH = /^\/files\/([^/]+)(\/content)?$/;
 
-function uploadFile(ex: Exchange): void {
+function uploadFile(ex: Exchange) {
   const upload = ex.files.find((f) => f.field === 'file');
   if (!upload) return missingParam(ex, 'file');
   const purpose = typeof ex.params.purpose === 'string' ? ex.params.purpose : '';
@@ -293,7 +293,7 @@ function listFiles(ex: Exchange): void {
 }
 
 /** GET /files/{id}, GET /files/{id}/content, DELETE /files/{id}. */
-function fileById(ex: Exchange): void {
+function fileById(ex: Exchange) {
   const [, id = '', content] = FILE_PATH.exec(ex.route) ?? [];
   const file = ex.storedFiles.get(id);
   if (!file)
