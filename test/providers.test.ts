@@ -505,6 +505,26 @@ describe('Bedrock Converse through the openai SDK', () => {
   });
 });
 
+describe('The log by provider', () => {
+  it('filters /api/logs by provider, and refuses an unknown one with 400', async () => {
+    const { id, key } = await stack.createConnection({
+      targets: [{ provider: 'anthropic', baseUrl: origin, models: ['claude-*'] }, stack.mock.url],
+    });
+    const client = stack.client(key);
+    await client.chat.completions.create({ model: CLAUDE, messages: [user('to anthropic')] });
+    const { response } = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [user('to openai')] })
+      .withResponse();
+    await stack.record(response.headers.get('x-usagepanda-request-id'));
+    const { json } = await stack.admin('GET', `/api/logs?connection=${id}&provider=anthropic`);
+    expect(json.data.map((r: { provider: string; model: string }) => [r.provider, r.model])).toEqual([
+      ['anthropic', CLAUDE],
+    ]);
+    const bad = await stack.admin('GET', '/api/logs?provider=palm');
+    expect(bad.status).toBe(400);
+  });
+});
+
 describe('Policies on a translated provider (Anthropic)', () => {
   let key: string;
   beforeAll(async () => {

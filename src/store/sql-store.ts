@@ -191,6 +191,7 @@ export function logConditions(filter: LogFilter) {
     if (filter.endUser !== undefined) conditions.push(eb('endUser', '=', filter.endUser));
     if (filter.model !== undefined) conditions.push(eb('model', '=', filter.model));
     if (filter.operation !== undefined) conditions.push(eb('operation', '=', filter.operation));
+    if (filter.provider !== undefined) conditions.push(eb('provider', '=', filter.provider));
     if (filter.traceId !== undefined) conditions.push(eb('traceId', '=', filter.traceId));
     if (filter.from !== undefined) conditions.push(eb('ts', '>=', filter.from));
     if (filter.to !== undefined) conditions.push(eb('ts', '<', filter.to));

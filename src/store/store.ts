@@ -30,6 +30,8 @@ export interface LogFilter {
   endUser?: string;
   model?: string;
   operation?: Operation;
+  /** Records of requests that went to this provider. */
+  provider?: string;
   /** Records carrying a flag of this type. */
   flagType?: string;
   /** true: only records with an error (status >= 400); false: only successes. */
