@@ -31,13 +31,47 @@ export interface Connection {
   keyPrefix: string;
   enabled: boolean;
   policy: PolicySettings;
-  /** Upstream base URL including its version path; null means the gateway's default. */
-  upstream: string | null;
+  /**
+   * Upstream base URL including its version path (OpenAI-compatible), or a provider's
+   * upstream; null means the gateway's default.
+   */
+  upstream: string | ProviderUpstream | null;
+  /** Ordered upstreams to route among; when non-empty they take the place of `upstream`. */
+  targets: UpstreamTarget[];
   /** The provider key, encrypted with the gateway secret; never sent to a client. */
   providerKeyEncrypted: string | null;
   managedBy: 'api' | 'file';
   createdAt: number;
   updatedAt: number;
+}
+
+export const PROVIDERS = ['openai', 'azure', 'anthropic', 'gemini', 'bedrock'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+/** A provider's upstream as stored: its secrets encrypted with the gateway secret. */
+export interface ProviderUpstream {
+  provider: ProviderName;
+  /** The provider's API origin (and version path for OpenAI-compatible ones); the provider's own by default. */
+  baseUrl?: string;
+  apiKeyEncrypted?: string;
+  /** Azure: the `api-version` query parameter. */
+  apiVersion?: string;
+  /** Azure: model → deployment name. */
+  deployments?: Record<string, string>;
+  /** Bedrock: the AWS region. */
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKeyEncrypted?: string;
+}
+
+/** One of a connection's routing targets. */
+export interface UpstreamTarget extends ProviderUpstream {
+  /** Relative share of requests among the targets serving a model; equal when absent. */
+  weight?: number;
+  /** The request models it serves, exact or `prefix*`; every model when absent. */
+  models?: string[];
+  /** Request model → the provider's model. */
+  modelMap?: Record<string, string>;
 }
 
 /** The connection name recorded for keyless requests of a standalone gateway (their connection id is null). */
@@ -59,6 +93,10 @@ export interface AutoReply {
 
 /** One try at calling upstream: its status (null when no answer came) or network error. */
 export interface UpstreamAttempt {
+  /** The provider called (absent in records written before routing). */
+  provider?: string;
+  /** The index of the connection's target called; absent when the connection has no targets. */
+  target?: number;
   status: number | null;
   error: string | null;
   latencyMs: number;

@@ -182,3 +182,16 @@ export const batchFileUnreadable = (fileId: string, reason: string) =>
 /** Things declared in the config file change only there; `what` names it, e.g. `connection prod`. */
 export const managedByFile = (what: string) =>
   new GatewayError('UP_ERR_MANAGED_BY_FILE', 409, 'invalid_request', say(`${what} is managed by the config file`));
+
+/** A provider refused to answer (e.g. Gemini's safety block of a prompt); `reason` says why. */
+export const providerRefused = (provider: string, reason: string) =>
+  new GatewayError(
+    'UP_ERR_PROVIDER_REFUSED',
+    400,
+    'invalid_request',
+    say(`${provider} refused the request: ${reason}`),
+  );
+
+/** A target of a provider that signs its requests lacks the credentials to sign with. */
+export const missingProviderCredentials = (provider: string, what: string) =>
+  new GatewayError('UP_ERR_NO_PROVIDER_KEY', 401, 'access_denied', say(`no credentials for ${provider}: ${what}`));

@@ -74,6 +74,10 @@ export class Exchange {
   upstreamLatencyMs: number | null = null;
   requestBodyText: string | null = null;
   responseBodyText: string | null = null;
+  /** The provider that answered (or was to answer); the record's provider and price list. */
+  provider = 'openai';
+  /** The model as that provider named it (a target's model map may rename it); priced instead of `model`. */
+  providerModel: string | null = null;
   /** Every call to upstream, retries included. */
   readonly attempts: UpstreamAttempt[] = [];
 

@@ -19,6 +19,7 @@ import { createMetrics } from './metrics.js';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.js';
 import { PolicySettingsSchema } from './policy-settings.js';
 import { createUpstreamAgent } from './proxy/forward.js';
+import { Cooldowns } from './proxy/routing.js';
 import { StreamOptionsRefusals } from './proxy/stream.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
@@ -118,6 +119,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
       prices: createPriceBook(config.file.prices),
       streamOptionsRefusals: new StreamOptionsRefusals(),
       cutByShutdown: () => cutting,
+      cooldowns: new Cooldowns({
+        failures: config.targetFailuresBeforeCooldown,
+        seconds: config.targetCooldownSeconds,
+      }),
+      mockOrigin: mockUpstream ? new URL(mockUpstream.url).origin : null,
       record(record) {
         metrics.observe(record);
         if (isRefusal(record)) {

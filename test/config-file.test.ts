@@ -401,3 +401,49 @@ describe('standalone mode', () => {
     await rm(dir, { recursive: true, force: true });
   });
 });
+
+describe('config file upstreams and targets', () => {
+  const yaml = (key: string) => `
+connections:
+  - name: routed
+    key: ${ref('ROUTED_UP_KEY')}
+    targets:
+      - { provider: anthropic, apiKey: "${ref('ANT_KEY')}", models: ["claude-*"] }
+      - { provider: openai }
+`;
+  const claude = { model: 'claude-3-5-haiku-20241022', messages: [{ role: 'user' as const, content: 'hi' }] };
+
+  it('routes by the file’s targets with their sealed keys, and rewrites them only when the file changes', async () => {
+    const env = { ROUTED_UP_KEY: generateApiKey(), ANT_KEY: 'sk-ant-file-1' };
+    const first = await start({ mockUpstream: true }, { configYaml: yaml('ANT_KEY'), env });
+    const sentKey = () =>
+      first.gateway.mockUpstream?.requests.findLast((r) => r.path === '/v1/messages')?.headers['x-api-key'];
+    const answer = await first.client(env.ROUTED_UP_KEY).chat.completions.create(claude);
+    expect(answer.choices[0]?.message.content).toBe('Echo: hi');
+    expect(sentKey()).toBe('sk-ant-file-1');
+    const listed = await first.admin('GET', '/api/connections');
+    const before = listed.json.data.find((c: { name: string }) => c.name === 'routed');
+    expect(before.targets).toEqual([
+      { provider: 'anthropic', models: ['claude-*'], hasApiKey: true },
+      { provider: 'openai', hasApiKey: false },
+    ]);
+    expect(JSON.stringify(listed.json)).not.toContain('sk-ant-file-1');
+
+    running.splice(running.indexOf(first), 1);
+    await first.stop();
+    const same = await start({ mockUpstream: true }, { configYaml: yaml('ANT_KEY'), env, restartOf: first });
+    const unchanged = (await same.admin('GET', `/api/connections/${before.id}`)).json;
+    expect(unchanged.updatedAt).toBe(before.updatedAt);
+
+    running.splice(running.indexOf(same), 1);
+    await same.stop();
+    const changed = await start(
+      { mockUpstream: true },
+      { configYaml: yaml('ANT_KEY'), env: { ...env, ANT_KEY: 'sk-ant-file-2' }, restartOf: same },
+    );
+    await changed.client(env.ROUTED_UP_KEY).chat.completions.create(claude);
+    expect(
+      changed.gateway.mockUpstream?.requests.findLast((r) => r.path === '/v1/messages')?.headers['x-api-key'],
+    ).toBe('sk-ant-file-2');
+  });
+});

@@ -1,7 +1,7 @@
 // /api/logs: the request log, newest first, filtered, with cursor pagination.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { type LogRecord, OPERATIONS } from '../domain.js';
+import { type LogRecord, OPERATIONS, PROVIDERS } from '../domain.js';
 import { notFound } from '../errors.js';
 import type { LogFilter, Store } from '../store/store.js';
 import { logsCsv } from './export.js';
@@ -18,6 +18,7 @@ export const LogQuerySchema = z
     user: z.string().min(1),
     model: z.string().min(1),
     operation: z.enum(OPERATIONS),
+    provider: z.enum(PROVIDERS),
     flag: z.string().min(1),
     error: z.enum(['true', 'false']).transform((value) => value === 'true'),
     traceId: z.string().min(1),
@@ -36,6 +37,7 @@ export function toLogFilter(query: LogQuery): LogFilter {
     endUser: query.user,
     model: query.model,
     operation: query.operation,
+    provider: query.provider,
     flagType: query.flag,
     error: query.error,
     traceId: query.traceId,

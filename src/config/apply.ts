@@ -1,6 +1,7 @@
 // Makes the store match the config file at start: the file's connections are created or
 // updated by name, file-managed ones it no longer declares are removed, and the file's
 // auto-replies replace the ones it declared before. What the admin API made is left alone.
+import { openUpstream, sealTargets, sealUpstream } from '../connections/upstream.js';
 import type { Connection } from '../domain.js';
 import { PolicySettingsSchema } from '../policy-settings.js';
 import type { SecretBox } from '../secrets/cipher.js';
@@ -69,11 +70,15 @@ async function upsertConnection(
     // The file is the whole truth for its connections: defaults, then the connection's own settings.
     policy: PolicySettingsSchema.parse({ ...file.defaults, ...declared.policy }),
     upstream: declared.upstream ?? null,
+    targets: declared.targets ?? [],
   };
   const existing = await store.findConnectionByName(declared.name);
   if (!existing) {
     const connection = await store.insertConnection({
       ...wanted,
+      upstream:
+        typeof wanted.upstream === 'object' && wanted.upstream ? sealUpstream(wanted.upstream, box) : wanted.upstream,
+      targets: sealTargets(wanted.targets, box),
       keyHash,
       keyPrefix: keyPrefix(declared.key),
       providerKeyEncrypted: declared.providerKey === undefined ? null : box.encrypt(declared.providerKey),
@@ -86,7 +91,11 @@ async function upsertConnection(
   if (existing.managedBy !== 'file') patch.managedBy = 'file';
   if (existing.enabled !== wanted.enabled) patch.enabled = wanted.enabled;
   if (JSON.stringify(existing.policy) !== JSON.stringify(wanted.policy)) patch.policy = wanted.policy;
-  if (existing.upstream !== wanted.upstream) patch.upstream = wanted.upstream;
+  if (!sameRouting(box, existing, wanted)) {
+    patch.upstream =
+      typeof wanted.upstream === 'object' && wanted.upstream ? sealUpstream(wanted.upstream, box) : wanted.upstream;
+    patch.targets = sealTargets(wanted.targets, box);
+  }
   if (!owner) Object.assign(patch, { keyHash, keyPrefix: keyPrefix(declared.key) });
   if (storedProviderKey(box, existing) !== (declared.providerKey ?? null)) {
     patch.providerKeyEncrypted = declared.providerKey === undefined ? null : box.encrypt(declared.providerKey);
@@ -95,6 +104,41 @@ async function upsertConnection(
   const connection = await store.updateConnection(existing.id, patch);
   if (!connection) throw new ConfigError(`connection ${declared.name} disappeared while the config file was applied`);
   return { connection, change: 'updated' };
+}
+
+/** True when the stored upstream and targets are what the file declares (secrets compared decrypted). */
+function sameRouting(
+  box: SecretBox,
+  existing: Connection,
+  wanted: { upstream: NonNullable<FileConnection['upstream']> | null; targets: NonNullable<FileConnection['targets']> },
+): boolean {
+  try {
+    const stored = {
+      upstream:
+        existing.upstream === null || typeof existing.upstream === 'string'
+          ? existing.upstream
+          : openUpstream(existing.upstream, box),
+      targets: existing.targets.map((target) => openUpstream(target, box)),
+    };
+    const declared = {
+      upstream: wanted.upstream,
+      targets: wanted.targets.map((target) =>
+        typeof target === 'string' ? { provider: 'openai', baseUrl: target } : target,
+      ),
+    };
+    return canonical(stored) === canonical(declared);
+  } catch {
+    return false; // a secret that cannot be read (the gateway secret changed) is written again
+  }
+}
+
+/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }
 
 /** The stored provider key, or undefined when it cannot be read (e.g. the secret changed). */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { PricesConfigSchema } from '../accounting/prices.js';
 import { AutoReplyCreateSchema } from '../autoreplies/directory.js';
 import { AllowedHostsSchema, CorsOriginsSchema } from '../browser-access.js';
+import { TargetsSchema, UpstreamSchema } from '../connections/upstream.js';
 import { PolicySettingsPatchSchema } from '../policy-settings.js';
 import { isApiKey } from '../secrets/keys.js';
 import { RetentionSchema } from '../store/retention.js';
@@ -38,6 +39,10 @@ export const GatewaySettingsSchema = z
     adminAuthMaxFailures: z.coerce.number().int().positive(),
     adminAuthWindowMs: z.coerce.number().int().positive(),
     trustProxy: z.union([z.boolean(), z.string().min(1)]),
+    /** A routing target failing this many times in a row cools down… */
+    targetFailuresBeforeCooldown: z.coerce.number().int().positive(),
+    /** …for this many seconds, in which the connection's other targets are used. */
+    targetCooldownSeconds: z.coerce.number().positive(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     /** Host names besides loopback ones the gateway answers to (checked on loopback and without keys). */
     allowedHosts: AllowedHostsSchema,
@@ -58,7 +63,8 @@ export const FileConnectionSchema = z
     key: z.string().refine(isApiKey, 'expected a Usage Panda key: up- followed by 48 letters and digits'),
     enabled: z.boolean().default(true),
     policy: PolicySettingsPatchSchema.default({}),
-    upstream: Url.optional(),
+    upstream: UpstreamSchema.optional(),
+    targets: TargetsSchema.optional(),
     providerKey: z.string().min(1).optional(),
   })
   .strict();
@@ -145,6 +151,8 @@ const DEFAULTS = {
   // Failed admin authentications (bearer token or dashboard sign-in) per IP before a 429.
   adminAuthMaxFailures: 10,
   adminAuthWindowMs: 300_000,
+  targetFailuresBeforeCooldown: 3,
+  targetCooldownSeconds: 30,
   logLevel: 'info',
 } as const satisfies GatewaySettings;
 

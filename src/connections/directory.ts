@@ -7,8 +7,14 @@ import { PolicySettingsPatchSchema, PolicySettingsSchema } from '../policy-setti
 import type { SecretBox } from '../secrets/cipher.js';
 import { generateApiKey, hashSecret, isApiKey, keyPrefix } from '../secrets/keys.js';
 import type { Store } from '../store/store.js';
-
-const UpstreamUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://api.openai.com/v1' });
+import {
+  publicUpstream,
+  sealTargets,
+  sealUpstream,
+  TargetsSchema,
+  type UpstreamInput,
+  UpstreamSchema,
+} from './upstream.js';
 
 /** The body of `POST /api/connections`, and what the CLI and the config file create. */
 export const ConnectionCreateSchema = z
@@ -16,7 +22,8 @@ export const ConnectionCreateSchema = z
     name: z.string().trim().min(1).max(100),
     enabled: z.boolean().default(true),
     policy: PolicySettingsPatchSchema.default({}),
-    upstream: UpstreamUrl.nullable().default(null),
+    upstream: UpstreamSchema.nullable().default(null),
+    targets: TargetsSchema.default([]),
     providerKey: z.string().min(1).nullable().default(null),
   })
   .strict();
@@ -28,7 +35,8 @@ export const ConnectionUpdateSchema = z
     name: z.string().trim().min(1).max(100),
     enabled: z.boolean(),
     policy: PolicySettingsPatchSchema,
-    upstream: UpstreamUrl.nullable(),
+    upstream: UpstreamSchema.nullable(),
+    targets: TargetsSchema,
     providerKey: z.string().min(1).nullable(),
   })
   .partial()
@@ -37,9 +45,11 @@ export type ConnectionUpdate = z.infer<typeof ConnectionUpdateSchema>;
 
 /** A connection as the admin API shows it: no key, no provider key. */
 export function publicConnection(connection: Connection) {
-  const { providerKeyEncrypted, ...rest } = connection;
+  const { providerKeyEncrypted, upstream, targets, ...rest } = connection;
   return {
     ...rest,
+    upstream: upstream === null || typeof upstream === 'string' ? upstream : publicUpstream(upstream),
+    targets: targets.map(publicUpstream),
     hasProviderKey: providerKeyEncrypted !== null,
     createdAt: new Date(connection.createdAt).toISOString(),
     updatedAt: new Date(connection.updatedAt).toISOString(),
@@ -81,6 +91,15 @@ export class ConnectionDirectory {
     return connection;
   }
 
+  private seal(upstream: UpstreamInput | null) {
+    return upstream === null || typeof upstream === 'string' ? upstream : sealUpstream(upstream, this.box);
+  }
+
+  /** A secret stored sealed (a provider key), decrypted. */
+  open(sealed: string): string {
+    return this.box.decrypt(sealed);
+  }
+
   /** The stored provider key, decrypted, or null. */
   providerKey(connection: Connection): string | null {
     return connection.providerKeyEncrypted === null ? null : this.box.decrypt(connection.providerKeyEncrypted);
@@ -112,7 +131,8 @@ export class ConnectionDirectory {
       keyPrefix: keyPrefix(key),
       enabled: data.enabled,
       policy: PolicySettingsSchema.parse(data.policy),
-      upstream: data.upstream,
+      upstream: this.seal(data.upstream),
+      targets: sealTargets(data.targets, this.box),
       providerKeyEncrypted: data.providerKey === null ? null : this.box.encrypt(data.providerKey),
       managedBy,
     });
@@ -140,7 +160,8 @@ export class ConnectionDirectory {
       name: update.name,
       enabled: update.enabled,
       policy: update.policy ? PolicySettingsSchema.parse({ ...current.policy, ...update.policy }) : undefined,
-      upstream: update.upstream,
+      upstream: update.upstream === undefined ? undefined : this.seal(update.upstream),
+      targets: update.targets === undefined ? undefined : sealTargets(update.targets, this.box),
       providerKeyEncrypted:
         update.providerKey === undefined
           ? undefined

@@ -6,6 +6,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import busboy from 'busboy';
+import { anthropicMessages, type MockAnswer } from './anthropic.js';
+import { BEDROCK_PATH, bedrockConverse } from './bedrock.js';
+import { GEMINI_PATH, geminiApi } from './gemini.js';
 
 export interface ReceivedRequest {
   method: string;
@@ -74,8 +77,19 @@ for (let i = 4; i < SPEECH_BYTES.length; i++) SPEECH_BYTES[i] = (i * 31) & 0xff;
 interface UploadedFile {
   field: string;
   filename: string;
-  /** The bytes, kept only for `POST /files` (the others are drained). */
-  content?: Buffer;
+  bytes: Buffer;
+}
+
+/** A file uploaded to `/files`, kept in memory by the mock instance. */
+interface StoredFile {
+  id: string;
+  object: 'file';
+  bytes: number;
+  created_at: number;
+  filename: string;
+  purpose: string;
+  status: 'processed';
+  content: Buffer;
 }
 
 /** One request as the route handlers see it. */
@@ -91,8 +105,8 @@ interface Exchange {
   files: UploadedFile[];
   noUsage: boolean;
   baseUrl: string;
-  /** Files uploaded to `POST /files`, by id, for `GET /files/{id}/content`. */
-  storedFiles: Map<string, Buffer>;
+  /** This mock instance's uploaded files, by id. */
+  storedFiles: Map<string, StoredFile>;
 }
 
 type Handler = (ex: Exchange) => void | Promise<void>;
@@ -108,8 +122,8 @@ export async function startMockUpstream(options: { port?: number; host?: string 
   const host = options.host ?? '127.0.0.1';
   const requests: ReceivedRequest[] = [];
   const failCounts = new Map<string, number>();
+  const storedFiles = new Map<string, StoredFile>();
   const sockets = new Set<Socket>();
-  const storedFiles = new Map<string, Buffer>();
   let seq = 0;
   let baseUrl = '';
 
@@ -143,7 +157,7 @@ export async function startMockUpstream(options: { port?: number; host?: string 
     if (route === '/__mock/requests') return answerInspection(res, n, started, method, requests, reset);
     if (route === '/__mock/image.png') return sendBytes(res, n, started, 200, 'image/png', TINY_PNG);
 
-    const parsed = await parseBody(req, body, method === 'POST' && route === '/files');
+    const parsed = await parseBody(req, body);
     const received: ReceivedRequest = {
       method,
       path,
@@ -156,9 +170,12 @@ export async function startMockUpstream(options: { port?: number; host?: string 
     requests.push(received);
     if (requests.length > MAX_RECORDED) requests.shift();
 
-    // Headers a real upstream adds to its answers (OpenAI's CDN sets cookies, for one), as a JSON object.
-    const answerHeaders = parseAnswerHeaders(header(req, 'x-mock-answer-headers'));
-    for (const [name, value] of Object.entries(answerHeaders)) res.setHeader(name, value);
+    // A base URL under `/__mock/status/NNN` answers NNN to everything: a target that is down, for routing tests.
+    const forced = /^\/__mock\/status\/(\d{3})(\/|$)/.exec(path);
+    if (forced) {
+      const status = Number(forced[1]);
+      return sendError(res, n, started, status, `mock error ${status}`, errorType(status));
+    }
     if (await applyFaults(req, res, n, started, failCounts)) return;
 
     const handler = findRoute(method, route);
@@ -240,13 +257,141 @@ const routes = new Map<string, Handler>([
   ['POST /responses', responses],
   ['GET /models', listModels],
   ['POST /files', uploadFile],
+  ['GET /files', listFiles],
+  // Anthropic's Messages API, at its own path (`/v1/messages`).
+  ['POST /messages', messages],
 ]);
+
+const FILE_PATH = /^\/files\/([^/]+)(\/content)?$/;
+
+function uploadFile(ex: Exchange) {
+  const upload = ex.files.find((f) => f.field === 'file');
+  if (!upload) return missingParam(ex, 'file');
+  const purpose = typeof ex.params.purpose === 'string' ? ex.params.purpose : '';
+  if (purpose === '') return missingParam(ex, 'purpose');
+  const file: StoredFile = {
+    id: `file-mock${ex.seq}`,
+    object: 'file',
+    bytes: upload.bytes.length,
+    created_at: nowSeconds(),
+    filename: upload.filename,
+    purpose,
+    status: 'processed',
+    content: upload.bytes,
+  };
+  ex.storedFiles.set(file.id, file);
+  sendJson(ex.res, ex.seq, ex.started, 200, publicFile(file));
+}
+
+function publicFile({ content: _content, ...file }: StoredFile) {
+  return file;
+}
+
+function listFiles(ex: Exchange): void {
+  const data = [...ex.storedFiles.values()].map(publicFile);
+  sendJson(ex.res, ex.seq, ex.started, 200, { object: 'list', data, has_more: false });
+}
+
+/** GET /files/{id}, GET /files/{id}/content, DELETE /files/{id}. */
+function fileById(ex: Exchange) {
+  const [, id = '', content] = FILE_PATH.exec(ex.route) ?? [];
+  const file = ex.storedFiles.get(id);
+  if (!file)
+    return sendError(ex.res, ex.seq, ex.started, 404, `No such File object: ${id}`, 'invalid_request_error', 'id');
+  if (ex.req.method === 'DELETE') {
+    if (content)
+      return sendError(
+        ex.res,
+        ex.seq,
+        ex.started,
+        404,
+        `Unknown request URL: DELETE ${ex.route}`,
+        'invalid_request_error',
+      );
+    ex.storedFiles.delete(id);
+    return sendJson(ex.res, ex.seq, ex.started, 200, { id, object: 'file', deleted: true });
+  }
+  if (content) return sendBytes(ex.res, ex.seq, ex.started, 200, 'application/octet-stream', file.content);
+  sendJson(ex.res, ex.seq, ex.started, 200, publicFile(file));
+}
+
+/** Azure OpenAI: `/openai/deployments/{deployment}/{operation}?api-version=` with an `api-key` header. */
+const AZURE_PATH = /^\/openai\/deployments\/([^/]+)(\/.+)$/;
+
+function azure(ex: Exchange): void | Promise<void> {
+  const [, deployment = '', operation = ''] = AZURE_PATH.exec(ex.route) ?? [];
+  const handler = routes.get(`${ex.req.method} ${operation}`);
+  if (!handler) return sendError(ex.res, ex.seq, ex.started, 404, 'Resource not found', 'invalid_request_error');
+  if (!header(ex.req, 'api-key')) {
+    return sendError(
+      ex.res,
+      ex.seq,
+      ex.started,
+      401,
+      'Access denied due to missing api-key header.',
+      'invalid_request_error',
+    );
+  }
+  if (!new URL(ex.req.url ?? '/', 'http://mock').searchParams.get('api-version')) {
+    return sendError(ex.res, ex.seq, ex.started, 404, 'Resource not found', 'invalid_request_error');
+  }
+  // A deployment answers with its model whatever the body says; the mock's deployment is named after it.
+  return handler({ ...ex, route: operation, params: { ...ex.params, model: deployment } });
+}
+
+function messages(ex: Exchange): void | Promise<void> {
+  return sendMockAnswer(
+    ex,
+    anthropicMessages(ex.params, ex.req.headers, ex.seq, countWords, (text) => streamPieces(text)),
+  );
+}
+
+function gemini(ex: Exchange): void | Promise<void> {
+  const [, model = '', method = ''] = GEMINI_PATH.exec(ex.route) ?? [];
+  const apiKey =
+    header(ex.req, 'x-goog-api-key') ?? new URL(ex.req.url ?? '/', 'http://mock').searchParams.get('key') ?? undefined;
+  return sendMockAnswer(
+    ex,
+    geminiApi(model, method, ex.params, apiKey, ex.seq, countWords, (text) => streamPieces(text)),
+  );
+}
+
+async function bedrock(ex: Exchange): Promise<void> {
+  const [, , operation = ''] = BEDROCK_PATH.exec(ex.route) ?? [];
+  const answer = bedrockConverse(operation, ex.params, ex.req.headers, countWords, (text) => streamPieces(text));
+  if ('frames' in answer) {
+    ex.res.writeHead(200, {
+      'content-type': 'application/vnd.amazon.eventstream',
+      'x-amzn-requestid': `bedrock-mock-${ex.seq}`,
+    });
+    for (const frame of answer.frames) if (!ex.res.write(frame)) await drained(ex.res);
+    ex.res.end();
+    return;
+  }
+  const body = JSON.stringify(answer.json);
+  ex.res
+    .writeHead(answer.status, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-amzn-requestid': `bedrock-mock-${ex.seq}`,
+      ...(answer.errorType ? { 'x-amzn-errortype': answer.errorType } : {}),
+    })
+    .end(body);
+}
+
+function sendMockAnswer(ex: Exchange, answer: MockAnswer): void | Promise<void> {
+  if ('events' in answer) return sendStream(ex, answer.events);
+  sendJson(ex.res, ex.seq, ex.started, answer.status, answer.json);
+}
 
 function findRoute(method: string, route: string): Handler | undefined {
   const handler = routes.get(`${method} ${route}`);
   if (handler) return handler;
   if (method === 'GET' && route.startsWith('/models/')) return getModel;
-  if (method === 'GET' && /^\/files\/[^/]+\/content$/.test(route)) return fileContent;
+  if (AZURE_PATH.test(route)) return azure;
+  if ((method === 'GET' || method === 'DELETE') && FILE_PATH.test(route)) return fileById;
+  if (method === 'POST' && GEMINI_PATH.test(route)) return gemini;
+  if (method === 'POST' && BEDROCK_PATH.test(route)) return bedrock;
   return undefined;
 }
 
@@ -536,12 +681,23 @@ function responses(ex: Exchange): void | Promise<void> {
     let sequence = 0;
     const event = (data: Record<string, unknown>) =>
       `event: ${String(data.type)}\ndata: ${JSON.stringify({ ...data, sequence_number: sequence++ })}\n\n`;
-    const events = [event({ type: 'response.created', response: response('in_progress', [], null) })];
-    for (const delta of pieces) {
-      events.push(
-        event({ type: 'response.output_text.delta', item_id: itemId, output_index: 0, content_index: 0, delta }),
-      );
-    }
+    // The whole event sequence the SDKs' responses.stream() helpers expect.
+    const part = (text: string) => ({ type: 'output_text', text, annotations: [] });
+    const at = { item_id: itemId, output_index: 0, content_index: 0 };
+    const events = [
+      event({ type: 'response.created', response: response('in_progress', [], null) }),
+      event({ type: 'response.in_progress', response: response('in_progress', [], null) }),
+      event({
+        type: 'response.output_item.added',
+        output_index: 0,
+        item: { ...message('in_progress', ''), content: [] },
+      }),
+      event({ type: 'response.content_part.added', ...at, part: part('') }),
+    ];
+    for (const delta of pieces) events.push(event({ type: 'response.output_text.delta', ...at, delta }));
+    events.push(event({ type: 'response.output_text.done', ...at, text: streamed }));
+    events.push(event({ type: 'response.content_part.done', ...at, part: part(streamed) }));
+    events.push(event({ type: 'response.output_item.done', output_index: 0, item: message('completed', streamed) }));
     const done = response(
       'completed',
       [message('completed', streamed)],
@@ -641,32 +797,6 @@ function transcription(ex: Exchange) {
 function speech(ex: Exchange) {
   if (typeof ex.params.input !== 'string') return missingParam(ex, 'input');
   sendBytes(ex.res, ex.seq, ex.started, 200, 'audio/mpeg', SPEECH_BYTES);
-}
-
-/** Stores the uploaded file and answers OpenAI's file object. */
-function uploadFile(ex: Exchange) {
-  const file = ex.files.find((f) => f.field === 'file');
-  if (!file?.content)
-    return sendError(ex.res, ex.seq, ex.started, 400, "Missing file part 'file'.", 'invalid_request_error');
-  const id = `file-mock${ex.seq}`;
-  ex.storedFiles.set(id, file.content);
-  sendJson(ex.res, ex.seq, ex.started, 200, {
-    id,
-    object: 'file',
-    bytes: file.content.length,
-    created_at: Math.floor(ex.started / 1000),
-    filename: file.filename,
-    purpose: ex.params.purpose ?? 'user_data',
-    status: 'processed',
-  });
-}
-
-function fileContent(ex: Exchange) {
-  const id = decodeURIComponent(ex.route.split('/')[2] ?? '');
-  const content = ex.storedFiles.get(id);
-  if (!content)
-    return sendError(ex.res, ex.seq, ex.started, 404, `No such File object: ${id}`, 'invalid_request_error');
-  sendRaw(ex.res, ex.seq, ex.started, 200, 'application/octet-stream', content.toString('utf8'));
 }
 
 function listModels(ex: Exchange): void {
@@ -781,9 +911,9 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-async function parseBody(req: IncomingMessage, body: Buffer, keepFiles: boolean): Promise<ParsedBody> {
+async function parseBody(req: IncomingMessage, body: Buffer): Promise<ParsedBody> {
   const type = req.headers['content-type'] ?? '';
-  if (type.startsWith('multipart/form-data')) return parseMultipart(req, body, keepFiles);
+  if (type.startsWith('multipart/form-data')) return parseMultipart(req, body);
   if (body.length === 0 || !(type.includes('/json') || type.includes('+json')))
     return { jsonInvalid: false, files: [] };
   try {
@@ -793,8 +923,8 @@ async function parseBody(req: IncomingMessage, body: Buffer, keepFiles: boolean)
   }
 }
 
-/** Text fields are kept; file contents are drained and only their names remembered, unless `keepFiles`. */
-function parseMultipart(req: IncomingMessage, body: Buffer, keepFiles: boolean): Promise<ParsedBody> {
+/** Text fields and files are kept (`/files` stores its uploads). */
+function parseMultipart(req: IncomingMessage, body: Buffer): Promise<ParsedBody> {
   return new Promise((resolve) => {
     const fields: Record<string, string> = {};
     const files: UploadedFile[] = [];
@@ -809,19 +939,16 @@ function parseMultipart(req: IncomingMessage, body: Buffer, keepFiles: boolean):
       fields[name] = value;
     });
     parser.on('file', (field, stream, info) => {
-      const file: UploadedFile = { field, filename: info.filename ?? 'file' };
+      const file: UploadedFile = { field, filename: info.filename ?? 'file', bytes: Buffer.alloc(0) };
       files.push(file);
-      // A body cut short fails the file's stream too (the parser's 'error' answers it).
-      stream.on('error', () => {});
-      if (!keepFiles) {
-        stream.resume();
-        return;
-      }
       const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        file.content = Buffer.concat(chunks);
-      });
+      // A body cut short fails the file's stream too (the parser's 'error' answers it).
+      stream
+        .on('error', () => {})
+        .on('data', (chunk: Buffer) => chunks.push(chunk))
+        .on('end', () => {
+          file.bytes = Buffer.concat(chunks);
+        });
     });
     parser.on('close', () => resolve({ fields, files, jsonInvalid: false }));
     parser.on('error', () => resolve({ fields, files, jsonInvalid: false }));

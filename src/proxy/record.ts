@@ -44,6 +44,9 @@ export function toLogRecord(ex: Exchange, provider: string, prices: PriceBook): 
   };
 }
 
+/** The price data's name for a provider, where it differs from the gateway's. */
+const PRICE_PROVIDERS: Record<string, string> = { gemini: 'google', bedrock: 'aws' };
+
 /** Operations the provider does not bill per request. */
 const FREE_OPERATIONS = new Set(['moderation', 'other']);
 
@@ -60,7 +63,14 @@ export function costOf(ex: Exchange, provider: string, prices: PriceBook): numbe
     ex.operation === 'image'
       ? { n: imageCount(ex.json?.n ?? ex.field('n')), size: ex.field('size'), quality: ex.field('quality') }
       : undefined;
-  return prices.cost({ provider, endpoint: ex.endpoint, model: ex.model, usage: ex.usage, image });
+  const model = ex.providerModel ?? ex.model;
+  return prices.cost({
+    provider: PRICE_PROVIDERS[provider] ?? provider,
+    endpoint: ex.endpoint,
+    model,
+    usage: ex.usage,
+    image,
+  });
 }
 
 function imageCount(value: unknown): number {

@@ -2,7 +2,7 @@
 // phase → forward → response phase → record.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { Agent, Dispatcher } from 'undici';
+import type { Agent } from 'undici';
 import type { PriceBook } from '../accounting/prices.js';
 import { errorMessageFrom, usageOfAnswer } from '../accounting/usage.js';
 import { autoReplyAnswer, autoReplyFlag } from '../autoreplies/answer.js';
@@ -33,14 +33,15 @@ import { clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
 import { multipartBoundary, rewriteMultipartFields } from './multipart.js';
 import { toLogRecord } from './record.js';
 import { parseBody, readBody, readTraceId } from './request.js';
-import { sendWithRetries } from './retry.js';
 import {
-  relayStream,
-  requestStreamUsage,
-  StreamInspector,
-  type StreamOptionsRefusals,
-  withdrawStreamUsage,
-} from './stream.js';
+  type Cooldowns,
+  moderationBase,
+  planRoute,
+  type RoutingDeps,
+  sendRouted,
+  type UpstreamAnswer,
+} from './routing.js';
+import { relayStream, requestStreamUsage, StreamInspector, type StreamOptionsRefusals } from './stream.js';
 import { StreamAnswerFilter } from './stream-answer.js';
 import { readJsonAnswer } from './upstream-body.js';
 
@@ -70,6 +71,10 @@ export interface ProxyDeps {
   streamOptionsRefusals: StreamOptionsRefusals;
   /** True once shutdown has cut the connections of the requests still in flight. */
   cutByShutdown(): boolean;
+  /** Targets that keep failing, skipped for a while. */
+  cooldowns: Cooldowns;
+  /** The mock upstream's origin when it is on: providers without a baseUrl are sent there. */
+  mockOrigin: string | null;
   logger: FastifyBaseLogger;
 }
 
@@ -127,7 +132,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
         ex.status = CLIENT_CLOSED;
       }
     }
-    deps.record(toLogRecord(ex, 'openai', deps.prices));
+    deps.record(toLogRecord(ex, ex.provider, deps.prices));
   });
 
   try {
@@ -138,7 +143,10 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs));
     const settings = resolveSettings(ex, policy);
 
-    const base = connection?.upstream ?? deps.upstream;
+    const routing = routingDeps(deps);
+    const route = planRoute(routing, connection, ex);
+    ex.provider = route[0]?.upstream.provider ?? ex.provider;
+    const base = moderationBase(route, deps.upstream);
     const providerKey = () => {
       const stored = connection ? deps.connections.providerKey(connection) : null;
       const key = clientProviderKey ?? stored ?? deps.fallbackProviderKey;
@@ -158,36 +166,18 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     }
     if (ex.answer) return sendGatewayAnswer(ex, res, ex.answer, settings);
 
-    if (!deps.streamOptionsRefusals.has(base)) requestStreamUsage(ex);
-    const body = forwardedBody(ex);
-    if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, body);
+    if (!deps.streamOptionsRefusals.has(route[0]?.upstream.baseUrl ?? deps.upstream)) requestStreamUsage(ex);
+    if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, forwardedBody(ex));
     const sentAt = performance.now();
     const totalMs = settings.upstreamTotalTimeoutMs || deps.upstreamTotalTimeoutMs;
     cancelDeadline = abort.failAfter(totalMs, () => upstreamTotalTimeout(totalMs));
-    const call = {
-      base,
-      method: ex.method,
-      path: ex.path + ex.query,
-      headers: upstreamHeaders(ex.headers, providerKey()),
-      body,
-      signal: abort,
+    const keys = {
+      client: clientProviderKey,
+      connection: () => (connection ? deps.connections.providerKey(connection) : null),
+      fallback: deps.fallbackProviderKey,
     };
-    let upstream = await sendWithRetries(deps.agent, call, settings.retryCount, ex, abort);
-    if (upstream.statusCode === 400 && ex.streamUsageInjected) {
-      // Perhaps a compatible server that refuses `stream_options`: ask once more exactly as
-      // the client did (the tokenizer counts the answer). Had the client's own request been
-      // at fault, this gets the same 400 back, now about what the client really sent.
-      await upstream.body.dump();
-      withdrawStreamUsage(ex);
-      upstream = await sendWithRetries(
-        deps.agent,
-        { ...call, body: forwardedBody(ex) },
-        settings.retryCount,
-        ex,
-        abort,
-      );
-      if (upstream.statusCode < 400) deps.streamOptionsRefusals.add(base);
-    }
+    const upstream = await sendRouted(routing, ex, route, keys, () => forwardedBody(ex), settings.retryCount, abort);
+    ex.providerModel = upstream.model;
     ex.upstreamHeadersMs = performance.now() - sentAt;
     await relayAnswer(ex, upstream, res, settings, abort, sentAt, deps.maxJsonAnswerBytes);
   } catch (err) {
@@ -196,6 +186,18 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
   } finally {
     cancelDeadline?.();
   }
+}
+
+/** What routing needs of the proxy's dependencies. */
+function routingDeps(deps: ProxyDeps): RoutingDeps {
+  return {
+    agent: deps.agent,
+    upstream: deps.upstream,
+    mockOrigin: deps.mockOrigin,
+    cooldowns: deps.cooldowns,
+    streamOptionsRefusals: deps.streamOptionsRefusals,
+    open: (sealed) => deps.connections.open(sealed),
+  };
 }
 
 /** The exchange of a request; a path that cannot be normalized is recorded as sent and answered 400. */
@@ -302,7 +304,7 @@ function forwardedBody(ex: Exchange): Buffer | string | null {
 
 async function relayAnswer(
   ex: Exchange,
-  upstream: Dispatcher.ResponseData,
+  upstream: UpstreamAnswer,
   res: ServerResponse,
   settings: PolicySettings,
   signal: ClientAbort,

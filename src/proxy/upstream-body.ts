@@ -1,11 +1,15 @@
 // Reads an answer upstream sent as JSON whole, as the answer policies and the usage need
 // it, but never more than the gateway's bound: a huge answer is a 502 that says why, not a
 // gateway out of memory, and an answer that breaks off is a 502, not a bug.
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { GatewayError, upstreamAnswerBroken, upstreamAnswerTooLarge } from '../errors.js';
 import { upstreamFailure } from './forward.js';
 
-export async function readJsonAnswer(upstream: Dispatcher.ResponseData, limit: number): Promise<string> {
+export async function readJsonAnswer(
+  upstream: { headers: Dispatcher.ResponseData['headers']; body: Readable },
+  limit: number,
+): Promise<string> {
   if (Number(upstream.headers['content-length']) > limit) {
     upstream.body.destroy();
     throw upstreamAnswerTooLarge(limit);

@@ -187,6 +187,13 @@ const revokedSessions: Migration = {
   },
 };
 
+/** Issue 14: a connection's routing targets (JSON); `upstream` may hold a provider's upstream as JSON too. */
+const targets: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('connections').addColumn('targets', 'text').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
@@ -194,6 +201,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004_user_days': userDays,
   '0005_refusals': refusals,
   '0006_revoked_sessions': revokedSessions,
+  '0007_targets': targets,
 };
 
 export const migrationProvider: MigrationProvider = {

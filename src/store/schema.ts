@@ -18,7 +18,10 @@ export interface ConnectionsTable {
   enabled: number;
   /** PolicySettings as JSON. */
   policy: string;
+  /** A base URL, or a provider's upstream as JSON (starting with `{`). */
   upstream: string | null;
+  /** UpstreamTarget[] as JSON; null when none. */
+  targets: string | null;
   providerKeyEncrypted: string | null;
   managedBy: string;
   createdAt: number;

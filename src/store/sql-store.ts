@@ -19,7 +19,16 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
-import type { AutoReply, Connection, Flag, LogRecord, Operation, UpstreamAttempt } from '../domain.js';
+import type {
+  AutoReply,
+  Connection,
+  Flag,
+  LogRecord,
+  Operation,
+  ProviderUpstream,
+  UpstreamAttempt,
+  UpstreamTarget,
+} from '../domain.js';
 import { readStoredPolicy } from '../policy-settings.js';
 import { migrationProvider } from './migrations.js';
 import {
@@ -130,6 +139,11 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** A provider's upstream goes in as JSON; a base URL as it is. */
+const storedUpstream = (upstream: Connection['upstream']) =>
+  upstream === null || typeof upstream === 'string' ? upstream : JSON.stringify(upstream);
+const storedTargets = (targets: UpstreamTarget[]) => (targets.length === 0 ? null : JSON.stringify(targets));
+
 function toConnection(row: Selectable<ConnectionsTable>): Connection {
   return {
     id: row.id,
@@ -137,7 +151,8 @@ function toConnection(row: Selectable<ConnectionsTable>): Connection {
     keyPrefix: row.keyPrefix,
     enabled: row.enabled === 1,
     policy: readStoredPolicy(parseJson(row.policy)),
-    upstream: row.upstream,
+    upstream: row.upstream?.startsWith('{') ? (parseJson(row.upstream) as ProviderUpstream) : row.upstream,
+    targets: row.targets ? ((parseJson(row.targets) as UpstreamTarget[] | undefined) ?? []) : [],
     providerKeyEncrypted: row.providerKeyEncrypted,
     managedBy: row.managedBy === 'file' ? 'file' : 'api',
     createdAt: Number(row.createdAt),
@@ -197,6 +212,7 @@ export function logConditions(filter: LogFilter) {
     if (filter.endUser !== undefined) conditions.push(eb('endUser', '=', filter.endUser));
     if (filter.model !== undefined) conditions.push(eb('model', '=', filter.model));
     if (filter.operation !== undefined) conditions.push(eb('operation', '=', filter.operation));
+    if (filter.provider !== undefined) conditions.push(eb('provider', '=', filter.provider));
     if (filter.traceId !== undefined) conditions.push(eb('traceId', '=', filter.traceId));
     if (filter.from !== undefined) conditions.push(eb('ts', '>=', filter.from));
     if (filter.to !== undefined) conditions.push(eb('ts', '<', filter.to));
@@ -407,7 +423,8 @@ export class SqlStore implements Store {
         keyPrefix: connection.keyPrefix,
         enabled: bit(connection.enabled),
         policy: JSON.stringify(connection.policy),
-        upstream: connection.upstream,
+        upstream: storedUpstream(connection.upstream),
+        targets: storedTargets(connection.targets ?? []),
         providerKeyEncrypted: connection.providerKeyEncrypted,
         managedBy: connection.managedBy,
         createdAt: now,
@@ -426,7 +443,8 @@ export class SqlStore implements Store {
         name: patch.name,
         enabled: patch.enabled === undefined ? undefined : bit(patch.enabled),
         policy: patch.policy === undefined ? undefined : JSON.stringify(patch.policy),
-        upstream: patch.upstream,
+        upstream: patch.upstream === undefined ? undefined : storedUpstream(patch.upstream),
+        targets: patch.targets === undefined ? undefined : storedTargets(patch.targets),
         providerKeyEncrypted: patch.providerKeyEncrypted,
         keyHash: patch.keyHash,
         keyPrefix: patch.keyPrefix,

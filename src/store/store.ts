@@ -1,17 +1,21 @@
 // The storage interface, in the product's words. SQLite and PostgreSQL implement it
 // through one Kysely query layer and differ only where SQL must.
-import type { AutoReply, Connection, LogRecord, Operation } from '../domain.js';
+import type { AutoReply, Connection, LogRecord, Operation, ProviderUpstream, UpstreamTarget } from '../domain.js';
 import type { PolicySettings } from '../policy-settings.js';
 import type { AggregateQuery, AggregateRow } from './rollups.js';
 
 /** A connection before the store gives it an id and times; the key only as its hash. */
-export type NewConnection = Omit<Connection, 'id' | 'createdAt' | 'updatedAt'> & { keyHash: string };
+export type NewConnection = Omit<Connection, 'id' | 'createdAt' | 'updatedAt' | 'targets'> & {
+  keyHash: string;
+  targets?: UpstreamTarget[];
+};
 
 export interface ConnectionPatch {
   name?: string;
   enabled?: boolean;
   policy?: PolicySettings;
-  upstream?: string | null;
+  upstream?: string | ProviderUpstream | null;
+  targets?: UpstreamTarget[];
   providerKeyEncrypted?: string | null;
   keyHash?: string;
   keyPrefix?: string;
@@ -26,6 +30,8 @@ export interface LogFilter {
   endUser?: string;
   model?: string;
   operation?: Operation;
+  /** Records of requests that went to this provider. */
+  provider?: string;
   /** Records carrying a flag of this type. */
   flagType?: string;
   /** true: only records with an error (status >= 400); false: only successes. */

@@ -7,7 +7,7 @@ import { type PolicySettings, readStoredPolicy } from '../../src/policy-settings
 
 // The policy settings and operations are the server's own definitions, so the dashboard
 // validates exactly as the API does.
-export { OPERATIONS, type Operation } from '../../src/domain';
+export { OPERATIONS, type Operation, PROVIDERS } from '../../src/domain';
 export {
   DEFAULT_POLICY,
   PolicySchema,
@@ -27,7 +27,9 @@ export const ConnectionSchema = z.object({
   keyPrefix: z.string(),
   enabled: z.boolean(),
   policy: StoredPolicy,
-  upstream: z.string().nullable(),
+  upstream: z.union([z.string(), z.looseObject({ provider: z.string() })]).nullable(),
+  /** Routing targets (issue 14); absent from gateways that predate them. */
+  targets: z.array(z.looseObject({ provider: z.string() })).default([]),
   hasProviderKey: z.boolean(),
   managedBy: z.enum(['api', 'file']),
   createdAt: z.string(),

@@ -79,6 +79,41 @@ function changedSettings(before: Policy, after: Policy): Partial<Policy> {
   return patch as Partial<Policy>;
 }
 
+/** Where the connection's requests go: its upstream or its targets, as the admin API shows them (no secrets). */
+function Routing({ connection }: { connection: Connection }) {
+  const describe = (upstream: Connection['targets'][number]) =>
+    Object.entries(upstream)
+      .filter(([name]) => name !== 'provider')
+      .map(([name, value]) => `${name}: ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
+      .join(', ');
+  if (connection.targets.length > 0) {
+    return (
+      <fieldset className="setting">
+        <legend>Targets (tried in order; see docs/providers.md)</legend>
+        <ol>
+          {connection.targets.map((target, index) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: targets are an ordered list without ids
+            <li key={index}>
+              <strong>{target.provider}</strong> {describe(target)}
+            </li>
+          ))}
+        </ol>
+      </fieldset>
+    );
+  }
+  const upstream = connection.upstream;
+  return (
+    <p className="notice">
+      Upstream:{' '}
+      {upstream === null
+        ? "the gateway's default"
+        : typeof upstream === 'string'
+          ? upstream
+          : `${upstream.provider} (${describe(upstream)})`}
+    </p>
+  );
+}
+
 export function ConnectionSettings({ connection, onClose }: { connection: Connection; onClose(): void }) {
   const queryClient = useQueryClient();
   const [form, setForm] = useState<Form>(() => toForm(connection.policy));
@@ -220,6 +255,7 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
           Some settings are not valid; see below.
         </p>
       )}
+      <Routing connection={connection} />
       <div className="settings-grid">
         {toggle(
           'enforceUserIds',

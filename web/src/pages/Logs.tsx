@@ -3,7 +3,7 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import { useEffect, useMemo, useState } from 'react';
-import { type LogRecord, logs, OPERATIONS, type Query } from '../api';
+import { type LogRecord, logs, OPERATIONS, PROVIDERS, type Query } from '../api';
 import { DataTable, type TableFeatures } from '../components/DataTable';
 import { FilterBar } from '../components/FilterBar';
 import { FlagIcons, flagInfo, KNOWN_FLAG_TYPES } from '../components/Flags';
@@ -38,13 +38,14 @@ export function LogsPage() {
       model: params.get('model'),
       traceId: params.get('traceId'),
       operation: params.get('operation'),
+      provider: params.get('provider'),
       flag: params.get('flag'),
       error: params.get('errors') === '1' ? 'true' : undefined,
     };
   };
   const filterKey = [
     filters.key,
-    ...['user', 'model', 'traceId', 'operation', 'flag', 'errors'].map((p) => params.get(p)),
+    ...['user', 'model', 'traceId', 'operation', 'provider', 'flag', 'errors'].map((p) => params.get(p)),
   ].join('|');
 
   // Cursors of the pages before the current one; empty on the first (live) page.
@@ -86,6 +87,20 @@ export function LogsPage() {
             {OPERATIONS.map((op) => (
               <option key={op} value={op}>
                 {op}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Provider
+          <select
+            value={params.get('provider') ?? ''}
+            onChange={(event) => setParams({ provider: event.target.value || null })}
+          >
+            <option value="">All</option>
+            {PROVIDERS.map((provider) => (
+              <option key={provider} value={provider}>
+                {provider}
               </option>
             ))}
           </select>
@@ -233,6 +248,7 @@ function logColumns(showMeta: boolean) {
         <span className={`status ${info.getValue() >= 400 ? 'status-error' : 'status-ok'}`}>{info.getValue()}</span>
       ),
     }),
+    h.accessor('provider', { header: 'Provider' }),
   ];
   const meta = [
     h.accessor((r) => r.upstreamId ?? '', {

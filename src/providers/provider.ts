@@ -1,0 +1,85 @@
+// What every provider adapter declares: which OpenAI endpoints it serves, how an
+// OpenAI-shaped request becomes the provider's, and how the provider's answer, errors and
+// stream become OpenAI's again. The gateway speaks OpenAI's wire format everywhere else.
+import type { ProviderName } from '../domain.js';
+import type { Endpoint } from './openai/endpoints.js';
+import type { Json } from './openai/json.js';
+
+/** One call to a provider, as the gateway asks for it: OpenAI's request, the target's settings. */
+export interface ProviderCall {
+  endpoint: Endpoint;
+  method: string;
+  /** OpenAI's path below the version prefix, e.g. `/chat/completions`. */
+  path: string;
+  /** Query string including its `?`, or ''. */
+  query: string;
+  /** The OpenAI JSON body after the request phase (redactions applied), or null. */
+  json: Json | null;
+  /** The bytes an OpenAI-compatible upstream gets. */
+  rawBody: Buffer | string | null;
+  /** The model as the provider names it (after the target's model map). */
+  model: string | null;
+  stream: boolean;
+  /** The client's headers that cross the gateway (no authorization, no `x-usagepanda-*`). */
+  headers: Record<string, string>;
+  baseUrl: string;
+  apiKey: string | null;
+  apiVersion?: string;
+  deployments?: Record<string, string>;
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+/** The HTTP request to send: `base` is an origin plus a path prefix, `path` the rest. */
+export interface ProviderRequest {
+  base: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer | string | null;
+}
+
+/** Turns a provider's streamed bytes into OpenAI SSE text, piece by piece. */
+export interface StreamTranslator {
+  push(chunk: Buffer): string;
+  /** Whatever is left when the provider's stream ends. */
+  end(): string;
+}
+
+export interface ProviderAdapter {
+  name: ProviderName;
+  /** The provider's own API when a target names none. */
+  defaultBaseUrl(call: Pick<ProviderCall, 'region'>): string;
+  /** The OpenAI endpoints it can answer. */
+  serves(endpoint: Endpoint): boolean;
+  /** Which key the provider needs: none for Bedrock (it signs with AWS credentials). */
+  needsApiKey: boolean;
+  request(call: ProviderCall): ProviderRequest | Promise<ProviderRequest>;
+  /**
+   * The translations back; absent for providers that answer in OpenAI's format already.
+   * `answer` maps a successful JSON answer, `error` any error answer (JSON or not).
+   */
+  translate?: {
+    answer(call: ProviderCall, json: Json): Json;
+    error(status: number, text: string): Json;
+    stream(call: ProviderCall): StreamTranslator;
+    /** The header carrying the provider's request id. */
+    requestIdHeader: string;
+  };
+}
+
+/** OpenAI's error shape for a provider's error, keeping its message. */
+export function openAiError(status: number, message: string, type?: string): Json {
+  return {
+    error: {
+      message,
+      type: type ?? (status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error'),
+      param: null,
+      code: null,
+    },
+  };
+}
+
+/** One SSE event carrying a JSON object. */
+export const sseEvent = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;

@@ -1,0 +1,389 @@
+// Picks the upstream(s) a request goes to and calls them: the connection's targets that
+// serve the model, a weighted choice among them, the next one when a target cannot be
+// reached, times out or answers 429/5xx before its first byte, and a cooldown for a target
+// that keeps failing. Each call goes through its provider's adapter, and what comes back
+// is OpenAI's format again, so the relay, the policies and the accounting need not know.
+import { Readable } from 'node:stream';
+import type { Agent, Dispatcher } from 'undici';
+import type { Connection, ProviderName, ProviderUpstream, UpstreamTarget } from '../domain.js';
+import { badRequest, GatewayError, missingProviderKey } from '../errors.js';
+import type { Exchange } from '../exchange.js';
+import type { Endpoint } from '../providers/openai/endpoints.js';
+import type { ProviderAdapter, ProviderCall } from '../providers/provider.js';
+import { ADAPTERS } from '../providers/registry.js';
+import type { ClientAbort } from './client-abort.js';
+import { upstreamHeaders } from './forward.js';
+import { sendWithRetries } from './retry.js';
+import type { StreamOptionsRefusals } from './stream.js';
+import { withdrawStreamUsage } from './stream.js';
+
+/** Defaults: 3 failures in a row cool a target down for 30 seconds. */
+export const DEFAULT_COOLDOWN = { failures: 3, seconds: 30 } as const;
+
+/** A target that failed `failures` times in a row is skipped for `seconds` (unless every target is cooling). */
+export class Cooldowns {
+  private readonly failures = new Map<string, number>();
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly settings: { failures: number; seconds: number } = DEFAULT_COOLDOWN) {}
+
+  cooling(key: string, now = Date.now()): boolean {
+    const until = this.until.get(key);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.until.delete(key);
+    return false;
+  }
+
+  failed(key: string, now = Date.now()): void {
+    const count = (this.failures.get(key) ?? 0) + 1;
+    if (count >= this.settings.failures) {
+      this.until.set(key, now + this.settings.seconds * 1000);
+      this.failures.delete(key);
+    } else {
+      if (this.failures.size >= 10_000) this.failures.clear();
+      this.failures.set(key, count);
+    }
+  }
+
+  succeeded(key: string): void {
+    this.failures.delete(key);
+  }
+}
+
+/** One upstream a request may go to. */
+export interface RouteTarget {
+  upstream: UpstreamTarget;
+  /** Its index in the connection's targets; undefined for a connection's single upstream. */
+  index: number | undefined;
+  /** Names it for the cooldown. */
+  key: string;
+  adapter: ProviderAdapter;
+}
+
+export interface RoutingDeps {
+  agent: Agent;
+  /** The gateway's default upstream base URL (OpenAI-compatible). */
+  upstream: string;
+  /** The mock upstream's origin when it is on: providers without a baseUrl go there. */
+  mockOrigin: string | null;
+  cooldowns: Cooldowns;
+  streamOptionsRefusals: StreamOptionsRefusals;
+  /** Decrypts a stored secret. */
+  open(sealed: string): string;
+}
+
+/** Whether a target serves a request model: every model, or one of its names, exact or `prefix*`. */
+export function servesModel(target: UpstreamTarget, model: string | null): boolean {
+  if (!target.models || model === null) return true;
+  return target.models.some((name) => (name.endsWith('*') ? model.startsWith(name.slice(0, -1)) : name === model));
+}
+
+/** The connection's upstreams in the order to try them for this request. */
+export function planRoute(
+  deps: RoutingDeps,
+  connection: Connection | null,
+  ex: Exchange,
+  random = Math.random,
+): RouteTarget[] {
+  const azureResource = ex.header('x-usagepanda-azure-resource');
+  let targets = listTargets(deps, connection);
+  if (azureResource !== undefined) targets = azureTargets(targets, azureResource);
+  const serving = targets.filter((t) => servesModel(t.upstream, ex.model));
+  if (serving.length === 0) throw badRequest(`no target of this connection serves model ${ex.model}`);
+  const now = Date.now();
+  const warm = serving.filter((t) => !deps.cooldowns.cooling(t.key, now));
+  // When every target is cooling down, trying one beats failing for sure.
+  const order = weightedFirst(warm.length > 0 ? warm : serving, random);
+  const first = order[0] as RouteTarget;
+  if (!first.adapter.serves(ex.endpoint)) throw cannotServe(ex.endpoint, first.upstream.provider);
+  return order.filter((t) => t.adapter.serves(ex.endpoint));
+}
+
+/** Where the moderation check goes: the route's first OpenAI-compatible upstream, else the gateway's default. */
+export function moderationBase(route: RouteTarget[], fallback: string): string {
+  return route.find((t) => t.upstream.provider === 'openai')?.upstream.baseUrl ?? fallback;
+}
+
+const cannotServe = (endpoint: Endpoint, provider: ProviderName) =>
+  badRequest(`the ${endpoint} endpoint is not available on provider ${provider}`);
+
+function listTargets(deps: RoutingDeps, connection: Connection | null): RouteTarget[] {
+  const make = (upstream: UpstreamTarget, index: number | undefined): RouteTarget => {
+    const adapter = ADAPTERS[upstream.provider];
+    if (!adapter) throw badRequest(`provider ${upstream.provider} is not supported yet`);
+    const key = `${connection?.id ?? ''}#${index ?? ''}#${upstream.provider}#${upstream.baseUrl ?? ''}`;
+    return { upstream, index, key, adapter };
+  };
+  if (connection && connection.targets.length > 0) return connection.targets.map((t, i) => make(t, i));
+  const single = connection?.upstream ?? deps.upstream;
+  return [make(typeof single === 'string' ? { provider: 'openai', baseUrl: single } : single, undefined)];
+}
+
+/** `x-usagepanda-azure-resource`: the request goes to that Azure resource, with the connection's Azure settings if any. */
+function azureTargets(targets: RouteTarget[], resource: string): RouteTarget[] {
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/i.test(resource)) {
+    throw new GatewayError(
+      'UP_ERR_BAD_HEADER',
+      400,
+      'invalid_request',
+      'Usage Panda: invalid x-usagepanda-azure-resource header: use the resource name, letters, digits and "-"',
+    );
+  }
+  const baseUrl = `https://${resource}.openai.azure.com`;
+  const azure = targets.filter((t) => t.upstream.provider === 'azure');
+  if (azure.length > 0) return azure.map((t) => ({ ...t, upstream: { ...t.upstream, baseUrl } }));
+  return [
+    {
+      upstream: { provider: 'azure', baseUrl },
+      index: undefined,
+      key: `azure#${baseUrl}`,
+      adapter: ADAPTERS.azure as ProviderAdapter,
+    },
+  ];
+}
+
+/** With weights, the first target is a weighted draw; the others follow in their order as fallbacks. */
+function weightedFirst(targets: RouteTarget[], random: () => number): RouteTarget[] {
+  if (targets.length < 2 || !targets.some((t) => t.upstream.weight !== undefined)) return targets;
+  const total = targets.reduce((sum, t) => sum + (t.upstream.weight ?? 1), 0);
+  let draw = random() * total;
+  let chosen = targets.length - 1;
+  for (let i = 0; i < targets.length; i++) {
+    draw -= targets[i]?.upstream.weight ?? 1;
+    if (draw < 0) {
+      chosen = i;
+      break;
+    }
+  }
+  return [targets[chosen] as RouteTarget, ...targets.filter((_, i) => i !== chosen)];
+}
+
+/** The keys a request may use, best first, per provider. */
+export interface ProviderKeys {
+  /** The bearer token the client sent, when it is not a Usage Panda key. */
+  client: string | undefined;
+  /** The connection's stored provider key. */
+  connection: () => string | null;
+  /** OPENAI_API_KEY (or the mock upstream's), for OpenAI-compatible upstreams only. */
+  fallback: string | null;
+}
+
+/** Per-request provider keys, as the original gateway took them. */
+const KEY_HEADERS: Partial<Record<ProviderName, string[]>> = {
+  anthropic: ['x-usagepanda-anthropic-api-key'],
+  gemini: ['x-usagepanda-gemini-api-key', 'x-usagepanda-palm-api-key'],
+};
+
+function apiKeyFor(deps: RoutingDeps, ex: Exchange, target: UpstreamTarget, keys: ProviderKeys): string | null {
+  for (const name of KEY_HEADERS[target.provider] ?? []) {
+    const value = ex.header(name);
+    if (value) return value;
+  }
+  if (target.apiKeyEncrypted) return deps.open(target.apiKeyEncrypted);
+  const key = keys.client ?? keys.connection() ?? (target.provider === 'openai' ? keys.fallback : null);
+  return key ?? null;
+}
+
+/** The upstream's answer in OpenAI's format, as the relay reads it. */
+export interface UpstreamAnswer {
+  statusCode: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Readable & { text(): Promise<string>; dump(): Promise<void> };
+  provider: ProviderName;
+  /** The model the provider was asked for. */
+  model: string | null;
+}
+
+/** Fallback-worthy: the target is down or overloaded, not the request at fault. */
+const isFallbackStatus = (status: number) => status === 429 || status >= 500;
+const isNetworkFailure = (err: unknown) =>
+  err instanceof GatewayError && (err.code === 'UP_ERR_UPSTREAM_UNREACHABLE' || err.code === 'UP_ERR_UPSTREAM_TIMEOUT');
+
+/** Calls the targets in order until one answers (or the last has failed). */
+export async function sendRouted(
+  deps: RoutingDeps,
+  ex: Exchange,
+  order: RouteTarget[],
+  keys: ProviderKeys,
+  forwardedBody: () => Buffer | string | null,
+  retries: number,
+  abort: ClientAbort,
+): Promise<UpstreamAnswer> {
+  for (let i = 0; ; i++) {
+    const target = order[i] as RouteTarget;
+    const last = i === order.length - 1;
+    const before = ex.attempts.length;
+    // The record names the provider that answered, or the last one tried.
+    ex.provider = target.upstream.provider;
+    const label = () => {
+      for (const attempt of ex.attempts.slice(before)) {
+        attempt.provider = target.upstream.provider;
+        if (target.index !== undefined) attempt.target = target.index;
+      }
+    };
+    let answer: UpstreamAnswer;
+    try {
+      answer = await sendTo(deps, ex, target, keys, forwardedBody, retries, abort);
+    } catch (err) {
+      label();
+      if (!isNetworkFailure(err)) throw err;
+      deps.cooldowns.failed(target.key);
+      if (last) throw err;
+      continue;
+    }
+    label();
+    if (isFallbackStatus(answer.statusCode)) {
+      deps.cooldowns.failed(target.key);
+      if (!last) {
+        await answer.body.dump();
+        continue;
+      }
+    } else {
+      deps.cooldowns.succeeded(target.key);
+    }
+    return answer;
+  }
+}
+
+async function sendTo(
+  deps: RoutingDeps,
+  ex: Exchange,
+  target: RouteTarget,
+  keys: ProviderKeys,
+  forwardedBody: () => Buffer | string | null,
+  retries: number,
+  abort: ClientAbort,
+): Promise<UpstreamAnswer> {
+  const { upstream, adapter } = target;
+  const apiKey = apiKeyFor(deps, ex, upstream, keys);
+  if (adapter.needsApiKey && !apiKey) throw missingProviderKey();
+  const model = ex.model === null ? null : (upstream.modelMap?.[ex.model] ?? ex.model);
+  const call = providerCall(deps, ex, upstream, adapter, model, apiKey, forwardedBody);
+  const request = await adapter.request(call);
+  const send = (body: Buffer | string | null) =>
+    sendWithRetries(deps.agent, { ...request, body, signal: abort }, retries, ex, abort);
+  let response = await send(request.body);
+  if (adapter.name === 'openai' && response.statusCode === 400 && ex.streamUsageInjected) {
+    // Perhaps a compatible server that refuses `stream_options`: ask once more exactly as
+    // the client did (the tokenizer counts the answer). Had the client's own request been
+    // at fault, this gets the same 400 back, now about what the client really sent.
+    await response.body.dump();
+    withdrawStreamUsage(ex);
+    response = await send(providerCall(deps, ex, upstream, adapter, model, apiKey, forwardedBody).rawBody);
+    if (response.statusCode < 400) deps.streamOptionsRefusals.add(call.baseUrl);
+  }
+  const translate = adapter.translate;
+  if (!translate) return { ...response, provider: adapter.name, model };
+  return translatedAnswer(response, translate, call, adapter.name, model);
+}
+
+function providerCall(
+  deps: RoutingDeps,
+  ex: Exchange,
+  upstream: UpstreamTarget,
+  adapter: ProviderAdapter,
+  model: string | null,
+  apiKey: string | null,
+  forwardedBody: () => Buffer | string | null,
+): ProviderCall {
+  const json = ex.json ?? null;
+  const mapped = json !== null && model !== ex.model;
+  return {
+    endpoint: ex.endpoint,
+    method: ex.method,
+    path: ex.path,
+    query: ex.query,
+    json: mapped ? { ...json, model } : json,
+    rawBody: mapped ? JSON.stringify({ ...json, model }) : forwardedBody(),
+    model,
+    stream: ex.stream,
+    headers: clientHeadersForProvider(ex),
+    baseUrl: upstream.baseUrl ?? baseUrlOf(deps, upstream, adapter),
+    apiKey,
+    apiVersion: upstream.apiVersion,
+    deployments: upstream.deployments,
+    region: upstream.region,
+    accessKeyId: upstream.accessKeyId,
+    secretAccessKey:
+      upstream.secretAccessKeyEncrypted === undefined ? undefined : deps.open(upstream.secretAccessKeyEncrypted),
+  };
+}
+
+/** The client's headers that cross to any provider: no credentials of any kind. */
+function clientHeadersForProvider(ex: Exchange): Record<string, string> {
+  const { authorization: _bearer, ...headers } = upstreamHeaders(ex.headers, '');
+  return headers;
+}
+
+/** A provider without a baseUrl: its own API, or the mock upstream, which speaks every provider's format. */
+function baseUrlOf(deps: RoutingDeps, upstream: ProviderUpstream, adapter: ProviderAdapter): string {
+  if (upstream.provider === 'openai') return deps.upstream;
+  return deps.mockOrigin ?? adapter.defaultBaseUrl(upstream);
+}
+
+type Translate = NonNullable<ProviderAdapter['translate']>;
+
+/** The provider's answer turned into OpenAI's: JSON answers and errors whole, streams piece by piece. */
+async function translatedAnswer(
+  response: Dispatcher.ResponseData,
+  translate: Translate,
+  call: ProviderCall,
+  provider: ProviderName,
+  model: string | null,
+): Promise<UpstreamAnswer> {
+  const headers: Dispatcher.ResponseData['headers'] = {};
+  const requestId = response.headers[translate.requestIdHeader];
+  if (typeof requestId === 'string') headers['x-request-id'] = requestId;
+  const contentType = String(response.headers['content-type'] ?? '');
+  const isStream = response.statusCode < 400 && call.stream && !contentType.includes('application/json');
+  if (!isStream) {
+    const text = await response.body.text();
+    let json: Record<string, unknown>;
+    if (response.statusCode >= 400) json = translate.error(response.statusCode, text);
+    else {
+      const parsed = parseAnswer(text);
+      json = parsed ? translate.answer(call, parsed) : translate.error(502, `unreadable answer from ${provider}`);
+    }
+    headers['content-type'] = 'application/json';
+    return { statusCode: response.statusCode, headers, body: answerBody([JSON.stringify(json)]), provider, model };
+  }
+  headers['content-type'] = 'text/event-stream; charset=utf-8';
+  headers['cache-control'] = 'no-cache';
+  const translator = translate.stream(call);
+  async function* events(): AsyncGenerator<string> {
+    for await (const chunk of response.body) {
+      const out = translator.push(chunk as Buffer);
+      if (out !== '') yield out;
+    }
+    const rest = translator.end();
+    if (rest !== '') yield rest;
+  }
+  return { statusCode: response.statusCode, headers, body: answerBody(events()), provider, model };
+}
+
+function parseAnswer(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A readable of translated text that also reads whole, as undici's answer bodies do. */
+function answerBody(source: Iterable<string> | AsyncIterable<string>): UpstreamAnswer['body'] {
+  const stream = Readable.from(source, { objectMode: false });
+  return Object.assign(stream, {
+    async text() {
+      let text = '';
+      for await (const chunk of stream) text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+      return text;
+    },
+    async dump() {
+      stream.destroy();
+    },
+  });
+}
