@@ -130,6 +130,7 @@ describe('dashboard with the stats, export and auto-replies APIs', () => {
       promptReflection: 'redact',
       retryCount: 2,
       upstreamTotalTimeoutMs: 1800000,
+      passthroughPaths: [],
       logRequestBody: true,
       logResponseBody: true,
     });

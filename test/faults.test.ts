@@ -387,7 +387,7 @@ describe('timeouts', () => {
     const record = await timed.record(response.headers.get('x-usagepanda-request-id'));
     expect(record).toMatchObject({ status: 504, error: timedOut(FIRST_BYTE).message, costUsd: 0 });
     expect(record.attempts).toEqual([
-      { status: null, error: timedOut(FIRST_BYTE).message, latencyMs: expect.any(Number) },
+      { provider: 'openai', status: null, error: timedOut(FIRST_BYTE).message, latencyMs: expect.any(Number) },
     ]);
   });
 

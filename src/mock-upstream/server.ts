@@ -170,6 +170,9 @@ export async function startMockUpstream(options: { port?: number; host?: string 
     requests.push(received);
     if (requests.length > MAX_RECORDED) requests.shift();
 
+    // Headers a real upstream adds to its answers (OpenAI's CDN sets cookies, for one), as a JSON object.
+    const answerHeaders = parseAnswerHeaders(header(req, 'x-mock-answer-headers'));
+    for (const [name, value] of Object.entries(answerHeaders)) res.setHeader(name, value);
     // A base URL under `/__mock/status/NNN` answers NNN to everything: a target that is down, for routing tests.
     const forced = /^\/__mock\/status\/(\d{3})(\/|$)/.exec(path);
     if (forced) {

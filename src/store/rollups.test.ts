@@ -227,6 +227,7 @@ describe.each(targets)('rollups on $name', (target) => {
     // the tables of 0004 and of every later migration go.
     for (const table of ['log_user_days', 'refusals', 'revoked_sessions'])
       await sql`drop table ${sql.table(table)}`.execute(store.db);
+    await sql`alter table connections drop column targets`.execute(store.db);
     await sql`delete from kysely_migration where name >= '0004'`.execute(store.db);
     await store.migrate();
     await expectUserDaysOf(records);
