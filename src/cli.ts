@@ -22,6 +22,7 @@ interface StoreFlags {
 }
 
 interface StartFlags extends StoreFlags {
+  redisUrl?: string;
   port?: number;
   host?: string;
   upstream?: string;
@@ -39,6 +40,7 @@ function settingsFrom(flags: StartFlags): GatewaySettings & { configFile?: strin
     configFile: flags.config,
     dataDir: flags.data,
     databaseUrl: flags.databaseUrl,
+    redisUrl: flags.redisUrl,
     port: flags.port,
     host: flags.host,
     upstream: flags.upstream,
@@ -121,6 +123,7 @@ storeOptions(program.command('start').description('start the gateway'))
   .option('--host <host>', 'address to bind (default 127.0.0.1)')
   .option('--upstream <url>', 'default upstream base URL (default https://api.openai.com/v1)')
   .option('--mock-upstream', 'serve the OpenAI-compatible simulator in-process as the upstream')
+  .option('--redis-url <url>', 'redis:// URL: share limits, budgets and config changes across replicas')
   .action(async (flags) => {
     const config = await loadConfig(settingsFrom(flags), process.env);
     const gateway = await startGateway(config);
