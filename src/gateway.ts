@@ -16,6 +16,9 @@ import { createUpstreamAgent } from './proxy/forward.js';
 import { StreamOptionsRefusals } from './proxy/stream.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
+import { SpendControl } from './spend/control.js';
+import { openState } from './state/index.js';
+import type { SharedState } from './state/state.js';
 import { createLogWriter, type LogWriter } from './store/log-writer.js';
 import { RetentionSchema, startRetention } from './store/retention.js';
 import { openStore } from './store/sql-store.js';
@@ -30,7 +33,14 @@ export interface Gateway {
   logWriter: LogWriter;
   adminToken: StoredAdminToken;
   mockUpstream: MockUpstream | null;
+  /** Limits and budgets, and the shared state (memory or Redis) they count in. */
+  spend: SpendControl;
   close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  /** The clock of limit and budget windows; tests move it. */
+  now?: () => number;
 }
 
 /** How long shutdown waits for in-flight requests (long streams) before cutting them. */
@@ -44,7 +54,19 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
   return store;
 }
 
-export async function startGateway(config: Config): Promise<Gateway> {
+/** Change events between replicas: what changed on one is forgotten by every other's cache. */
+const TOPICS = { connections: 'connections', autoReplies: 'autoreplies' } as const;
+
+function shareChanges(state: SharedState, connections: ConnectionDirectory, autoReplies: AutoReplyDirectory): void {
+  connections.onChange = () => void state.publish(TOPICS.connections);
+  autoReplies.onChange = () => void state.publish(TOPICS.autoReplies);
+  state.subscribe((topic) => {
+    if (topic === TOPICS.connections) connections.forget();
+    if (topic === TOPICS.autoReplies) autoReplies.forget();
+  });
+}
+
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
   const box = createSecretBox(secret);
@@ -59,11 +81,28 @@ export async function startGateway(config: Config): Promise<Gateway> {
   let ready = false;
   let logWriter: LogWriter | undefined;
   const metrics = createMetrics(() => logWriter);
+  // Set once the app (whose logger reports Redis errors) exists.
+  let reportStateError: (err: unknown) => void = () => {};
+  const state = await openState({ redisUrl: config.redisUrl, onError: (err) => reportStateError(err) });
+  shareChanges(state, connections, autoReplies);
+  const prices = createPriceBook(config.file.prices);
+  const spend = new SpendControl({
+    state,
+    prices,
+    now: options.now,
+    leaseMs: config.reservationLeaseMs,
+    events: {
+      unavailable: (allowed) => metrics.stateUnavailable(allowed),
+      overrun: (kind) => metrics.spendOverrun(kind),
+      error: (err) => reportStateError(err),
+    },
+  });
   const app = await buildServer({
     logLevel: config.logLevel,
     isReady: () => ready,
+    stateStore: () => ({ kind: state.kind, available: state.available }),
     metrics,
-    admin: { store, connections, autoReplies, adminToken, sessions: createSessions(adminToken, secret) },
+    admin: { store, connections, autoReplies, spend, adminToken, sessions: createSessions(adminToken, secret) },
     proxy: {
       connections,
       autoReplies,
@@ -74,8 +113,9 @@ export async function startGateway(config: Config): Promise<Gateway> {
       defaultApiKey: config.defaultApiKey ?? null,
       standalonePolicy: config.file.standalone ? PolicySettingsSchema.parse(config.file.defaults) : null,
       maxBodyBytes: config.maxBodyBytes,
-      prices: createPriceBook(config.file.prices),
+      prices,
       streamOptionsRefusals: new StreamOptionsRefusals(),
+      spend,
       record(record) {
         metrics.observe(record);
         logWriter?.enqueue(record);
@@ -86,6 +126,14 @@ export async function startGateway(config: Config): Promise<Gateway> {
     onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
     onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
   });
+
+  let lastStateError = 0;
+  reportStateError = (err) => {
+    // Redis away means an error per command and per reconnect: one line every 10 s is enough.
+    if (Date.now() - lastStateError < 10_000) return;
+    lastStateError = Date.now();
+    app.log.warn({ err }, 'shared state (Redis) error');
+  };
 
   const stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
 
@@ -105,6 +153,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     logWriter: writer,
     adminToken,
     mockUpstream,
+    spend,
     async close() {
       ready = false;
       await stopRetention();
@@ -113,6 +162,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
       clearTimeout(cut);
       await writer.close();
       await agent.close();
+      spend.close();
+      await state.close();
       await mockUpstream?.close();
       await store.close();
     },

@@ -6,6 +6,10 @@ import type { LogWriter } from './store/log-writer.js';
 export interface GatewayMetrics {
   registry: Registry;
   observe(record: LogRecord): void;
+  /** The state store (Redis) could not be reached for a request's limits; `allowed`: served anyway. */
+  stateUnavailable(allowed: boolean): void;
+  /** A request used more than it reserved (requests, tokens or usd). */
+  spendOverrun(kind: string): void;
 }
 
 export function createMetrics(logWriter: () => LogWriter | undefined): GatewayMetrics {
@@ -35,6 +39,18 @@ export function createMetrics(logWriter: () => LogWriter | undefined): GatewayMe
     labelNames: ['operation'] as const,
     registers: [registry],
   });
+  const unavailable = new Counter({
+    name: 'usage_panda_state_unavailable_total',
+    help: 'Requests under limits or budgets that found the state store (Redis) unreachable, by outcome (denied / allowed).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const overruns = new Counter({
+    name: 'usage_panda_spend_overruns_total',
+    help: 'Requests that used more than they reserved (an upstream that did not honour the output cap), by unit.',
+    labelNames: ['unit'] as const,
+    registers: [registry],
+  });
   const queueStat = (name: string, help: string, pick: (stats: LogWriter['stats']) => number) =>
     new Gauge({
       name,
@@ -57,6 +73,12 @@ export function createMetrics(logWriter: () => LogWriter | undefined): GatewayMe
       latency.observe({ operation: record.operation }, record.latencyMs / 1000);
       for (const flag of record.flags) flags.inc({ type: flag.type });
       if (record.costUsd === null) unpriced.inc({ operation: record.operation });
+    },
+    stateUnavailable(allowed) {
+      unavailable.inc({ outcome: allowed ? 'allowed' : 'denied' });
+    },
+    spendOverrun(kind) {
+      overruns.inc({ unit: kind });
     },
   };
 }

@@ -9,6 +9,8 @@ import { isVersionPath, type ProxyDeps, type ProxyHandler, proxyHandler, proxyRo
 export interface ServerDeps {
   logLevel: string;
   isReady(): boolean;
+  /** The shared state behind limits and budgets, for /readyz. */
+  stateStore(): { kind: 'memory' | 'redis'; available: boolean };
   metrics: GatewayMetrics;
   admin: AdminDeps;
   proxy: Omit<ProxyDeps, 'logger'>;
@@ -40,8 +42,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
-    return { status: 'ready' };
+    const state = deps.stateStore();
+    if (!deps.isReady()) return reply.code(503).send({ status: 'starting', state });
+    // Ready even without Redis: each connection's onStateUnavailable says what its requests get.
+    return { status: 'ready', state };
   });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);

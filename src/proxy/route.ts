@@ -22,6 +22,7 @@ import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pip
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
 import { filterAnswerTexts } from '../providers/openai/answer.js';
+import type { SpendControl, SpendHold } from '../spend/control.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
 import { ClientAbort } from './client-abort.js';
 import { CORS_HEADERS, clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
@@ -56,6 +57,8 @@ export interface ProxyDeps {
   prices: PriceBook;
   /** Upstreams not to ask for stream usage for now. */
   streamOptionsRefusals: StreamOptionsRefusals;
+  /** Limits and budgets: reserved before forwarding, settled from the record. */
+  spend: SpendControl;
   logger: FastifyBaseLogger;
 }
 
@@ -98,6 +101,7 @@ const CLIENT_CLOSED = 499;
 async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ex = startExchange(req);
   const abort = new ClientAbort();
+  let hold: SpendHold | null = null;
   res.once('close', () => {
     if (!res.writableFinished) {
       // The client left before the answer was complete: stop upstream too.
@@ -105,7 +109,9 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
       ex.error ??= 'client disconnected';
       if (ex.status === 0) ex.status = CLIENT_CLOSED;
     }
-    deps.record(toLogRecord(ex, 'openai', deps.prices));
+    const record = toLogRecord(ex, 'openai', deps.prices);
+    if (hold) deps.spend.settle(hold, record);
+    deps.record(record);
   });
 
   try {
@@ -131,6 +137,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
       ex.usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
     }
     if (ex.answer) return sendGatewayAnswer(ex, res, ex.answer, settings);
+    hold = await deps.spend.reserve(ex, settings, abort);
 
     if (!deps.streamOptionsRefusals.has(base)) requestStreamUsage(ex);
     const body = forwardedBody(ex);
@@ -325,6 +332,7 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 function writeHead(ex: Exchange, res: ServerResponse, status: number, headers: OutgoingHttpHeaders): void {
   ex.status = status;
   const upstreamMs = ex.upstreamLatencyMs ?? ex.upstreamHeadersMs ?? 0;
+  Object.assign(headers, ex.responseHeaders);
   headers['x-usagepanda-request-id'] = ex.id;
   headers['x-usagepanda-overhead-ms'] = Math.max(0, ex.elapsedMs() - upstreamMs).toFixed(3);
   res.writeHead(status, headers);
