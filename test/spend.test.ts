@@ -55,6 +55,9 @@ describe('a budget under concurrent requests (one process)', () => {
     const records = await stack.admin('GET', `/api/logs?connection=${id}&limit=100`);
     const spent = records.json.data.reduce((sum: number, r: { costUsd: number | null }) => sum + (r.costUsd ?? 0), 0);
     expect(records.json.data).toHaveLength(10 * n);
+    console.log(
+      `race, 1 process: sent ${10 * n}, succeeded ${succeeded.length}, refused ${refused.length}, budget $${budget}, recorded spend $${spent}`,
+    );
     expect(spent).toBeCloseTo(budget, 12);
     expect(spent).toBeLessThanOrEqual(budget + 1e-12);
     const flagged = records.json.data.filter((r: { flags: { type: string }[] }) =>
