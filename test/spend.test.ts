@@ -1,7 +1,7 @@
 // Limits and budgets in one gateway process (in-process state): a budget that concurrent
 // requests cannot overshoot, request and token limits per user and per IP over a clock the
 // test moves, OpenAI's x-ratelimit-* headers, and /api/budgets.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { apiError, type Stack, startStack } from './harness.js';
 
 /** Only output is priced, so a request's worst case is exactly what the mock answer costs. */
@@ -83,6 +83,24 @@ describe('a budget under concurrent requests (one process)', () => {
         description: '$0.005 per day per connection',
       },
     ]);
+  });
+
+  it('counts in /metrics a request that used more than it reserved (an upstream that ignored the output cap)', async () => {
+    const { id, key } = await stack.createConnection({
+      policy: { budgets: [{ per: 'connection', window: 'total', usd: 1 }] },
+    });
+    const overruns = async () => {
+      const text = await (await fetch(`${stack.gateway.url}/metrics`)).text();
+      return Number(/usage_panda_spend_overruns_total\{unit="usd"\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    const before = await overruns();
+    // max_tokens 10 reserved, 100 words answered.
+    await stack
+      .client(key, { headers: { 'x-mock-reply': HUNDRED_WORDS } })
+      .chat.completions.create(chat(undefined, 10));
+    await vi.waitFor(async () => expect(await overruns()).toBe(before + 1));
+    const status = await stack.admin('GET', `/api/budgets?connection=${id}`);
+    expect(status.json.data[0]).toMatchObject({ used: COST_PER_REQUEST, reserved: 0, remaining: 1 - COST_PER_REQUEST });
   });
 
   it('refuses a request under a budget whose model has no price, saying what to do', async () => {
