@@ -33,6 +33,9 @@ const TOKEN_ENDPOINTS = new Set<Endpoint>(['chat.completions', 'completions', 'r
 
 type Kind = 'requests' | 'tokens' | 'usd';
 
+/** How long a counter outlives its window: per-user minute counters of many users must not pile up. */
+const WINDOW_GRACE_MS = 300_000;
+
 /** One counter a request is checked against, and what it says in a 429. */
 interface Rule {
   kind: Kind;
@@ -146,8 +149,8 @@ export class SpendControl {
         kind: rule.kind,
         limit: rule.limit,
         amount: amounts[rule.kind],
-        // A finished window is kept a day longer, for /api/budgets and late settlements.
-        expiresAt: window.end === null ? null : window.end + 86_400_000,
+        // A finished window is forgotten soon after: a request settling later recreates what it needs.
+        expiresAt: window.end === null ? null : window.end + WINDOW_GRACE_MS,
       };
     });
 
@@ -212,7 +215,7 @@ export class SpendControl {
    * answer cut short by the client, a model without a price).
    */
   settle(hold: SpendHold, record: LogRecord): void {
-    this.inFlight.delete(hold.id);
+    if (!this.inFlight.delete(hold.id)) return; // settled already
     const answered = record.attempts.some((attempt) => attempt.status !== null);
     const settlements = hold.buckets.map((b) => {
       let amount = 0;

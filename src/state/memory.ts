@@ -18,8 +18,11 @@ interface Bucket {
   expiresAt: number | null;
 }
 
-/** How long a settled id is remembered, so a second settle does nothing. */
-const SETTLED_MEMORY_MS = 86_400_000;
+/**
+ * How long a settled id is remembered, so a second settle does nothing: a repeat comes at
+ * once if at all, and a day of ids would grow with the traffic.
+ */
+const SETTLED_MEMORY_MS = 60_000;
 const SWEEP_EVERY_MS = 60_000;
 
 export class MemoryState implements SharedState {

@@ -105,8 +105,11 @@ end
 return result
 `;
 
-/** How long a settled id is remembered, so a second settle does nothing. */
-const SETTLED_MEMORY_MS = 86_400_000;
+/**
+ * How long a settled id is remembered, so a second settle does nothing: a repeat (a retried
+ * call) comes within seconds; every marker is a key, so they must not pile up with traffic.
+ */
+const SETTLED_MEMORY_MS = 300_000;
 /** Renewals are sent in batches of this many bucket holds. */
 const RENEW_BATCH = 500;
 
