@@ -213,6 +213,36 @@ describe('three gateway processes on one Redis and one PostgreSQL', { timeout: 1
     );
   });
 
+  it('see an auto-reply added and a key disabled on one replica on another within a second', async () => {
+    const { id, key } = await createConnection({});
+    const onB = replica(1).client(key);
+    const ask = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'opening hours?' }] };
+    expect((await onB.chat.completions.create(ask)).choices[0]?.message.content).toBe('Echo: opening hours?');
+    const reply = await replica(0).admin('POST', '/api/autoreplies', {
+      type: 'chat',
+      request: 'opening hours?',
+      response: '9 to 5.',
+      connections: [id],
+    });
+    expect(reply.status).toBe(201);
+    await vi.waitFor(
+      async () => expect((await onB.chat.completions.create(ask)).choices[0]?.message.content).toBe('9 to 5.'),
+      { timeout: 1_000, interval: 50 },
+    );
+
+    expect((await replica(0).admin('PATCH', `/api/connections/${id}`, { enabled: false })).status).toBe(200);
+    await vi.waitFor(
+      async () => {
+        const refused = await onB.chat.completions.create(ask).then(
+          () => null,
+          (err: InstanceType<typeof OpenAI.APIError>) => err,
+        );
+        expect(refused?.message).toBe('403 Usage Panda: this API key is disabled');
+      },
+      { timeout: 1_000, interval: 50 },
+    );
+  });
+
   it('give back the reservations of a replica killed with SIGKILL once their lease runs out, and keep those of a live one', async () => {
     const { id, key } = await createConnection({ budgets: [{ per: 'connection', window: 'total', usd: 1 }] });
     const victim = replica(2);
