@@ -187,6 +187,8 @@ export interface GatewayServer extends Server {
 export interface GatewayOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /** Shares limits and budgets in this Redis (`--redis-url`). */
+  redisUrl?: string;
 }
 
 /** The built gateway (`dist/cli.js start`) with a temporary data dir, removed on stop. */
@@ -198,7 +200,18 @@ export async function startGateway(upstream: string, options: GatewayOptions = {
   const server = await withDataDir('usage-panda-bench-', (dataDir) =>
     startChild(
       'gateway',
-      [...(options.nodeFlags ?? []), CLI, 'start', '--port', '0', '--data', dataDir, '--upstream', upstream],
+      [
+        ...(options.nodeFlags ?? []),
+        CLI,
+        'start',
+        '--port',
+        '0',
+        '--data',
+        dataDir,
+        '--upstream',
+        upstream,
+        ...(options.redisUrl ? ['--redis-url', options.redisUrl] : []),
+      ],
       env,
       /listening on (http:\/\/\S+)/,
     ),

@@ -4,12 +4,18 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-/** The rows of issue 6, then `recording-floor`: bare plus parsing and recording, the reference that shows what recording alone costs. */
+/**
+ * The rows of issue 6, then `recording-floor`: bare plus parsing and recording, the reference that shows what
+ * recording alone costs; `gateway-limits` (-redis) is the typical policy plus a per-user request limit and a
+ * connection budget (issue 13), counted in-process and in Redis.
+ */
 export const ROW_NAMES = [
   'direct',
   'bare',
   'gateway-no-policy',
   'gateway-typical',
+  'gateway-limits',
+  'gateway-limits-redis',
   'gateway-stream',
   'recording-floor',
 ] as const;
@@ -244,6 +250,16 @@ export function rowTargets(rows: readonly Row[]): CheckResult[] {
       target: '>= 0.80 x bare',
       measured: typical.skipped ? `skipped: ${typical.skipped}` : fmt(typical.ratio_to_bare, ' x bare'),
       pass: typical.skipped || typical.ratio_to_bare === null ? null : typical.ratio_to_bare >= 0.8,
+    });
+  }
+  const limits = byName.get('gateway-limits');
+  if (limits && !limits.skipped && typical && !typical.skipped && typical.rps !== null && limits.rps !== null) {
+    const ratio = round(limits.rps / typical.rps, 3);
+    checks.push({
+      name: 'limits throughput (in-process state)',
+      target: '>= 0.90 x gateway-typical',
+      measured: `${ratio} x gateway-typical`,
+      pass: ratio >= 0.9,
     });
   }
   const stream = byName.get('gateway-stream');

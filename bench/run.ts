@@ -30,7 +30,7 @@ import {
   rowTargets,
   writeResult,
 } from './report.js';
-import { CHAT_REQUEST, STREAM_CHUNKS, TYPICAL_POLICY, targets } from './targets.js';
+import { CHAT_REQUEST, LIMITS_POLICY, STREAM_CHUNKS, TYPICAL_POLICY, targets } from './targets.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -167,11 +167,38 @@ async function bench(): Promise<void> {
       notes['gateway-stream'] = 'typical policy';
     }
 
+    // Limits and budgets, counted in the gateway's memory and in Redis (REDIS_URL, else the local one).
+    const limitRuns: Run[] = [];
+    const limitsKey = await gateway.createConnection('bench-limits', LIMITS_POLICY);
+    if (limitsKey.ok) {
+      limitRuns.push({
+        name: 'gateway-limits',
+        server: gateway,
+        target: t.limitsOn(gateway, limitsKey.key),
+        stream: false,
+      });
+      notes['gateway-limits'] = 'typical policy + 1 request limit per user + 1 connection budget, in-process state';
+      const redisGateway = await startGateway(`${mock.origin}/v1`, {
+        redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      });
+      servers.push(redisGateway);
+      const redisKey = await redisGateway.createConnection('bench-limits', LIMITS_POLICY);
+      if (redisKey.ok) {
+        const target = t.limitsOn(redisGateway, redisKey.key);
+        limitRuns.push({ name: 'gateway-limits-redis', server: redisGateway, target, stream: false });
+        notes['gateway-limits-redis'] = 'the same, counted in Redis (one Lua script per request)';
+      }
+    } else {
+      skipped['gateway-limits'] = { skipped: `limits not available (${limitsKey.message})` };
+      skipped['gateway-limits-redis'] = { skipped: `limits not available (${limitsKey.message})` };
+    }
+
     const runs: Run[] = [
       { name: 'direct', server: mock, target: t.direct, stream: false },
       { name: 'bare', server: bare, target: t.bare, stream: false },
       { name: 'gateway-no-policy', server: gateway, target: t.noPolicy, stream: false },
       ...(t.typical ? [{ name: 'gateway-typical' as const, server: gateway, target: t.typical, stream: false }] : []),
+      ...limitRuns,
       { name: 'bare-stream', server: bare, target: t.bareStream, stream: true },
       { name: 'gateway-stream', server: gateway, target: t.gatewayStream, stream: true },
       { name: 'recording-floor', server: floor, target: t.floor, stream: false },

@@ -15,6 +15,13 @@ export const TYPICAL_POLICY = {
   responseWordlists: { profanity: 'audit', dan: 'audit' },
 };
 
+/** The typical policy plus a per-user request limit and a connection budget, both too large to refuse the load. */
+export const LIMITS_POLICY = {
+  ...TYPICAL_POLICY,
+  limits: [{ per: 'user', window: 'minute', requests: 1_000_000_000 }],
+  budgets: [{ per: 'connection', window: 'total', usd: 1_000_000 }],
+};
+
 /** About 300 bytes, with what the typical policy needs (a user, max_tokens) so it passes. */
 export const CHAT_REQUEST = {
   model: 'gpt-4o-mini',
@@ -40,6 +47,8 @@ export function targets(
   floor: Server = bare,
 ): Record<'direct' | 'bare' | 'floor' | 'noPolicy' | 'bareStream' | 'gatewayStream', Target> & {
   typical: Target | null;
+  /** The limits policy on a gateway: its key there. */
+  limitsOn(server: Server, key: string): Target;
 } {
   const body = JSON.stringify(CHAT_REQUEST);
   const streamBody = JSON.stringify({ ...CHAT_REQUEST, stream: true });
@@ -57,6 +66,7 @@ export function targets(
     floor: { url: at(floor), headers: headers(), body },
     noPolicy: { url: at(gateway), headers: headers(keys.noPolicy), body },
     typical: keys.typical ? { url: at(gateway), headers: headers(keys.typical), body } : null,
+    limitsOn: (server, key) => ({ url: at(server), headers: headers(key), body }),
     bareStream: { url: at(bare), headers: streamHeaders(), body: streamBody },
     gatewayStream: { url: at(gateway), headers: streamHeaders(keys.typical ?? keys.noPolicy), body: streamBody },
   };

@@ -22,6 +22,7 @@ interface StoreFlags {
 }
 
 interface StartFlags extends StoreFlags {
+  redisUrl?: string;
   port?: number;
   host?: string;
   upstream?: string;
@@ -44,6 +45,7 @@ function settingsFrom(flags: StartFlags): GatewaySettings & { configFile?: strin
     configFile: flags.config,
     dataDir: flags.data,
     databaseUrl: flags.databaseUrl,
+    redisUrl: flags.redisUrl,
     port: flags.port,
     host: flags.host,
     upstream: flags.upstream,
@@ -130,6 +132,7 @@ storeOptions(program.command('start').description('start the gateway'))
   .option('--mock-upstream', 'serve the OpenAI-compatible simulator in-process as the upstream')
   .option('--allowed-hosts <names>', 'host names the gateway answers to besides loopback ones, comma-separated')
   .option('--cors-origins <origins>', 'origins whose web pages get CORS, comma-separated')
+  .option('--redis-url <url>', 'redis:// URL: share limits, budgets and config changes across replicas')
   .action(async (flags) => {
     const config = await loadConfig(settingsFrom(flags), process.env);
     const gateway = await startGateway(config);

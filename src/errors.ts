@@ -5,6 +5,8 @@ export type ErrorType =
   | 'access_denied'
   | 'invalid_request'
   | 'rate_limit_exceeded'
+  | 'insufficient_quota'
+  | 'service_unavailable'
   | 'upstream_error'
   | 'not_found'
   | 'server_error';
@@ -90,6 +92,28 @@ export const rateLimited = (reason: string, retryAfterSeconds: number) =>
   new GatewayError('UP_ERR_RATE_LIMITED', 429, 'rate_limit_exceeded', say(reason), {
     'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))),
   });
+
+/** Over a request or token limit, e.g. `5 requests per minute per user`. */
+export const rateLimitExceeded = (limit: string, retryAfterSeconds: number, headers: Record<string, string> = {}) =>
+  new GatewayError('UP_ERR_RATE_LIMIT', 429, 'rate_limit_exceeded', say(`rate limit exceeded: ${limit}`), {
+    ...headers,
+    'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))),
+  });
+
+/** Over a budget, e.g. `$10 per month per user`; Retry-After when the window ends (not for a total). */
+export const budgetExceeded = (
+  budget: string,
+  retryAfterSeconds: number | null,
+  headers: Record<string, string> = {},
+) =>
+  new GatewayError('UP_ERR_BUDGET', 429, 'insufficient_quota', say(`budget exceeded: ${budget}`), {
+    ...headers,
+    ...(retryAfterSeconds === null ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) }),
+  });
+
+/** Redis is unreachable and the connection's onStateUnavailable is `deny`. */
+export const limitsUnavailable = () =>
+  new GatewayError('UP_ERR_LIMITS_UNAVAILABLE', 503, 'service_unavailable', say('limits unavailable'));
 
 export const upstreamUnreachable = (reason: string) =>
   new GatewayError('UP_ERR_UPSTREAM_UNREACHABLE', 502, 'upstream_error', say(`upstream unreachable: ${reason}`));

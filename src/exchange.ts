@@ -61,6 +61,8 @@ export class Exchange {
   readonly blocking: string[] = [];
   moderated = false;
   answer: GatewayAnswer | null = null;
+  /** Headers the gateway adds to whatever answer this request gets (the `x-ratelimit-*` of its limits). */
+  readonly responseHeaders: Record<string, string> = {};
 
   status = 0;
   error: string | null = null;

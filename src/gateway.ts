@@ -23,6 +23,9 @@ import { Cooldowns } from './proxy/routing.js';
 import { StreamOptionsRefusals } from './proxy/stream.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import { buildServer } from './server.js';
+import { SpendControl } from './spend/control.js';
+import { openState } from './state/index.js';
+import type { SharedState } from './state/state.js';
 import { createLogWriter, type LogWriter } from './store/log-writer.js';
 import { createRefusalCounter } from './store/refusal-counter.js';
 import { RetentionSchema, startRetention } from './store/retention.js';
@@ -38,7 +41,14 @@ export interface Gateway {
   logWriter: LogWriter;
   adminToken: StoredAdminToken;
   mockUpstream: MockUpstream | null;
+  /** Limits and budgets, and the shared state (memory or Redis) they count in. */
+  spend: SpendControl;
   close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  /** The clock of limit and budget windows; tests move it. */
+  now?: () => number;
 }
 
 /** Opens the store the config names, under the data dir unless it is PostgreSQL. */
@@ -51,7 +61,19 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
   return store;
 }
 
-export async function startGateway(config: Config): Promise<Gateway> {
+/** Change events between replicas: what changed on one is forgotten by every other's cache. */
+const TOPICS = { connections: 'connections', autoReplies: 'autoreplies' } as const;
+
+function shareChanges(state: SharedState, connections: ConnectionDirectory, autoReplies: AutoReplyDirectory): void {
+  connections.onChange = () => void state.publish(TOPICS.connections);
+  autoReplies.onChange = () => void state.publish(TOPICS.autoReplies);
+  state.subscribe((topic) => {
+    if (topic === TOPICS.connections) connections.forget();
+    if (topic === TOPICS.autoReplies) autoReplies.forget();
+  });
+}
+
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
   const box = createSecretBox(secret);
@@ -79,10 +101,27 @@ export async function startGateway(config: Config): Promise<Gateway> {
     clientConnections: () => clientConnections,
     upstreamSockets: () => upstreamSockets(agent),
   });
+  // Set once the app (whose logger reports Redis errors) exists.
+  let reportStateError: (err: unknown) => void = () => {};
+  const state = await openState({ redisUrl: config.redisUrl, onError: (err) => reportStateError(err) });
+  shareChanges(state, connections, autoReplies);
+  const prices = createPriceBook(config.file.prices);
+  const spend = new SpendControl({
+    state,
+    prices,
+    now: options.now,
+    leaseMs: config.reservationLeaseMs,
+    events: {
+      unavailable: (allowed) => metrics.stateUnavailable(allowed),
+      overrun: (kind) => metrics.spendOverrun(kind),
+      error: (err) => reportStateError(err),
+    },
+  });
   const app = await buildServer({
     logLevel: config.logLevel,
     trustProxy: config.trustProxy,
     isReady: () => ready,
+    stateStore: () => ({ kind: state.kind, available: state.available }),
     metrics,
     access: browserAccess({
       listenHost: config.host,
@@ -94,6 +133,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       store,
       connections,
       autoReplies,
+      spend,
       adminToken,
       sessions: createSessions(adminToken, secret, store),
       authLimit,
@@ -116,7 +156,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
       maxJsonAnswerBytes: config.maxJsonAnswerBytes,
       upstreamTotalTimeoutMs: config.upstreamTotalTimeoutMs,
       clientBodyTimeoutMs: config.clientBodyTimeoutMs,
-      prices: createPriceBook(config.file.prices),
+      prices,
+      spend,
       streamOptionsRefusals: new StreamOptionsRefusals(),
       cutByShutdown: () => cutting,
       cooldowns: new Cooldowns({
@@ -153,6 +194,14 @@ export async function startGateway(config: Config): Promise<Gateway> {
     socket.once('close', () => clientConnections--);
   });
 
+  let lastStateError = 0;
+  reportStateError = (err) => {
+    // Redis away means an error per command and per reconnect: one line every 10 s is enough.
+    if (Date.now() - lastStateError < 10_000) return;
+    lastStateError = Date.now();
+    app.log.warn({ err }, 'shared state (Redis) error');
+  };
+
   const stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
 
   if (applied) app.log.info({ file: config.configFile, ...applied }, 'config file applied');
@@ -171,6 +220,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     logWriter: writer,
     adminToken,
     mockUpstream,
+    spend,
     async close() {
       ready = false;
       await stopRetention();
@@ -187,6 +237,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
       await writer.close();
       await refusals.close();
       await agent.close();
+      spend.close();
+      await state.close();
       await mockUpstream?.close();
       await store.close();
     },

@@ -9,6 +9,10 @@ export interface GatewayMetrics {
   observe(record: LogRecord): void;
   /** A request refused for its credentials before any connection was known. */
   refused(source: 'proxy' | 'admin', status: number): void;
+  /** The state store (Redis) could not be reached for a request's limits; `allowed`: served anyway. */
+  stateUnavailable(allowed: boolean): void;
+  /** A request used more than it reserved (requests, tokens or usd). */
+  spendOverrun(kind: string): void;
 }
 
 /** Where the gauges read from; each is asked at scrape time. */
@@ -74,6 +78,18 @@ export function createMetrics(sources: MetricSources): GatewayMetrics {
     labelNames: ['source', 'status'] as const,
     registers: [registry],
   });
+  const unavailable = new Counter({
+    name: 'usage_panda_state_unavailable_total',
+    help: 'Requests under limits or budgets that found the state store (Redis) unreachable, by outcome (denied / allowed).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const overruns = new Counter({
+    name: 'usage_panda_spend_overruns_total',
+    help: 'Requests that used more than they reserved (an upstream that did not honour the output cap), by unit.',
+    labelNames: ['unit'] as const,
+    registers: [registry],
+  });
   const queueStat = (name: string, help: string, pick: (stats: LogWriter['stats']) => number) =>
     new Gauge({
       name,
@@ -99,6 +115,12 @@ export function createMetrics(sources: MetricSources): GatewayMetrics {
     },
     refused(source, status) {
       refusals.inc({ source, status: String(status) });
+    },
+    stateUnavailable(allowed) {
+      unavailable.inc({ outcome: allowed ? 'allowed' : 'denied' });
+    },
+    spendOverrun(kind) {
+      overruns.inc({ unit: kind });
     },
   };
 }

@@ -24,6 +24,37 @@ export type WordlistSettings = z.infer<typeof WordlistSettingsSchema>;
 export const REFLECTION_MODES = ['none', 'audit', 'redact', 'block'] as const;
 export type ReflectionMode = (typeof REFLECTION_MODES)[number];
 
+/** A request or token limit per connection, end user or client IP, in a fixed window. */
+export const LimitSchema = z
+  .object({
+    per: z.enum(['connection', 'user', 'ip']),
+    window: z.enum(['minute', 'hour', 'day']),
+    requests: z.number().int('must be a whole number').positive('must be 1 or more').optional(),
+    tokens: z.number().int('must be a whole number').positive('must be 1 or more').optional(),
+  })
+  .strict()
+  .refine((limit) => limit.requests !== undefined || limit.tokens !== undefined, 'give requests, tokens or both');
+export type Limit = z.infer<typeof LimitSchema>;
+
+/** A spending cap in USD per connection or end user; day and month are calendar windows in the timezone. */
+export const BudgetSchema = z
+  .object({
+    per: z.enum(['connection', 'user']),
+    window: z.enum(['day', 'month', 'total']),
+    usd: z.number().positive('must be more than 0'),
+  })
+  .strict();
+export type Budget = z.infer<typeof BudgetSchema>;
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const Count = z.number().int('must be a whole number').min(0, 'must be 0 or more');
 const ModelName = z.string().trim().min(1, 'a model name cannot be empty');
 
@@ -66,6 +97,14 @@ export const PolicySchema = z.object({
    * any other request the gateway cannot read is then refused.
    */
   passthroughPaths: z.array(PathPrefix).max(100, 'at most 100 paths'),
+  limits: z.array(LimitSchema).max(20, 'at most 20 limits'),
+  budgets: z.array(BudgetSchema).max(20, 'at most 20 budgets'),
+  /** IANA name: where the day and month of budgets and day limits begin. */
+  timezone: z.string().refine(isTimeZone, 'expected an IANA time zone such as Europe/Berlin'),
+  /** With Redis unreachable: refuse requests under limits or budgets (503), or serve them unlimited and flagged. */
+  onStateUnavailable: z.enum(['deny', 'allow']),
+  /** The output tokens a budget reserves for a request that sets no maximum, when the price data knows none for its model. */
+  defaultMaxOutputTokens: z.number().int('must be a whole number').positive('must be 1 or more'),
 });
 
 export type PolicySettings = z.infer<typeof PolicySchema>;
@@ -87,6 +126,11 @@ export const DEFAULT_POLICY: Readonly<PolicySettings> = Object.freeze({
   logRequestBody: false,
   logResponseBody: false,
   passthroughPaths: [],
+  limits: [],
+  budgets: [],
+  timezone: 'UTC',
+  onStateUnavailable: 'deny',
+  defaultMaxOutputTokens: 4096,
 });
 
 /** A partial update, as the admin API and the config file take it: only what is given. */

@@ -14,6 +14,8 @@ export interface ServerDeps {
   /** Fastify's trustProxy: whose X-Forwarded-For/-Proto to believe (client IP, HTTPS). */
   trustProxy?: boolean | string;
   isReady(): boolean;
+  /** The shared state behind limits and budgets, for /readyz. */
+  stateStore(): { kind: 'memory' | 'redis'; available: boolean };
   metrics: GatewayMetrics;
   /** The Host check and CORS (browser-access.ts). */
   access: BrowserAccess;
@@ -64,8 +66,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
-    return { status: 'ready' };
+    const state = deps.stateStore();
+    if (!deps.isReady()) return reply.code(503).send({ status: 'starting', state });
+    // Ready even without Redis: each connection's onStateUnavailable says what its requests get.
+    return { status: 'ready', state };
   });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);

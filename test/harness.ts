@@ -40,6 +40,8 @@ export interface StackOptions {
   env?: NodeJS.ProcessEnv;
   /** Start on the data dir (and admin token) of an earlier stack, as a restart does. */
   restartOf?: Pick<Stack, 'dataDir' | 'adminToken'>;
+  /** The gateway's clock for limit and budget windows. */
+  now?: () => number;
 }
 
 /** The path the harness writes `configYaml` to. */
@@ -72,7 +74,7 @@ export async function startStack(
       },
       options.env ?? {},
     );
-    gateway = await startGateway(config);
+    gateway = await startGateway(config, { now: options.now });
   } catch (err) {
     // A start that fails (e.g. an invalid config file) leaves nothing running behind.
     await mock.close();

@@ -22,6 +22,8 @@ export const PriceOverrideSchema = z
     cachedInputPerMTok: Rate.optional(),
     perImage: Rate.optional(),
     perAudioMinute: Rate.optional(),
+    /** The most output tokens the model gives one answer: what a budget reserves when a request sets no maximum. */
+    maxOutputTokens: z.number().int().positive().optional(),
   })
   .strict();
 export const PricesConfigSchema = z.array(PriceOverrideSchema);
@@ -40,6 +42,11 @@ export interface PriceInput {
 export interface PriceBook {
   /** USD, or null when neither the overrides nor the price data know the model. */
   cost(input: PriceInput): number | null;
+  /**
+   * The most output tokens one answer can have: the override's maxOutputTokens, else the
+   * model's context window (from the price data) less the prompt; null when unknown.
+   */
+  outputCap(provider: string, model: string, promptTokens: number): number | null;
 }
 
 /** The model image requests use when they name none. */
@@ -60,7 +67,32 @@ export function createPriceBook(overrides: readonly PriceOverride[] = []): Price
       if (override) return overrideCost(override, input);
       return libraryCost(input, model);
     },
+    outputCap(provider, model, promptTokens) {
+      const override = findOverride(provider, model);
+      if (override?.maxOutputTokens !== undefined) return override.maxOutputTokens;
+      const window = contextWindow(provider, model);
+      return window === null ? null : Math.max(0, window - promptTokens);
+    },
   };
+}
+
+const windows = new Map<string, number | null>();
+
+/** The model's context window in the price data, or null. */
+function contextWindow(provider: string, model: string): number | null {
+  const key = `${provider}\u0000${model}`;
+  let window = windows.get(key);
+  if (window === undefined) {
+    try {
+      window =
+        calcPrice({ input_tokens: 0, output_tokens: 0 }, model, { providerId: provider })?.model.context_window ?? null;
+    } catch {
+      window = null;
+    }
+    if (windows.size >= MAX_LOOKUPS) windows.clear();
+    windows.set(key, window);
+  }
+  return window;
 }
 
 function overrideCost(o: PriceOverride, input: PriceInput): number | null {

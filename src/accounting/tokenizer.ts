@@ -54,6 +54,12 @@ function promptTokens(endpoint: Endpoint, body: Record<string, unknown>, count: 
   }
 }
 
+/** The request's prompt tokens as upstream would count them, or null for endpoints without a prompt. */
+export async function countPromptTokens(endpoint: Endpoint, body: Record<string, unknown>): Promise<number | null> {
+  const encoder = await tokenizer();
+  return promptTokens(endpoint, body, (text) => countSampled(encoder, text));
+}
+
 /** The answer text of a JSON answer: message contents, completion texts or Responses output texts. */
 export function answerText(answer: Record<string, unknown>): string {
   const parts: string[] = [];

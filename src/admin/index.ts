@@ -4,10 +4,12 @@ import { ZodError } from 'zod';
 import type { AutoReplyDirectory } from '../autoreplies/directory.js';
 import type { ConnectionDirectory } from '../connections/directory.js';
 import { badRequest, GatewayError, httpLayerError, notFound } from '../errors.js';
+import type { SpendControl } from '../spend/control.js';
 import type { Store } from '../store/store.js';
 import { alertRoutes } from './alerts.js';
 import type { AdminAuthLimit } from './auth-limit.js';
 import { autoReplyRoutes } from './autoreplies.js';
+import { budgetRoutes } from './budgets.js';
 import { connectionRoutes } from './connections.js';
 import { logRoutes } from './logs.js';
 import { refusalRoutes } from './refusals.js';
@@ -19,6 +21,8 @@ export interface AdminDeps {
   store: Store;
   connections: ConnectionDirectory;
   autoReplies: AutoReplyDirectory;
+  /** Limits and budgets, for /api/budgets (absent: no such route). */
+  spend?: SpendControl;
   adminToken: AdminToken;
   /** Dashboard sessions; without them the API takes only the bearer token. */
   sessions?: Sessions;
@@ -56,6 +60,8 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<v
     await secured.register((scope) => statsRoutes(scope, deps.store));
     await secured.register((scope) => alertRoutes(scope, deps.store));
     await secured.register((scope) => refusalRoutes(scope, deps.store, deps.flushRefusals));
+    const { spend } = deps;
+    if (spend) await secured.register((scope) => budgetRoutes(scope, deps.connections, spend));
   });
 }
 

@@ -76,7 +76,17 @@ export class AutoReplyDirectory {
     return this.cached.replies;
   }
 
+  /** Called after every change made here: tells the other replicas (pub/sub). */
+  onChange: (() => void) | null = null;
+
+  /** Forgets the cached list after a change here, and tells the other replicas. */
   invalidate(): void {
+    this.cached = undefined;
+    this.onChange?.();
+  }
+
+  /** Forgets the cached list: another replica changed an auto-reply. */
+  forget(): void {
     this.cached = undefined;
   }
 }

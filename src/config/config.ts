@@ -22,6 +22,10 @@ export const GatewaySettingsSchema = z
     host: z.string().min(1),
     dataDir: z.string().min(1),
     databaseUrl: z.string().min(1),
+    /** redis:// URL: limits, budgets and config change events shared across replicas; unset = in-process. */
+    redisUrl: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }),
+    /** How long a replica's budget and limit reservations outlive it (it renews them while alive). */
+    reservationLeaseMs: z.coerce.number().int().min(100),
     upstream: Url,
     mockUpstream: z.boolean(),
     openaiApiKey: z.string().min(1),
@@ -153,6 +157,7 @@ const DEFAULTS = {
   adminAuthWindowMs: 300_000,
   targetFailuresBeforeCooldown: 3,
   targetCooldownSeconds: 30,
+  reservationLeaseMs: 30_000,
   logLevel: 'info',
 } as const satisfies GatewaySettings;
 
@@ -171,6 +176,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): GatewaySettings {
     port: env.USAGE_PANDA_PORT,
     host: env.USAGE_PANDA_HOST,
     databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
     openaiApiKey: env.OPENAI_API_KEY,
     defaultApiKey: env.USAGE_PANDA_API_KEY,
     adminToken: env.USAGE_PANDA_ADMIN_TOKEN,

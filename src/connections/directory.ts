@@ -189,7 +189,17 @@ export class ConnectionDirectory {
     return removed;
   }
 
+  /** Called after every change made through this directory: tells the other replicas (pub/sub). */
+  onChange: (() => void) | null = null;
+
+  /** Forgets the cached keys after a change here, and tells the other replicas. */
   invalidate(): void {
+    this.byKey.clear();
+    this.onChange?.();
+  }
+
+  /** Forgets the cached keys: another replica changed a connection. */
+  forget(): void {
     this.byKey.clear();
   }
 }

@@ -27,6 +27,7 @@ import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
 import { filterAnswerTexts } from '../providers/openai/answer.js';
 import { readTarget } from '../providers/openai/target.js';
+import type { SpendControl, SpendHold } from '../spend/control.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
 import { ClientAbort } from './client-abort.js';
 import { clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
@@ -75,6 +76,8 @@ export interface ProxyDeps {
   cooldowns: Cooldowns;
   /** The mock upstream's origin when it is on: providers without a baseUrl are sent there. */
   mockOrigin: string | null;
+  /** Limits and budgets: reserved before forwarding, settled from the record. */
+  spend: SpendControl;
   logger: FastifyBaseLogger;
 }
 
@@ -118,6 +121,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
   const { ex, badTarget } = startExchange(req);
   const abort = new ClientAbort();
   let cancelDeadline: (() => void) | undefined;
+  let hold: SpendHold | null = null;
   res.once('close', () => {
     if (!res.writableFinished) {
       // The client left, or shutdown cut the connection, before the answer was complete:
@@ -132,7 +136,9 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
         ex.status = CLIENT_CLOSED;
       }
     }
-    deps.record(toLogRecord(ex, ex.provider, deps.prices));
+    const record = toLogRecord(ex, ex.provider, deps.prices);
+    if (hold) deps.spend.settle(hold, record);
+    deps.record(record);
   });
 
   try {
@@ -165,6 +171,7 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
       ex.usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
     }
     if (ex.answer) return sendGatewayAnswer(ex, res, ex.answer, settings);
+    hold = await deps.spend.reserve(ex, settings, abort);
 
     if (!deps.streamOptionsRefusals.has(route[0]?.upstream.baseUrl ?? deps.upstream)) requestStreamUsage(ex);
     if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, forwardedBody(ex));
@@ -378,6 +385,7 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 function writeHead(ex: Exchange, res: ServerResponse, status: number, headers: OutgoingHttpHeaders): void {
   ex.status = status;
   const upstreamMs = ex.upstreamLatencyMs ?? ex.upstreamHeadersMs ?? 0;
+  Object.assign(headers, ex.responseHeaders);
   headers['x-usagepanda-request-id'] = ex.id;
   headers['x-usagepanda-overhead-ms'] = Math.max(0, ex.elapsedMs() - upstreamMs).toFixed(3);
   res.writeHead(status, headers);

@@ -260,6 +260,34 @@ export const connections = {
   remove: (id: string) => request(null, 'DELETE', `/api/connections/${encodeURIComponent(id)}`),
 };
 
+/** Where a limit or budget stands in its current window (GET /api/budgets). */
+export const SpendStatusSchema = z.object({
+  kind: z.enum(['limit', 'budget']),
+  unit: z.enum(['requests', 'tokens', 'usd']),
+  per: z.enum(['connection', 'user', 'ip']),
+  subject: z.string().nullable(),
+  window: z.string(),
+  windowStart: z.string(),
+  windowEnd: z.string().nullable(),
+  limit: z.number(),
+  used: z.number(),
+  reserved: z.number(),
+  remaining: z.number(),
+  description: z.string(),
+});
+export type SpendStatus = z.infer<typeof SpendStatusSchema>;
+
+export const budgets = {
+  status: async (connection: string, user?: string) =>
+    (
+      await request(
+        z.object({ data: z.array(SpendStatusSchema) }),
+        'GET',
+        `/api/budgets?connection=${encodeURIComponent(connection)}${user ? `&user=${encodeURIComponent(user)}` : ''}`,
+      )
+    ).data,
+};
+
 export const logs = {
   list: (query: Query) => request(LogPageSchema, 'GET', `/api/logs${queryString(query)}`),
   get: (id: string) => request(LogRecordSchema, 'GET', `/api/logs/${encodeURIComponent(id)}`),

@@ -13,8 +13,16 @@ import {
   type Wordlist,
 } from '../api';
 import { CancelOrAct, Modal } from './Modal';
+import { SpendBars } from './SpendBars';
 
 type WordlistActions = Policy['requestWordlists'];
+type LimitRow = {
+  per: Policy['limits'][number]['per'];
+  window: Policy['limits'][number]['window'];
+  requests: string;
+  tokens: string;
+};
+type BudgetRow = { per: Policy['budgets'][number]['per']; window: Policy['budgets'][number]['window']; usd: string };
 
 /** The form keeps numbers and lists as the text typed, so a half-typed value is not lost. */
 interface Form {
@@ -34,6 +42,11 @@ interface Form {
   logRequestBody: boolean;
   logResponseBody: boolean;
   passthroughPaths: string;
+  limits: LimitRow[];
+  budgets: BudgetRow[];
+  timezone: string;
+  onStateUnavailable: Policy['onStateUnavailable'];
+  defaultMaxOutputTokens: string;
 }
 
 const toForm = (p: Policy): Form => ({
@@ -46,6 +59,14 @@ const toForm = (p: Policy): Form => ({
   retryCount: String(p.retryCount),
   passthroughPaths: p.passthroughPaths.join('\n'),
   upstreamTotalTimeoutMs: String(p.upstreamTotalTimeoutMs),
+  limits: p.limits.map((l) => ({
+    per: l.per,
+    window: l.window,
+    requests: l.requests === undefined ? '' : String(l.requests),
+    tokens: l.tokens === undefined ? '' : String(l.tokens),
+  })),
+  budgets: p.budgets.map((b) => ({ per: b.per, window: b.window, usd: String(b.usd) })),
+  defaultMaxOutputTokens: String(p.defaultMaxOutputTokens),
 });
 
 const lines = (text: string) =>
@@ -68,6 +89,14 @@ const fromForm = (f: Form): unknown => ({
   retryCount: number(f.retryCount),
   passthroughPaths: lines(f.passthroughPaths),
   upstreamTotalTimeoutMs: number(f.upstreamTotalTimeoutMs),
+  limits: f.limits.map((l) => ({
+    per: l.per,
+    window: l.window,
+    ...(l.requests.trim() === '' ? {} : { requests: number(l.requests) }),
+    ...(l.tokens.trim() === '' ? {} : { tokens: number(l.tokens) }),
+  })),
+  budgets: f.budgets.map((b) => ({ per: b.per, window: b.window, usd: number(b.usd) })),
+  defaultMaxOutputTokens: number(f.defaultMaxOutputTokens),
 });
 
 /** Only the settings that differ, so a gateway that knows fewer settings accepts the save. */
@@ -227,6 +256,143 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
     </fieldset>
   );
 
+  const setLimit = (i: number, patch: Partial<LimitRow>) =>
+    set(
+      'limits',
+      form.limits.map((row, at) => (at === i ? { ...row, ...patch } : row)),
+    );
+  const setBudget = (i: number, patch: Partial<BudgetRow>) =>
+    set(
+      'budgets',
+      form.budgets.map((row, at) => (at === i ? { ...row, ...patch } : row)),
+    );
+  const options = (values: readonly string[]) =>
+    values.map((value) => (
+      <option key={value} value={value}>
+        {value}
+      </option>
+    ));
+  const limitsEditor = (
+    <div>
+      {form.limits.map((row, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place
+        <div className="limit-row" key={i}>
+          <select
+            aria-label={`Limit ${i + 1}: per`}
+            disabled={readOnly}
+            value={row.per}
+            onChange={(e) => setLimit(i, { per: e.target.value as LimitRow['per'] })}
+          >
+            {options(['connection', 'user', 'ip'])}
+          </select>
+          <select
+            aria-label={`Limit ${i + 1}: window`}
+            disabled={readOnly}
+            value={row.window}
+            onChange={(e) => setLimit(i, { window: e.target.value as LimitRow['window'] })}
+          >
+            {options(['minute', 'hour', 'day'])}
+          </select>
+          <input
+            aria-label={`Limit ${i + 1}: requests`}
+            type="number"
+            min={1}
+            placeholder="requests"
+            disabled={readOnly}
+            value={row.requests}
+            onChange={(e) => setLimit(i, { requests: e.target.value })}
+          />
+          <input
+            aria-label={`Limit ${i + 1}: tokens`}
+            type="number"
+            min={1}
+            placeholder="tokens"
+            disabled={readOnly}
+            value={row.tokens}
+            onChange={(e) => setLimit(i, { tokens: e.target.value })}
+          />
+          {!readOnly && (
+            <button
+              type="button"
+              onClick={() =>
+                set(
+                  'limits',
+                  form.limits.filter((_, at) => at !== i),
+                )
+              }
+            >
+              Remove
+            </button>
+          )}
+        </div>
+      ))}
+      {!readOnly && (
+        <button
+          type="button"
+          onClick={() => set('limits', [...form.limits, { per: 'user', window: 'minute', requests: '', tokens: '' }])}
+        >
+          Add limit
+        </button>
+      )}
+    </div>
+  );
+  const budgetsEditor = (
+    <div>
+      {form.budgets.map((row, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place
+        <div className="limit-row" key={i}>
+          <select
+            aria-label={`Budget ${i + 1}: per`}
+            disabled={readOnly}
+            value={row.per}
+            onChange={(e) => setBudget(i, { per: e.target.value as BudgetRow['per'] })}
+          >
+            {options(['connection', 'user'])}
+          </select>
+          <select
+            aria-label={`Budget ${i + 1}: window`}
+            disabled={readOnly}
+            value={row.window}
+            onChange={(e) => setBudget(i, { window: e.target.value as BudgetRow['window'] })}
+          >
+            {options(['day', 'month', 'total'])}
+          </select>
+          <input
+            aria-label={`Budget ${i + 1}: USD`}
+            type="number"
+            min={0}
+            step="any"
+            placeholder="USD"
+            disabled={readOnly}
+            value={row.usd}
+            onChange={(e) => setBudget(i, { usd: e.target.value })}
+          />
+          {!readOnly && (
+            <button
+              type="button"
+              onClick={() =>
+                set(
+                  'budgets',
+                  form.budgets.filter((_, at) => at !== i),
+                )
+              }
+            >
+              Remove
+            </button>
+          )}
+        </div>
+      ))}
+      {!readOnly && (
+        <button
+          type="button"
+          onClick={() => set('budgets', [...form.budgets, { per: 'connection', window: 'month', usd: '' }])}
+        >
+          Add budget
+        </button>
+      )}
+    </div>
+  );
+
   return (
     <Modal
       title={`Settings: ${connection.name}`}
@@ -349,7 +515,58 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
           'Log response bodies',
           'Store response bodies with the log record (embedding vectors never).',
         )}
+        {field(
+          'limits',
+          'Rate limits',
+          'Requests and/or tokens per minute, hour or day, per connection, end user or client IP. Over a limit: 429.',
+          limitsEditor,
+        )}
+        {field(
+          'budgets',
+          'Budgets',
+          'USD per day, month or in total, per connection or end user. A request reserves its worst case first, so concurrent requests cannot overshoot.',
+          budgetsEditor,
+        )}
+        {field(
+          'timezone',
+          'Time zone',
+          'Where budget days and months (and day limits) begin, e.g. Europe/Berlin.',
+          <input
+            id={idFor('timezone')}
+            disabled={readOnly}
+            value={form.timezone}
+            onChange={(event) => set('timezone', event.target.value)}
+          />,
+        )}
+        {field(
+          'onStateUnavailable',
+          'When limits are unavailable',
+          'With Redis unreachable: deny answers 503; allow serves the request unlimited and flags it.',
+          <select
+            id={idFor('onStateUnavailable')}
+            disabled={readOnly}
+            value={form.onStateUnavailable}
+            onChange={(event) => set('onStateUnavailable', event.target.value as Policy['onStateUnavailable'])}
+          >
+            {options(['deny', 'allow'])}
+          </select>,
+        )}
+        {field(
+          'defaultMaxOutputTokens',
+          'Default max output tokens',
+          'What a budget reserves for the answer when neither the request nor the price data says.',
+          <input
+            id={idFor('defaultMaxOutputTokens')}
+            type="number"
+            min={1}
+            step={1}
+            disabled={readOnly}
+            value={form.defaultMaxOutputTokens}
+            onChange={(event) => set('defaultMaxOutputTokens', event.target.value)}
+          />,
+        )}
       </div>
+      <SpendBars connection={connection.id} />
     </Modal>
   );
 }

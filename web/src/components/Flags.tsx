@@ -46,6 +46,22 @@ const FLAG_INFO: Readonly<Record<string, FlagInfo>> = {
     label: 'Prompt reflection',
     explain: () => 'Prompt reflection: the answer repeated text of the prompt that was marked as private.',
   },
+  policy_rate_limit: {
+    icon: 'L',
+    label: 'Rate limit',
+    explain: (d) =>
+      `Rate limit: this request was refused with 429 because a limit of the connection was reached (${d}).`,
+  },
+  policy_budget: {
+    icon: '$',
+    label: 'Budget',
+    explain: (d) => `Budget: this request was refused because it did not fit in a budget of the connection (${d}).`,
+  },
+  policy_limits_unavailable: {
+    icon: 'S',
+    label: 'Limits unavailable',
+    explain: (d) => `Limits unavailable: the shared state (Redis) could not be reached (${d}).`,
+  },
   policy_autoreply: {
     icon: 'A',
     label: 'Auto-reply',

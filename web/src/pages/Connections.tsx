@@ -9,6 +9,7 @@ import { DataTable, type TableFeatures } from '../components/DataTable';
 import { FilterBar, useConnections } from '../components/FilterBar';
 import { KeyDialog } from '../components/KeyDialog';
 import { ConfirmDialog } from '../components/Modal';
+import { SpendBars } from '../components/SpendBars';
 import { Empty, ErrorState, FirstRequest, Loading } from '../components/States';
 import { useFilters } from '../filters';
 import { DASH, formatCount, formatMoney, formatTime } from '../format';
@@ -126,6 +127,15 @@ export function ConnectionsPage() {
       }),
       h.accessor('requests', { header: 'Requests', cell: (info) => formatCount(info.getValue()) }),
       h.accessor('costUsd', { header: 'Cost', cell: (info) => formatMoney(info.getValue()) }),
+      h.display({
+        id: 'spend',
+        header: 'Limits and budgets',
+        cell: (info) => {
+          const c = info.row.original;
+          // Only connections that have any ask the gateway where they stand.
+          return c.policy.limits.length + c.policy.budgets.length > 0 ? <SpendBars connection={c.id} /> : null;
+        },
+      }),
       h.accessor('createdAt', { header: 'Created', cell: (info) => formatTime(info.getValue()) }),
       h.display({
         id: 'actions',
