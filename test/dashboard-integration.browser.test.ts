@@ -131,6 +131,11 @@ describe('dashboard with the stats, export and auto-replies APIs', () => {
       retryCount: 2,
       upstreamTotalTimeoutMs: 1800000,
       passthroughPaths: [],
+      limits: [],
+      budgets: [],
+      timezone: 'UTC',
+      onStateUnavailable: 'deny',
+      defaultMaxOutputTokens: 4096,
       logRequestBody: true,
       logResponseBody: true,
     });
