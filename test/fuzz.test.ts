@@ -12,8 +12,6 @@ describe('fuzzing the gateway', () => {
       seed: 15_19,
       concurrency: 4,
       answerTimeoutMs: 60_000,
-      // Expect: 100-continue answers 502 until issue 15 item 9 (forwarding it) is merged; drop this then.
-      exclude: ['expect-continue'],
     });
     const failures = report.failures
       .filter((f) => typeof f.status === 'number')
