@@ -6,12 +6,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { logsCsv } from './admin/export.js';
 import { LogQuerySchema, toLogFilter } from './admin/logs.js';
 import { rangeOf, statsModels, statsSummary } from './admin/stats.js';
-import { isTimeZone } from './admin/time-buckets.js';
 import { ConfigError, type GatewaySettings, loadConfig } from './config/config.js';
 import { ConnectionDirectory, publicConnection } from './connections/directory.js';
 import type { LogRecord } from './domain.js';
 import { type Gateway, openConfiguredStore, startGateway } from './gateway.js';
 import { startMockUpstream } from './mock-upstream/server.js';
+import { isTimeZone } from './policy-settings.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
 import type { LogFilter, Store } from './store/store.js';
 

@@ -46,7 +46,8 @@ export const BudgetSchema = z
   .strict();
 export type Budget = z.infer<typeof BudgetSchema>;
 
-function isTimeZone(tz: string): boolean {
+/** True when Intl knows the zone (an IANA name such as Europe/Berlin). */
+export function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return true;

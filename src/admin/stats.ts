@@ -5,10 +5,11 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { DAY_MS, HOUR_MS } from '../domain.js';
 import { badRequest } from '../errors.js';
+import { isTimeZone } from '../policy-settings.js';
 import { type AggregateRow, addTotals, type GroupKey, type Totals, zeroTotals } from '../store/rollups.js';
 import type { Store } from '../store/store.js';
+import { bucketStarts } from '../time-zones.js';
 import { Instant } from './logs.js';
-import { bucketStarts, isTimeZone } from './time-buckets.js';
 
 /** Ranges up to this long get hourly sparklines in the summary; longer ones daily. */
 const HOURLY_SERIES_MAX_MS = 48 * HOUR_MS;

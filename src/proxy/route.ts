@@ -26,6 +26,7 @@ import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pip
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
 import { filterAnswerTexts } from '../providers/openai/answer.js';
+import { parseJsonObject } from '../providers/openai/json.js';
 import { readTarget } from '../providers/openai/target.js';
 import type { SpendControl, SpendHold } from '../spend/control.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
@@ -368,17 +369,6 @@ function streamAnswerFilter(ex: Exchange, settings: PolicySettings): StreamAnswe
     },
     observesOnly,
   );
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Status and headers, with the gateway's own: the record id and the time spent in the gateway. */

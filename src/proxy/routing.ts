@@ -9,6 +9,7 @@ import type { Connection, ProviderName, ProviderUpstream, UpstreamTarget } from 
 import { badRequest, GatewayError, missingProviderKey } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Endpoint } from '../providers/openai/endpoints.js';
+import { parseJsonObject } from '../providers/openai/json.js';
 import type { ProviderAdapter, ProviderCall } from '../providers/provider.js';
 import { ADAPTERS } from '../providers/registry.js';
 import type { ClientAbort } from './client-abort.js';
@@ -342,7 +343,7 @@ async function translatedAnswer(
     let json: Record<string, unknown>;
     if (response.statusCode >= 400) json = translate.error(response.statusCode, text);
     else {
-      const parsed = parseAnswer(text);
+      const parsed = parseJsonObject(text);
       json = parsed ? translate.answer(call, parsed) : translate.error(502, `unreadable answer from ${provider}`);
     }
     headers['content-type'] = 'application/json';
@@ -360,17 +361,6 @@ async function translatedAnswer(
     if (rest !== '') yield rest;
   }
   return { statusCode: response.statusCode, headers, body: answerBody(events()), provider, model };
-}
-
-function parseAnswer(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A readable of translated text that also reads whole, as undici's answer bodies do. */

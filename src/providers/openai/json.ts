@@ -13,3 +13,9 @@ export function parseObject(data: string): Json | undefined {
     return undefined;
   }
 }
+
+/** Text parsed as a JSON object (not an array); undefined for anything else. */
+export function parseJsonObject(text: string): Json | undefined {
+  const value = parseObject(text);
+  return value && !Array.isArray(value) ? value : undefined;
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bucketStarts, isTimeZone } from './time-buckets.js';
+import { isTimeZone } from './policy-settings.js';
+import { bucketStarts } from './time-zones.js';
 
 const iso = (ts: number) => new Date(ts).toISOString();
 

@@ -1,6 +1,7 @@
-// Hour and day buckets aligned to an IANA time zone, computed with Intl rather than the
-// server's own zone, so "today in Europe/Berlin" means the same on every server.
-import { HOUR_MS } from '../domain.js';
+// Hours, days and months aligned to an IANA time zone, computed with Intl rather than the
+// server's own zone, so "today in Europe/Berlin" means the same on every server: the
+// stats' buckets and the windows of limits and budgets.
+import { HOUR_MS } from './domain.js';
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
@@ -22,17 +23,7 @@ function formatter(tz: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** True when Intl knows the zone. */
-export function isTimeZone(tz: string): boolean {
-  try {
-    formatter(tz);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface WallClock {
+export interface WallClock {
   year: number;
   month: number;
   day: number;
@@ -41,7 +32,8 @@ interface WallClock {
   second: number;
 }
 
-function wallClock(ts: number, tz: string): WallClock {
+/** The date and time the clocks in `tz` show at an instant. */
+export function wallClock(ts: number, tz: string): WallClock {
   const parts: Record<string, number> = {};
   for (const part of formatter(tz).formatToParts(ts)) {
     if (part.type !== 'literal') parts[part.type] = Number(part.value);
@@ -67,7 +59,7 @@ function offsetAt(ts: number, tz: string): number {
  * The instant a local day starts: its midnight, the earlier one if it occurs twice, or the
  * first instant of the day when a DST change skips midnight.
  */
-function instantOf(year: number, month: number, day: number, tz: string): number {
+export function localDayStart(year: number, month: number, day: number, tz: string): number {
   const guess = Date.UTC(year, month - 1, day);
   const target = new Date(guess);
   const candidates = new Set<number>();
@@ -86,15 +78,15 @@ export function bucketStart(ts: number, interval: 'hour' | 'day', tz: string): n
     return ts - (((ts % 1000) + 1000) % 1000) - (w.minute * 60 + w.second) * 1000;
   }
   const w = wallClock(ts, tz);
-  const start = instantOf(w.year, w.month, w.day, tz);
-  return start <= ts ? start : instantOf(w.year, w.month, w.day - 1, tz);
+  const start = localDayStart(w.year, w.month, w.day, tz);
+  return start <= ts ? start : localDayStart(w.year, w.month, w.day - 1, tz);
 }
 
 /** Start of the next local hour or day after the bucket starting at `start`. */
 export function nextBucket(start: number, interval: 'hour' | 'day', tz: string): number {
   if (interval === 'hour') return bucketStart(start + HOUR_MS + 1000, 'hour', tz);
   const w = wallClock(start + 12 * HOUR_MS, tz);
-  return instantOf(w.year, w.month, w.day + 1, tz);
+  return localDayStart(w.year, w.month, w.day + 1, tz);
 }
 
 /** Bucket starts covering [from, to): the first is the start of the bucket holding `from`. */
