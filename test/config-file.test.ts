@@ -403,7 +403,7 @@ describe('standalone mode', () => {
 });
 
 describe('config file upstreams and targets', () => {
-  const yaml = (key: string) => `
+  const yaml = `
 connections:
   - name: routed
     key: ${ref('ROUTED_UP_KEY')}
@@ -415,7 +415,7 @@ connections:
 
   it('routes by the file’s targets with their sealed keys, and rewrites them only when the file changes', async () => {
     const env = { ROUTED_UP_KEY: generateApiKey(), ANT_KEY: 'sk-ant-file-1' };
-    const first = await start({ mockUpstream: true }, { configYaml: yaml('ANT_KEY'), env });
+    const first = await start({ mockUpstream: true }, { configYaml: yaml, env });
     const sentKey = () =>
       first.gateway.mockUpstream?.requests.findLast((r) => r.path === '/v1/messages')?.headers['x-api-key'];
     const answer = await first.client(env.ROUTED_UP_KEY).chat.completions.create(claude);
@@ -431,7 +431,7 @@ connections:
 
     running.splice(running.indexOf(first), 1);
     await first.stop();
-    const same = await start({ mockUpstream: true }, { configYaml: yaml('ANT_KEY'), env, restartOf: first });
+    const same = await start({ mockUpstream: true }, { configYaml: yaml, env, restartOf: first });
     const unchanged = (await same.admin('GET', `/api/connections/${before.id}`)).json;
     expect(unchanged.updatedAt).toBe(before.updatedAt);
 
@@ -439,7 +439,7 @@ connections:
     await same.stop();
     const changed = await start(
       { mockUpstream: true },
-      { configYaml: yaml('ANT_KEY'), env: { ...env, ANT_KEY: 'sk-ant-file-2' }, restartOf: same },
+      { configYaml: yaml, env: { ...env, ANT_KEY: 'sk-ant-file-2' }, restartOf: same },
     );
     await changed.client(env.ROUTED_UP_KEY).chat.completions.create(claude);
     expect(

@@ -83,3 +83,59 @@ export function openAiError(status: number, message: string, type?: string): Jso
 
 /** One SSE event carrying a JSON object. */
 export const sseEvent = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
+
+/**
+ * The OpenAI side of a translated stream: chat.completion.chunk events (with `usage: null`
+ * while the client asked for usage, as OpenAI sends them), the usage chunk and `[DONE]`,
+ * gathered until the relay takes them.
+ */
+export class ChatChunks {
+  private readonly created = Math.floor(Date.now() / 1000);
+  private out = '';
+
+  constructor(
+    /** The completion id; a provider's own id replaces the made-up one once it is known. */
+    public id: string,
+    public model: string,
+    private readonly includeUsage: boolean,
+  ) {}
+
+  /** One delta of the (single) choice, with its finish reason at the end. */
+  delta(delta: Json, finishReason: string | null = null): void {
+    this.out += sseEvent({
+      id: this.id,
+      object: 'chat.completion.chunk',
+      created: this.created,
+      model: this.model,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      ...(this.includeUsage ? { usage: null } : {}),
+    });
+  }
+
+  /** An event as it is, e.g. an error in OpenAI's shape. */
+  event(data: unknown): void {
+    this.out += sseEvent(data);
+  }
+
+  /** The stream's end: the usage chunk when the client asked for it and there is usage, then `[DONE]`. */
+  finish(usage: Json | null): void {
+    if (this.includeUsage && usage) {
+      this.out += sseEvent({
+        id: this.id,
+        object: 'chat.completion.chunk',
+        created: this.created,
+        model: this.model,
+        choices: [],
+        usage,
+      });
+    }
+    this.out += 'data: [DONE]\n\n';
+  }
+
+  /** What was written since the last take. */
+  take(): string {
+    const out = this.out;
+    this.out = '';
+    return out;
+  }
+}

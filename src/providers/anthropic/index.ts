@@ -3,7 +3,13 @@
 // cache tokens, the event stream as `chat.completion.chunk`s, and errors in OpenAI's shape.
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { isObject, type Json, parseObject } from '../openai/json.js';
-import { openAiError, type ProviderAdapter, type ProviderCall, type StreamTranslator, sseEvent } from '../provider.js';
+import {
+  ChatChunks,
+  openAiError,
+  type ProviderAdapter,
+  type ProviderCall,
+  type StreamTranslator,
+} from '../provider.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** Anthropic requires max_tokens; OpenAI's clients often leave it out. */
@@ -201,46 +207,25 @@ export function toOpenAiError(status: number, body: string): Json {
 class AnthropicStream implements StreamTranslator {
   private readonly parser: EventSourceParser;
   private readonly decoder = new TextDecoder();
-  private out = '';
-  private id = '';
-  private model: string;
-  private readonly created = Math.floor(Date.now() / 1000);
+  private readonly chunks: ChatChunks;
   private usage: Json = {};
   /** Anthropic's content block index → OpenAI's tool call index. */
   private readonly toolIndex = new Map<number, number>();
   private finished = false;
 
-  constructor(
-    model: string | null,
-    private readonly includeUsage: boolean,
-  ) {
-    this.model = model ?? '';
+  constructor(model: string | null, includeUsage: boolean) {
+    this.chunks = new ChatChunks('', model ?? '', includeUsage);
     this.parser = createParser({ onEvent: (event) => this.onEvent(event.data) });
   }
 
   push(chunk: Buffer): string {
     this.parser.feed(this.decoder.decode(chunk, { stream: true }));
-    const out = this.out;
-    this.out = '';
-    return out;
+    return this.chunks.take();
   }
 
   end(): string {
     this.parser.feed(this.decoder.decode());
-    const out = this.out;
-    this.out = '';
-    return out;
-  }
-
-  private chunk(delta: Json, finishReason: string | null = null): void {
-    this.out += sseEvent({
-      id: this.id,
-      object: 'chat.completion.chunk',
-      created: this.created,
-      model: this.model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-      ...(this.includeUsage ? { usage: null } : {}),
-    });
+    return this.chunks.take();
   }
 
   private onEvent(data: string): void {
@@ -249,10 +234,10 @@ class AnthropicStream implements StreamTranslator {
     switch (event.type) {
       case 'message_start': {
         const message = isObject(event.message) ? event.message : {};
-        this.id = text(message.id);
-        this.model = text(message.model) || this.model;
+        this.chunks.id = text(message.id);
+        this.chunks.model = text(message.model) || this.chunks.model;
         this.usage = isObject(message.usage) ? { ...message.usage } : {};
-        this.chunk({ role: 'assistant', content: '' });
+        this.chunks.delta({ role: 'assistant', content: '' });
         return;
       }
       case 'content_block_start': {
@@ -260,7 +245,7 @@ class AnthropicStream implements StreamTranslator {
         if (block.type !== 'tool_use') return;
         const index = this.toolIndex.size;
         this.toolIndex.set(Number(event.index), index);
-        this.chunk({
+        this.chunks.delta({
           tool_calls: [
             { index, id: text(block.id), type: 'function', function: { name: text(block.name), arguments: '' } },
           ],
@@ -269,37 +254,27 @@ class AnthropicStream implements StreamTranslator {
       }
       case 'content_block_delta': {
         const delta = isObject(event.delta) ? event.delta : {};
-        if (delta.type === 'text_delta') this.chunk({ content: text(delta.text) });
+        if (delta.type === 'text_delta') this.chunks.delta({ content: text(delta.text) });
         else if (delta.type === 'input_json_delta') {
           const index = this.toolIndex.get(Number(event.index)) ?? 0;
-          this.chunk({ tool_calls: [{ index, function: { arguments: text(delta.partial_json) } }] });
+          this.chunks.delta({ tool_calls: [{ index, function: { arguments: text(delta.partial_json) } }] });
         }
         return;
       }
       case 'message_delta': {
         if (isObject(event.usage)) Object.assign(this.usage, event.usage);
         const delta = isObject(event.delta) ? event.delta : {};
-        this.chunk({}, FINISH_REASONS[text(delta.stop_reason)] ?? 'stop');
+        this.chunks.delta({}, FINISH_REASONS[text(delta.stop_reason)] ?? 'stop');
         return;
       }
       case 'message_stop':
         this.finished = true;
-        if (this.includeUsage) {
-          this.out += sseEvent({
-            id: this.id,
-            object: 'chat.completion.chunk',
-            created: this.created,
-            model: this.model,
-            choices: [],
-            usage: openAiUsage(this.usage),
-          });
-        }
-        this.out += 'data: [DONE]\n\n';
+        this.chunks.finish(openAiUsage(this.usage));
         return;
       case 'error': {
         this.finished = true;
         const error = isObject(event.error) ? event.error : {};
-        this.out += sseEvent(
+        this.chunks.event(
           openAiError(500, text(error.message) || 'anthropic stream error', text(error.type) || undefined),
         );
         return;

@@ -7,7 +7,13 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { missingProviderCredentials } from '../../errors.js';
 import { isObject, type Json, parseObject } from '../openai/json.js';
-import { openAiError, type ProviderAdapter, type ProviderCall, type StreamTranslator, sseEvent } from '../provider.js';
+import {
+  ChatChunks,
+  openAiError,
+  type ProviderAdapter,
+  type ProviderCall,
+  type StreamTranslator,
+} from '../provider.js';
 
 export const DEFAULT_BEDROCK_REGION = 'us-east-1';
 
@@ -183,17 +189,14 @@ export function toOpenAiError(status: number, body: string): Json {
 class ConverseStream implements StreamTranslator {
   private readonly codec = new EventStreamCodec(toUtf8, fromUtf8);
   private buffer: Buffer = Buffer.alloc(0);
-  private out = '';
-  private readonly id = `chatcmpl-bedrock${Date.now()}`;
-  private readonly created = Math.floor(Date.now() / 1000);
+  private readonly chunks: ChatChunks;
   private usage: unknown = null;
   /** Converse's content block index → OpenAI's tool call index. */
   private readonly toolIndex = new Map<number, number>();
 
-  constructor(
-    private readonly model: string,
-    private readonly includeUsage: boolean,
-  ) {}
+  constructor(model: string, includeUsage: boolean) {
+    this.chunks = new ChatChunks(`chatcmpl-bedrock${Date.now()}`, model, includeUsage);
+  }
 
   push(chunk: Buffer): string {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
@@ -207,64 +210,37 @@ class ConverseStream implements StreamTranslator {
       const body = parseObject(toUtf8(message.body)) ?? {};
       if (kind === 'exception') {
         const name = String(message.headers[':exception-type']?.value ?? 'exception');
-        this.out += sseEvent(openAiError(500, `${name}: ${text(body.message) || 'bedrock stream failed'}`));
+        this.chunks.event(openAiError(500, `${name}: ${text(body.message) || 'bedrock stream failed'}`));
       } else this.onEvent(String(type), body);
     }
-    return this.take();
+    return this.chunks.take();
   }
 
   end(): string {
-    if (this.includeUsage && this.usage) {
-      this.out += sseEvent({
-        id: this.id,
-        object: 'chat.completion.chunk',
-        created: this.created,
-        model: this.model,
-        choices: [],
-        usage: openAiUsage(this.usage),
-      });
-    }
-    this.out += 'data: [DONE]\n\n';
-    return this.take();
-  }
-
-  private take(): string {
-    const out = this.out;
-    this.out = '';
-    return out;
-  }
-
-  private chunk(delta: Json, finishReason: string | null = null): void {
-    this.out += sseEvent({
-      id: this.id,
-      object: 'chat.completion.chunk',
-      created: this.created,
-      model: this.model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-      ...(this.includeUsage ? { usage: null } : {}),
-    });
+    this.chunks.finish(this.usage ? openAiUsage(this.usage) : null);
+    return this.chunks.take();
   }
 
   private onEvent(type: string, event: Json): void {
-    if (type === 'messageStart') this.chunk({ role: 'assistant', content: '' });
+    if (type === 'messageStart') this.chunks.delta({ role: 'assistant', content: '' });
     else if (type === 'contentBlockStart') {
       const start = isObject(event.start) && isObject(event.start.toolUse) ? event.start.toolUse : null;
       if (!start) return;
       const index = this.toolIndex.size;
       this.toolIndex.set(Number(event.contentBlockIndex), index);
-      this.chunk({
+      this.chunks.delta({
         tool_calls: [
           { index, id: text(start.toolUseId), type: 'function', function: { name: text(start.name), arguments: '' } },
         ],
       });
     } else if (type === 'contentBlockDelta') {
       const delta = isObject(event.delta) ? event.delta : {};
-      if (typeof delta.text === 'string') this.chunk({ content: delta.text });
+      if (typeof delta.text === 'string') this.chunks.delta({ content: delta.text });
       else if (isObject(delta.toolUse)) {
         const index = this.toolIndex.get(Number(event.contentBlockIndex)) ?? 0;
-        this.chunk({ tool_calls: [{ index, function: { arguments: text(delta.toolUse.input) } }] });
+        this.chunks.delta({ tool_calls: [{ index, function: { arguments: text(delta.toolUse.input) } }] });
       }
-    } else if (type === 'messageStop') this.chunk({}, FINISH_REASONS[text(event.stopReason)] ?? 'stop');
+    } else if (type === 'messageStop') this.chunks.delta({}, FINISH_REASONS[text(event.stopReason)] ?? 'stop');
     else if (type === 'metadata') this.usage = event.usage;
   }
 }

@@ -4,7 +4,13 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { providerRefused } from '../../errors.js';
 import { isObject, type Json, parseObject } from '../openai/json.js';
-import { openAiError, type ProviderAdapter, type ProviderCall, type StreamTranslator, sseEvent } from '../provider.js';
+import {
+  ChatChunks,
+  openAiError,
+  type ProviderAdapter,
+  type ProviderCall,
+  type StreamTranslator,
+} from '../provider.js';
 
 /** Gemini's finish reasons as OpenAI's; the safety ones are a content filter. */
 const FINISH_REASONS: Record<string, string> = {
@@ -244,58 +250,25 @@ export function toOpenAiError(status: number, body: string): Json {
 class GeminiStream implements StreamTranslator {
   private readonly parser: EventSourceParser;
   private readonly decoder = new TextDecoder();
-  private out = '';
-  private id = `chatcmpl-gemini${Date.now()}`;
-  private model: string;
-  private readonly created = Math.floor(Date.now() / 1000);
+  private readonly chunks: ChatChunks;
   private usage: unknown = null;
   private started = false;
   private toolCalls = 0;
 
-  constructor(
-    model: string | null,
-    private readonly includeUsage: boolean,
-  ) {
-    this.model = model ?? '';
+  constructor(model: string | null, includeUsage: boolean) {
+    this.chunks = new ChatChunks(`chatcmpl-gemini${Date.now()}`, model ?? '', includeUsage);
     this.parser = createParser({ onEvent: (event) => this.onEvent(event.data) });
   }
 
   push(chunk: Buffer): string {
     this.parser.feed(this.decoder.decode(chunk, { stream: true }));
-    return this.take();
+    return this.chunks.take();
   }
 
   end(): string {
     this.parser.feed(this.decoder.decode());
-    if (this.includeUsage && this.usage) {
-      this.out += sseEvent({
-        id: this.id,
-        object: 'chat.completion.chunk',
-        created: this.created,
-        model: this.model,
-        choices: [],
-        usage: openAiUsage(this.usage),
-      });
-    }
-    this.out += 'data: [DONE]\n\n';
-    return this.take();
-  }
-
-  private take(): string {
-    const out = this.out;
-    this.out = '';
-    return out;
-  }
-
-  private chunk(delta: Json, finishReason: string | null = null): void {
-    this.out += sseEvent({
-      id: this.id,
-      object: 'chat.completion.chunk',
-      created: this.created,
-      model: this.model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-      ...(this.includeUsage ? { usage: null } : {}),
-    });
+    this.chunks.finish(this.usage ? openAiUsage(this.usage) : null);
+    return this.chunks.take();
   }
 
   private onEvent(data: string): void {
@@ -303,13 +276,13 @@ class GeminiStream implements StreamTranslator {
     if (!answer) return;
     if (!this.started) {
       this.started = true;
-      this.id = text(answer.responseId) || this.id;
-      this.model = text(answer.modelVersion) || this.model;
-      this.chunk({ role: 'assistant', content: '' });
+      this.chunks.id = text(answer.responseId) || this.chunks.id;
+      this.chunks.model = text(answer.modelVersion) || this.chunks.model;
+      this.chunks.delta({ role: 'assistant', content: '' });
     }
     const feedback = isObject(answer.promptFeedback) ? answer.promptFeedback : undefined;
     if (feedback?.blockReason) {
-      this.out += sseEvent(
+      this.chunks.event(
         openAiError(
           400,
           `Usage Panda: gemini refused the request: the prompt was blocked (${text(feedback.blockReason)})`,
@@ -320,14 +293,19 @@ class GeminiStream implements StreamTranslator {
     if (answer.usageMetadata) this.usage = answer.usageMetadata;
     const candidate = array(answer.candidates)[0];
     if (!isObject(candidate)) return;
-    const { content, toolCalls } = candidateMessage(candidate, (i) => `call_${this.id}_${this.toolCalls + i}`);
-    if (content !== '') this.chunk({ content });
+    const { content, toolCalls } = candidateMessage(candidate, (i) => `call_${this.chunks.id}_${this.toolCalls + i}`);
+    if (content !== '') this.chunks.delta({ content });
     if (toolCalls.length > 0) {
-      this.chunk({ tool_calls: toolCalls.map((call) => ({ ...call, index: this.toolCalls + Number(call.index) })) });
+      this.chunks.delta({
+        tool_calls: toolCalls.map((call) => ({ ...call, index: this.toolCalls + Number(call.index) })),
+      });
       this.toolCalls += toolCalls.length;
     }
     if (candidate.finishReason) {
-      this.chunk({}, this.toolCalls > 0 ? 'tool_calls' : (FINISH_REASONS[text(candidate.finishReason)] ?? 'stop'));
+      this.chunks.delta(
+        {},
+        this.toolCalls > 0 ? 'tool_calls' : (FINISH_REASONS[text(candidate.finishReason)] ?? 'stop'),
+      );
     }
   }
 }
