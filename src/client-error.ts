@@ -2,8 +2,9 @@
 // gateway: a request node:http's parser refuses before any route sees it (CR, LF or NUL in
 // a header, obs-fold, a bad method, headers too large or too slow), a URL or body Fastify
 // refuses, and whatever else Fastify's own handlers would answer in their shape.
-import { type ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type GatewayError, httpLayerError } from './errors.js';
 
@@ -27,15 +28,30 @@ export function answerClientError(err: ParserError, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   // Not in the middle of another answer on this keep-alive connection, as node:http checks too.
   const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (socket.writable && !inFlight?.headersSent) {
-    const error = parserError(err);
-    const body = JSON.stringify(error.toBody());
-    socket.write(
-      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy();
+  if (socket.writable && !inFlight?.headersSent) writeAndClose(socket, parserError(err));
+  else socket.destroy();
+}
+
+/**
+ * The server's 'connect' listener: a CONNECT (a forward proxy's tunnel) is nothing this
+ * gateway offers. Without a listener node:http drops the socket without a word.
+ */
+export function refuseTunnel(_req: IncomingMessage, socket: Duplex): void {
+  const error = httpLayerError(
+    { statusCode: 405, message: 'CONNECT is not supported: this is not a forward proxy' },
+    0,
+  );
+  writeAndClose(socket, error);
+}
+
+/** A whole HTTP answer written on the socket itself, then the connection closed. */
+function writeAndClose(socket: Duplex, error: GatewayError): void {
+  const body = JSON.stringify(error.toBody());
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
 }
 
 /** Fastify's error handler for routes outside the admin API, and its `frameworkErrors` (a bad URL). */

@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type AdminDeps, adminApi } from './admin/index.js';
 import type { BrowserAccess } from './browser-access.js';
-import { answerClientError, answerFrameworkError } from './client-error.js';
+import { answerClientError, answerFrameworkError, refuseTunnel } from './client-error.js';
 import { dashboardRoutes } from './dashboard.js';
 import type { GatewayError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -49,6 +49,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       });
       // Idle keep-alive connections kept 72 s (longer than the usual load balancer's 60 s), as
       // Fastify's default.
+      server.on('connect', refuseTunnel);
       server.keepAliveTimeout = 72_000;
       return server;
     },

@@ -222,6 +222,21 @@ describe('a malformed request', () => {
     });
   });
 
+  it("with the CONNECT method (a proxy tunnel) is a 405 in OpenAI's shape, not a silent close", async () => {
+    for (const path of ['/v1/models', '/api/connections', 'example.com:443']) {
+      const answer = await sendRaw(stack.gateway.url, `CONNECT ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+      expect(answer.statusLine).toBe('HTTP/1.1 405 Method Not Allowed');
+      expect(JSON.parse(answer.body)).toEqual({
+        error: {
+          message: 'Usage Panda: CONNECT is not supported: this is not a forward proxy',
+          type: 'invalid_request',
+          param: null,
+          code: null,
+        },
+      });
+    }
+  });
+
   it("with an undecodable URL outside /v1 is a 400 in OpenAI's shape", async () => {
     const response = await fetch(`${stack.gateway.url}/api/%zz`, {
       headers: { authorization: `Bearer ${stack.adminToken}` },
