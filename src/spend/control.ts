@@ -232,16 +232,39 @@ export class SpendControl {
 
   /** What a limit or budget stands at for a connection (and an end user), for the admin API. */
   async status(connectionId: string, settings: PolicySettings, user: string | null): Promise<SpendStatus[]> {
-    const now = this.now();
     const rules = rulesOf(settings).filter(
       (rule) => rule.per === 'connection' || (rule.per === 'user' && user !== null),
     );
-    const windows = rules.map((rule) => windowAt(rule.window, now, settings.timezone));
-    const keys = rules.map((rule, i) =>
+    return this.statusOf(
+      connectionId,
+      settings,
+      rules.map((rule) => ({ rule, user: rule.per === 'user' ? user : null })),
+    );
+  }
+
+  /** The `per: user` limits and budgets of many end users at once: one read of the state for all. */
+  async usersStatus(connectionId: string, settings: PolicySettings, users: readonly string[]): Promise<SpendStatus[]> {
+    const rules = rulesOf(settings).filter((rule) => rule.per === 'user');
+    return this.statusOf(
+      connectionId,
+      settings,
+      users.flatMap((user) => rules.map((rule) => ({ rule, user }))),
+    );
+  }
+
+  private async statusOf(
+    connectionId: string,
+    settings: PolicySettings,
+    counters: readonly { rule: Rule; user: string | null }[],
+  ): Promise<SpendStatus[]> {
+    if (counters.length === 0) return [];
+    const now = this.now();
+    const windows = counters.map(({ rule }) => windowAt(rule.window, now, settings.timezone));
+    const keys = counters.map(({ rule, user }, i) =>
       bucketKey(connectionId, rule, windows[i] as Window, rule.per === 'user' ? (user ?? NO_USER) : ''),
     );
     const states = await this.options.state.read(keys, now);
-    return rules.map((rule, i) => {
+    return counters.map(({ rule, user }, i) => {
       const window = windows[i] as Window;
       const state = states[i] ?? { used: 0, reserved: 0 };
       const value = (n: number) => (rule.kind === 'usd' ? fromNano(n) : n);
