@@ -277,6 +277,9 @@ export const SpendStatusSchema = z.object({
 });
 export type SpendStatus = z.infer<typeof SpendStatusSchema>;
 
+/** How many end users one GET /api/budgets?users= may name. */
+export const BUDGET_USERS_PER_REQUEST = 100;
+
 export const budgets = {
   status: async (connection: string, user?: string) =>
     (
@@ -284,6 +287,15 @@ export const budgets = {
         z.object({ data: z.array(SpendStatusSchema) }),
         'GET',
         `/api/budgets?connection=${encodeURIComponent(connection)}${user ? `&user=${encodeURIComponent(user)}` : ''}`,
+      )
+    ).data,
+  /** The per-user limits and budgets of many end users (at most BUDGET_USERS_PER_REQUEST). */
+  users: async (connection: string, users: readonly string[]) =>
+    (
+      await request(
+        z.object({ data: z.array(SpendStatusSchema) }),
+        'GET',
+        `/api/budgets?connection=${encodeURIComponent(connection)}${users.map((u) => `&users=${encodeURIComponent(u)}`).join('')}`,
       )
     ).data,
 };

@@ -13,9 +13,14 @@ export function SpendBars({ connection, user }: { connection: string; user?: str
     refetchInterval: 10_000,
   });
   if (!query.data || query.data.length === 0) return null;
+  return <SpendBarList statuses={query.data} />;
+}
+
+/** The bars of statuses already fetched (End-User Tracking fetches them for many users at once). */
+export function SpendBarList({ statuses }: { statuses: readonly SpendStatus[] }) {
   return (
     <ul className="spend-bars" aria-label="Limits and budgets">
-      {query.data.map((s) => {
+      {statuses.map((s) => {
         const usedPct = s.limit > 0 ? Math.min(100, (s.used / s.limit) * 100) : 0;
         const reservedPct = s.limit > 0 ? Math.min(100 - usedPct, (s.reserved / s.limit) * 100) : 0;
         return (

@@ -1,11 +1,13 @@
 // End-User Tracking: top users by cost, by errors, by flags and moderations, and a table
-// of every user; a click opens that user's logs.
+// of every user (with their per-user limits and budgets when filtered to one connection);
+// a click opens that user's logs.
 import { useQuery } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import { useEffect, useState } from 'react';
-import { stats, type UserSort, type UserStats } from '../api';
+import { useEffect, useMemo, useState } from 'react';
+import { BUDGET_USERS_PER_REQUEST, budgets, type SpendStatus, stats, type UserSort, type UserStats } from '../api';
 import { DataTable, type TableFeatures } from '../components/DataTable';
 import { FilterBar } from '../components/FilterBar';
+import { SpendBarList } from '../components/SpendBars';
 import { Empty, ErrorState, FirstRequest, Loading } from '../components/States';
 import { useFilters } from '../filters';
 import { formatCount, formatDuration, formatMoney } from '../format';
@@ -34,6 +36,11 @@ export function UsersPage() {
     queryKey: ['stats-users', filters.key, userFilter],
     queryFn: () => stats.users({ ...filters.apiQuery(), sort: 'cost', limit: 500, user: userFilter || undefined }),
   });
+  const spend = useUserSpend(filters.connection, table.data);
+  const columns = useMemo(
+    () => (spend && spend.size > 0 ? [...userColumns, spendColumn(spend)] : userColumns),
+    [spend],
+  );
 
   return (
     <section>
@@ -73,7 +80,7 @@ export function UsersPage() {
             <FirstRequest />
           </Empty>
         ) : (
-          <DataTable label="End users" columns={userColumns} data={table.data} />
+          <DataTable label="End users" columns={columns} data={table.data} />
         )}
       </div>
     </section>
@@ -109,7 +116,43 @@ function TopList({ sort, title, value }: { sort: UserSort; title: string; value(
   );
 }
 
+/**
+ * Where each listed user stands in the per-user limits and budgets of the filtered connection
+ * (connection-wide ones are on Connections): a few batched requests, never one per row.
+ */
+function useUserSpend(connection: string | null, rows: UserStats[] | undefined) {
+  const users = useMemo(() => [...new Set((rows ?? []).map((u) => u.user))], [rows]);
+  const query = useQuery({
+    queryKey: ['budgets-users', connection, users],
+    enabled: connection !== null && users.length > 0,
+    refetchInterval: 10_000,
+    queryFn: async () => {
+      const chunks: string[][] = [];
+      for (let i = 0; i < users.length; i += BUDGET_USERS_PER_REQUEST) {
+        chunks.push(users.slice(i, i + BUDGET_USERS_PER_REQUEST));
+      }
+      const answers = await Promise.all(chunks.map((chunk) => budgets.users(connection as string, chunk)));
+      const byUser = new Map<string, SpendStatus[]>();
+      for (const status of answers.flat()) {
+        if (status.subject === null) continue;
+        byUser.set(status.subject, [...(byUser.get(status.subject) ?? []), status]);
+      }
+      return byUser;
+    },
+  });
+  return connection === null ? undefined : query.data;
+}
+
 const h = createColumnHelper<TableFeatures, UserStats>();
+const spendColumn = (spend: Map<string, SpendStatus[]>) =>
+  h.display({
+    id: 'spend',
+    header: 'Limits and budgets',
+    cell: (info) => {
+      const statuses = spend.get(info.row.original.user);
+      return statuses ? <SpendBarList statuses={statuses} /> : null;
+    },
+  });
 const userColumns = h.columns([
   h.accessor('user', { header: 'User', cell: (info) => <a href={logsHref(info.row.original)}>{info.getValue()}</a> }),
   h.accessor((u) => u.connectionName ?? u.connectionId ?? '', { id: 'connection', header: 'Connection' }),
