@@ -2,7 +2,8 @@
 // the messages, content parts and images, tools and tool results, stop reasons, usage with
 // cache tokens, the event stream as `chat.completion.chunk`s, and errors in OpenAI's shape.
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import { isObject, type Json, parseObject } from '../openai/json.js';
+import { chatUsage, contentText, toolArguments } from '../openai/chat.js';
+import { array, isObject, type Json, parseObject, text } from '../openai/json.js';
 import {
   ChatChunks,
   openAiError,
@@ -32,18 +33,7 @@ const TOOL_CHOICES: Record<string, Json> = {
   none: { type: 'none' },
 };
 
-const array = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
-
 /** A message's content as text: a string, or its text parts joined. */
-function contentText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  return array(content)
-    .map((part) => (isObject(part) && part.type === 'text' ? text(part.text) : ''))
-    .filter((t) => t !== '')
-    .join('\n');
-}
-
 /** An image_url part as an Anthropic image block: inline base64 from a data URL, else by URL. */
 function imageBlock(part: Json): Json {
   const url = text(isObject(part.image_url) ? part.image_url.url : part.image_url);
@@ -60,14 +50,6 @@ function contentBlocks(content: unknown): Json[] {
     if (part.type === 'image_url') return [imageBlock(part)];
     return [];
   });
-}
-
-function parseArguments(args: unknown): unknown {
-  try {
-    return JSON.parse(text(args) || '{}');
-  } catch {
-    return {};
-  }
 }
 
 /** OpenAI's messages as Anthropic's system text and alternating messages. */
@@ -97,7 +79,7 @@ export function toAnthropicMessages(messages: unknown): { system: string | undef
           type: 'tool_use',
           id: text(call.id),
           name: text(call.function.name),
-          input: parseArguments(call.function.arguments),
+          input: toolArguments(call.function.arguments),
         });
       }
       push('assistant', blocks);
@@ -155,13 +137,7 @@ export function openAiUsage(usage: unknown): Json {
   const n = (value: unknown) => (typeof value === 'number' ? value : 0);
   const cacheRead = n(u.cache_read_input_tokens);
   const prompt = n(u.input_tokens) + cacheRead + n(u.cache_creation_input_tokens);
-  const completion = n(u.output_tokens);
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: cacheRead },
-  };
+  return chatUsage({ prompt, completion: n(u.output_tokens), cached: cacheRead });
 }
 
 /** A Messages answer as a chat completion. */

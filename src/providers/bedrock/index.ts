@@ -6,7 +6,8 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { missingProviderCredentials } from '../../errors.js';
-import { isObject, type Json, parseObject } from '../openai/json.js';
+import { chatUsage, contentText, toolArguments } from '../openai/chat.js';
+import { array, isObject, type Json, parseObject, text } from '../openai/json.js';
 import {
   ChatChunks,
   openAiError,
@@ -28,17 +29,6 @@ const FINISH_REASONS: Record<string, string> = {
 
 const IMAGE_FORMATS = new Set(['png', 'jpeg', 'gif', 'webp']);
 
-const array = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
-
-function contentText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  return array(content)
-    .map((part) => (isObject(part) && part.type === 'text' ? text(part.text) : ''))
-    .filter((t) => t !== '')
-    .join('\n');
-}
-
 function blocks(content: unknown): Json[] {
   if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
   return array(content).flatMap((part): Json[] => {
@@ -53,14 +43,6 @@ function blocks(content: unknown): Json[] {
     }
     return [];
   });
-}
-
-function parseArguments(args: unknown): unknown {
-  try {
-    return JSON.parse(text(args) || '{}');
-  } catch {
-    return {};
-  }
 }
 
 export function toConverseRequest(json: Json | null): Json {
@@ -83,7 +65,7 @@ export function toConverseRequest(json: Json | null): Json {
           toolUse: {
             toolUseId: text(call.id),
             name: text(call.function.name),
-            input: parseArguments(call.function.arguments),
+            input: toolArguments(call.function.arguments),
           },
         });
       }
@@ -139,13 +121,7 @@ export function openAiUsage(usage: unknown): Json {
   const n = (value: unknown) => (typeof value === 'number' ? value : 0);
   const cacheRead = n(u.cacheReadInputTokens);
   const prompt = n(u.inputTokens) + cacheRead + n(u.cacheWriteInputTokens);
-  const completion = n(u.outputTokens);
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: cacheRead },
-  };
+  return chatUsage({ prompt, completion: n(u.outputTokens), cached: cacheRead });
 }
 
 export function toChatCompletion(answer: Json, model: string | null): Json {

@@ -3,7 +3,8 @@
 // metadata, safety blocks as a clear error) and embedContent / batchEmbedContents.
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { providerRefused } from '../../errors.js';
-import { isObject, type Json, parseObject } from '../openai/json.js';
+import { chatUsage, contentText, toolArguments } from '../openai/chat.js';
+import { array, isObject, type Json, parseObject, text } from '../openai/json.js';
 import {
   ChatChunks,
   openAiError,
@@ -23,17 +24,7 @@ const FINISH_REASONS: Record<string, string> = {
   SPII: 'content_filter',
 };
 
-const array = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 const modelPath = (model: string | null) => `models/${(model ?? '').replace(/^models\//, '')}`;
-
-function contentText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  return array(content)
-    .map((part) => (isObject(part) && part.type === 'text' ? text(part.text) : ''))
-    .filter((t) => t !== '')
-    .join('\n');
-}
 
 function parts(content: unknown): Json[] {
   if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
@@ -51,14 +42,6 @@ function parts(content: unknown): Json[] {
     }
     return [];
   });
-}
-
-function parseArguments(args: unknown): unknown {
-  try {
-    return JSON.parse(text(args) || '{}');
-  } catch {
-    return {};
-  }
 }
 
 /** OpenAI's messages as Gemini's system instruction and contents (roles `user` and `model`). */
@@ -81,7 +64,7 @@ export function toGeminiContents(messages: unknown): { system: string | undefine
       for (const call of array(message.tool_calls)) {
         if (!isObject(call) || !isObject(call.function)) continue;
         callNames.set(text(call.id), text(call.function.name));
-        items.push({ functionCall: { name: text(call.function.name), args: parseArguments(call.function.arguments) } });
+        items.push({ functionCall: { name: text(call.function.name), args: toolArguments(call.function.arguments) } });
       }
       push('model', items);
     } else if (message.role === 'tool') {
@@ -143,13 +126,13 @@ export function openAiUsage(metadata: unknown): Json {
   const prompt = n(u.promptTokenCount);
   // Thinking tokens are billed as output: they count as completion (reasoning) tokens.
   const completion = n(u.candidatesTokenCount) + n(u.thoughtsTokenCount);
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: n(u.totalTokenCount) || prompt + completion,
-    prompt_tokens_details: { cached_tokens: n(u.cachedContentTokenCount) },
-    completion_tokens_details: { reasoning_tokens: n(u.thoughtsTokenCount) },
-  };
+  return chatUsage({
+    prompt,
+    completion,
+    cached: n(u.cachedContentTokenCount),
+    reasoning: n(u.thoughtsTokenCount),
+    total: n(u.totalTokenCount),
+  });
 }
 
 /** A prompt Gemini refused to look at: a clear 400 instead of an empty answer. */

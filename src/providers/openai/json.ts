@@ -4,6 +4,12 @@ export type Json = Record<string, unknown>;
 
 export const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
 
+/** A field read as an array: anything else is an empty one. */
+export const array = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+
+/** A field read as a string: anything else is ''. */
+export const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+
 /** Text parsed as JSON when it is an object (or array); undefined for `[DONE]`, text, numbers, bad JSON. */
 export function parseObject(data: string): Json | undefined {
   try {
