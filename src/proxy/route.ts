@@ -38,6 +38,7 @@ import { parseBody, readBody, readTraceId } from './request.js';
 import {
   type Cooldowns,
   moderationBase,
+  type ProviderKeys,
   planRoute,
   type RoutingDeps,
   sendRouted,
@@ -86,9 +87,10 @@ export type ProxyHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** The proxy on node:http's request and response, as the server hands them over. */
 export function proxyHandler(deps: ProxyDeps): ProxyHandler {
+  const routing = routingDeps(deps);
   return (req, res) => {
     // handle answers every error itself; this is the net under that.
-    handle(deps, req, res).catch((err: unknown) => {
+    handle(deps, routing, req, res).catch((err: unknown) => {
       deps.logger.error({ err }, 'unexpected error in the proxy');
       if (res.headersSent) res.end();
       else res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify(internalError().toBody()));
@@ -118,7 +120,7 @@ export async function proxyRoutes(app: FastifyInstance, handler: ProxyHandler): 
 /** nginx's status for a request the client abandoned; recorded, never sent. */
 const CLIENT_CLOSED = 499;
 
-async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(deps: ProxyDeps, routing: RoutingDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { ex, badTarget } = startExchange(req);
   const abort = new ClientAbort();
   let cancelDeadline: (() => void) | undefined;
@@ -150,13 +152,17 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs));
     const settings = resolveSettings(ex, policy);
 
-    const routing = routingDeps(deps);
     const route = planRoute(routing, connection, ex);
     ex.provider = route[0]?.upstream.provider ?? ex.provider;
     const base = moderationBase(route, deps.upstream);
+    const keys: ProviderKeys = {
+      client: clientProviderKey,
+      connection: () => (connection ? deps.connections.providerKey(connection) : null),
+      fallback: deps.fallbackProviderKey,
+    };
+    // The moderation call's key: the client's, else the connection's, else the gateway's.
     const providerKey = () => {
-      const stored = connection ? deps.connections.providerKey(connection) : null;
-      const key = clientProviderKey ?? stored ?? deps.fallbackProviderKey;
+      const key = keys.client ?? keys.connection() ?? keys.fallback;
       if (!key) throw missingProviderKey();
       return key;
     };
@@ -179,11 +185,6 @@ async function handle(deps: ProxyDeps, req: IncomingMessage, res: ServerResponse
     const sentAt = performance.now();
     const totalMs = settings.upstreamTotalTimeoutMs || deps.upstreamTotalTimeoutMs;
     cancelDeadline = abort.failAfter(totalMs, () => upstreamTotalTimeout(totalMs));
-    const keys = {
-      client: clientProviderKey,
-      connection: () => (connection ? deps.connections.providerKey(connection) : null),
-      fallback: deps.fallbackProviderKey,
-    };
     const upstream = await sendRouted(routing, ex, route, keys, () => forwardedBody(ex), settings.retryCount, abort);
     ex.providerModel = upstream.model;
     ex.upstreamHeadersMs = performance.now() - sentAt;
