@@ -54,13 +54,23 @@ export async function provideChromium(path: string, install: (() => Promise<void
   throw new ChromiumMissing(`chromium was installed but there is still no Chromium at ${path}: ${advice}.`);
 }
 
-// Run as a script (`npm test`'s pretest): exit 1 with the one line when there is no Chromium.
-if (import.meta.url === `file://${process.argv[1]}`) {
+/** The pretest script: 0 with a Chromium at `path`, else 1 after one line saying what to do. */
+export async function runPretest(
+  path: string,
+  install: (() => Promise<void>) | null,
+  report: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<number> {
   try {
-    await provideChromium(chromiumPath(), await aptInstaller());
+    await provideChromium(path, install);
+    return 0;
   } catch (err) {
     if (!(err instanceof ChromiumMissing)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
+    report(err.message);
+    return 1;
   }
+}
+
+// Run as a script (`npm test`'s pretest).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await runPretest(chromiumPath(), await aptInstaller());
 }
