@@ -139,6 +139,18 @@ export const upstreamAnswerBroken = (reason: string) =>
     say(`upstream's answer broke off (${reason})`),
   );
 
+/**
+ * An answer a native route cannot put in its API's shape (not a JSON object, not an event
+ * stream): an upstream error keeps its status, anything else is a 502.
+ */
+export const upstreamAnswerUntranslatable = (status: number, what: string) =>
+  new GatewayError(
+    'UP_ERR_UPSTREAM_ANSWER_UNTRANSLATABLE',
+    status >= 400 ? status : 502,
+    'upstream_error',
+    say(`upstream answered ${status} with ${what}`),
+  );
+
 /** The connection's (or the gateway's) total upstream timeout passed, every attempt together. */
 export const upstreamTotalTimeout = (ms: number) =>
   upstreamTimeout(`the answer was not complete within the total timeout of ${ms} ms (upstreamTotalTimeoutMs)`);

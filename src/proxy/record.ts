@@ -13,7 +13,7 @@ export function toLogRecord(ex: Exchange, provider: string, prices: PriceBook): 
     ts: ex.ts,
     connectionId: ex.connection?.id ?? null,
     connectionName: ex.connection?.name ?? (ex.standalone ? STANDALONE_CONNECTION_NAME : null),
-    endpoint: ex.path,
+    endpoint: ex.native?.path ?? ex.path,
     method: ex.method,
     operation: ex.operation,
     model: ex.model,

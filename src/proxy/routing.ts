@@ -177,6 +177,8 @@ const KEY_HEADERS: Partial<Record<ProviderName, string[]>> = {
 };
 
 function apiKeyFor(deps: RoutingDeps, ex: Exchange, target: UpstreamTarget, keys: ProviderKeys): string | null {
+  // A native route's SDK sends its provider's key in that provider's header.
+  if (ex.native?.providerKey && ex.native.api.provider === target.provider) return ex.native.providerKey;
   for (const name of KEY_HEADERS[target.provider] ?? []) {
     const value = ex.header(name);
     if (value) return value;
