@@ -203,7 +203,6 @@ const openAiBody = fc.record(
     tools: sometimes(fc.array(anyJson, { maxLength: 2 })),
     // The native routes' fields (Anthropic Messages, Gemini generateContent).
     system: sometimes(fc.oneof(text, fc.array(anyJson, { maxLength: 2 }))),
-    metadata: sometimes(anyJson),
     contents: sometimes(fc.array(anyJson, { maxLength: 3 })),
     systemInstruction: sometimes(anyJson),
     generationConfig: sometimes(anyJson),

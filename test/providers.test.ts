@@ -618,6 +618,26 @@ describe.each(EVERY_PROVIDER)('Policies on provider $name', ({ name, model, upst
   });
 });
 
+describe('Budgets on a translated provider', () => {
+  it('reserves at the target provider’s price for the mapped model, so a Claude request under a USD budget passes', async () => {
+    const { id, key } = await stack.createConnection({
+      targets: [{ provider: 'anthropic', baseUrl: origin, modelMap: { 'claude-latest': CLAUDE } }],
+      policy: { budgets: [{ per: 'connection', window: 'day', usd: 1 }] },
+    });
+    const { data, response } = await stack
+      .client(key)
+      .chat.completions.create({ model: 'claude-latest', max_tokens: 100, messages: [user('priced')] })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('Echo: priced');
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect([record.provider, record.status]).toEqual(['anthropic', 200]);
+    expect(record.costUsd).toBeGreaterThan(0);
+    const status = await stack.admin('GET', `/api/budgets?connection=${id}`);
+    expect(status.status).toBe(200);
+    expect(JSON.stringify(status.json)).toContain('"unit":"usd"');
+  });
+});
+
 describe('Providers without a baseUrl when the mock upstream is on', () => {
   let mocked: Stack;
   beforeAll(async () => {

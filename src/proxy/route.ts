@@ -42,6 +42,7 @@ import {
   moderationBase,
   type ProviderKeys,
   planRoute,
+  providerModelOf,
   type RoutingDeps,
   sendRouted,
   type UpstreamAnswer,
@@ -156,7 +157,12 @@ async function handle(deps: ProxyDeps, routing: RoutingDeps, req: IncomingMessag
     const settings = resolveSettings(ex, policy);
 
     const route = planRoute(routing, connection, ex);
-    ex.provider = route[0]?.upstream.provider ?? ex.provider;
+    // Limits and budgets reserve at the first target's prices; the record has the answering one's.
+    const first = route[0]?.upstream;
+    if (first) {
+      ex.provider = first.provider;
+      ex.providerModel = providerModelOf(first, ex.model);
+    }
     const base = moderationBase(route, deps.upstream);
     const keys: ProviderKeys = {
       client: clientProviderKey,
