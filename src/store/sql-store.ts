@@ -321,6 +321,22 @@ export class SqlStore implements Store {
     }
   }
 
+  exclusive<T>(name: string, task: () => Promise<T>): Promise<T | null> {
+    if (this.dialect !== 'postgres') return task();
+    // The lock belongs to a session: one pooled connection is held for it while the task
+    // uses the others.
+    return this.db.connection().execute(async (session) => {
+      const key = sql`hashtext(current_schema() || ':' || ${name})`;
+      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${key}) as locked`.execute(session);
+      if (!rows[0]?.locked) return null;
+      try {
+        return await task();
+      } finally {
+        await sql`select pg_advisory_unlock(${key})`.execute(session);
+      }
+    });
+  }
+
   /**
    * Where Kysely keeps its migration tables on PostgreSQL: the gateway's own schema, the
    * first of the connection's search_path. Unpinned, the Migrator takes those tables in any

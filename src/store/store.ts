@@ -70,8 +70,17 @@ export interface RefusalFilter {
 
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
-  /** Runs pending migrations; called once at start. */
+  /**
+   * Runs pending migrations; called once at start. On PostgreSQL, replicas starting
+   * together take turns (Kysely's migrator holds an advisory lock), so each runs once.
+   */
   migrate(): Promise<void>;
+  /**
+   * Runs `task` unless another replica is running the task of this name: on PostgreSQL a
+   * session advisory lock per schema and name, and a replica that finds it taken skips
+   * (null). A SQLite store belongs to one process: the task just runs.
+   */
+  exclusive<T>(name: string, task: () => Promise<T>): Promise<T | null>;
   close(): Promise<void>;
 
   getSetting(key: string): Promise<string | undefined>;
