@@ -275,6 +275,14 @@ describe('@anthropic-ai/sdk at /anthropic/v1/messages', () => {
     expect(stack.mock.requests).toHaveLength(0);
   });
 
+  it('answers a browser’s CORS preflight of the route with 204', async () => {
+    const response = await fetch(`${stack.gateway.url}/anthropic/v1/messages`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://app.example', 'access-control-request-method': 'POST' },
+    });
+    expect(response.status).toBe(204);
+  });
+
   it('passes an upstream error on with its status, in Anthropic’s shape', async () => {
     const err = await anthropicError(
       anthropic(openaiKey, { 'x-mock-status': '429' }).messages.create({

@@ -26,12 +26,14 @@ const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The native route of a request URL, or null when the URL is under neither native prefix. */
 export function readNativeTarget(method: string, url: string): NativeTarget | null {
+  // A browser's CORS preflight asks before the POST: answered like the POST's own path.
+  const post = method === 'POST' || method === 'OPTIONS';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
   if (path === '/anthropic' || path.startsWith('/anthropic/')) {
     const route = { api: anthropicMessages, path };
-    const served = method === 'POST' && path === '/anthropic/v1/messages';
+    const served = post && path === '/anthropic/v1/messages';
     return { route, error: served ? null : notServed(method, path, 'POST /anthropic/v1/messages') };
   }
   if (path !== '/gemini' && !path.startsWith('/gemini/')) return null;
@@ -39,7 +41,7 @@ export function readNativeTarget(method: string, url: string): NativeTarget | nu
   const model = match ? safeDecode(match[2] ?? '') : '';
   const stream = match?.[3] === 'streamGenerateContent';
   const route: NativeRoute = { api: generateContent({ model, stream }), path };
-  if (!match || method !== 'POST') {
+  if (!match || !post) {
     return {
       route,
       error: notServed(method, path, 'POST /gemini/v1beta/models/{model}:generateContent|streamGenerateContent'),
