@@ -161,3 +161,21 @@ describe('provider breakdown on the Dashboard', () => {
     await screenshot(page, 'dashboard-providers-1280');
   });
 });
+
+describe('forgetting a stored key', () => {
+  it('saves the target without its key after Forget', async () => {
+    const dialog = await openSettings();
+    await dialog.getByRole('button', { name: 'Target 2: forget the stored api key' }).click();
+    expect(await dialog.getByLabel('Target 2: API key').getAttribute('placeholder')).toBe('not set');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const read = await stack.admin('GET', `/api/connections/${connection.id}`);
+    expect(read.json.targets[1]).toEqual({
+      provider: 'anthropic',
+      models: ['claude-*'],
+      modelMap: { 'claude-latest': CLAUDE },
+      hasApiKey: false,
+    });
+    expect(await storedKeys()).toEqual([null, null]);
+  });
+});

@@ -70,6 +70,20 @@ describe('Upstreams and targets in the admin API', () => {
     const after = await stack.gateway.store.findConnectionById(created.json.id);
     expect(after?.targets[0]?.secretAccessKeyEncrypted).toBe(before?.targets[1]?.secretAccessKeyEncrypted);
     expect(after?.targets[1]?.apiKeyEncrypted).toBe(before?.targets[0]?.apiKeyEncrypted);
+    // Without its access key id a Bedrock target keeps no secret: it has no credentials then.
+    const dropped = await stack.admin('PATCH', `/api/connections/${created.json.id}`, {
+      targets: [
+        { provider: 'bedrock', region: 'eu-west-1', keepSecretsOf: 0 },
+        { provider: 'anthropic', keepSecretsOf: 1 },
+      ],
+    });
+    expect(dropped.status).toBe(200);
+    expect(dropped.json.targets[0]).toEqual({
+      provider: 'bedrock',
+      region: 'eu-west-1',
+      hasApiKey: false,
+      hasSecretAccessKey: false,
+    });
     // A new key given beside keepSecretsOf replaces the stored one.
     const replaced = await stack.admin('PATCH', `/api/connections/${created.json.id}`, {
       targets: [{ provider: 'anthropic', apiKey: 'sk-ant-new', keepSecretsOf: 1 }],

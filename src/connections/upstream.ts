@@ -105,7 +105,8 @@ export function sealTargets(targets: TargetInput[], box: SecretBox): UpstreamTar
 
 /**
  * Targets of an update as stored: each that names `keepSecretsOf` keeps that current target's
- * sealed secrets where it gives none. The kept target must exist and have the same provider.
+ * sealed secrets where it gives none (the AWS secret only with an access key id). The kept
+ * target must exist and have the same provider.
  */
 export function sealTargetsKeeping(
   targets: TargetUpdateInput[],
@@ -126,7 +127,12 @@ export function sealTargetsKeeping(
     if (sealed.apiKeyEncrypted === undefined && kept.apiKeyEncrypted !== undefined) {
       sealed.apiKeyEncrypted = kept.apiKeyEncrypted;
     }
-    if (sealed.secretAccessKeyEncrypted === undefined && kept.secretAccessKeyEncrypted !== undefined) {
+    // The secret belongs to its access key id: a target that drops the id drops the secret too.
+    if (
+      sealed.secretAccessKeyEncrypted === undefined &&
+      sealed.accessKeyId !== undefined &&
+      kept.secretAccessKeyEncrypted !== undefined
+    ) {
       sealed.secretAccessKeyEncrypted = kept.secretAccessKeyEncrypted;
     }
     if ((sealed.accessKeyId === undefined) !== (sealed.secretAccessKeyEncrypted === undefined)) {

@@ -218,15 +218,27 @@ export function TargetsEditor({
           const secret = (key: 'apiKey' | 'secretAccessKey', label: string, stored: boolean) => (
             <label>
               {label}
-              <input
-                aria-label={`${name}: ${label}`}
-                type="password"
-                autoComplete="off"
-                placeholder={stored ? 'stored — leave empty to keep' : 'not set'}
-                disabled={readOnly}
-                value={row[key]}
-                onChange={(e) => setRow(i, { [key]: e.target.value })}
-              />
+              <span className="key-row">
+                <input
+                  aria-label={`${name}: ${label}`}
+                  type="password"
+                  autoComplete="off"
+                  placeholder={stored ? 'stored — leave empty to keep' : 'not set'}
+                  disabled={readOnly}
+                  value={row[key]}
+                  onChange={(e) => setRow(i, { [key]: e.target.value })}
+                />
+                {stored && !readOnly && (
+                  // A provider's target has one secret (Bedrock's is its AWS secret): keeping none forgets it.
+                  <button
+                    type="button"
+                    aria-label={`${name}: forget the stored ${label.toLowerCase()}`}
+                    onClick={() => setRow(i, { storedAt: undefined, hasApiKey: false, hasSecretAccessKey: false })}
+                  >
+                    Forget
+                  </button>
+                )}
+              </span>
             </label>
           );
           return (
