@@ -78,7 +78,7 @@ describe('targets in the connection settings', () => {
     dialog = await openSettings();
     const keyField = dialog.getByLabel('Target 1: API key');
     expect(await keyField.inputValue()).toBe('');
-    expect(await keyField.getAttribute('placeholder')).toBe('stored — leave empty to keep');
+    expect(await keyField.getAttribute('placeholder')).toBe('stored — empty keeps it');
     expect(await dialog.getByLabel('Target 1: provider').inputValue()).toBe('anthropic');
     expect(await dialog.getByLabel('Target 1: Models').inputValue()).toBe('claude-*');
     expect(await page.content()).not.toContain('sk-ant-from-the-browser');

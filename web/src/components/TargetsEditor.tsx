@@ -223,7 +223,7 @@ export function TargetsEditor({
                   aria-label={`${name}: ${label}`}
                   type="password"
                   autoComplete="off"
-                  placeholder={stored ? 'stored — leave empty to keep' : 'not set'}
+                  placeholder={stored ? 'stored — empty keeps it' : 'not set'}
                   disabled={readOnly}
                   value={row[key]}
                   onChange={(e) => setRow(i, { [key]: e.target.value })}
