@@ -48,6 +48,36 @@ describe('gateway on PostgreSQL', () => {
     expect(logs.json.data).toHaveLength(1);
   });
 
+  it('sums requests per provider that answered for the Dashboard, through a connection with two targets', async () => {
+    const origin = new URL(stack.mock.url).origin;
+    const { id, key } = await stack.createConnection({
+      name: 'pg-routed',
+      targets: [
+        { provider: 'anthropic', baseUrl: origin, models: ['claude-*'] },
+        { provider: 'openai', baseUrl: stack.mock.url },
+      ],
+    });
+    const client = stack.client(key);
+    const ask = async (model: string) => {
+      const { response } = await client.chat.completions
+        .create({ model, messages: [{ role: 'user', content: 'hello' }] })
+        .withResponse();
+      return stack.record(response.headers.get('x-usagepanda-request-id'));
+    };
+    const records = [await ask('claude-3-5-haiku-20241022'), await ask('gpt-4o-mini'), await ask('gpt-4o-mini')];
+    expect(records.map((r) => r.provider)).toEqual(['anthropic', 'openai', 'openai']);
+    const { status, json } = await stack.admin('GET', `/api/stats/providers?connection=${id}`);
+    expect(status).toBe(200);
+    expect(json.data.map((p: { provider: string; requests: number }) => [p.provider, p.requests])).toEqual([
+      ['openai', 2],
+      ['anthropic', 1],
+    ]);
+    const anthropic = records[0];
+    expect(json.data[1]).toMatchObject({ totalTokens: anthropic?.totalTokens, costUsd: anthropic?.costUsd });
+    // The next test expects the first connection alone.
+    expect((await stack.admin('DELETE', `/api/connections/${id}`)).status).toBe(204);
+  });
+
   it('applies a config file at restart: takes the connection over by name, with the file key and policy', async () => {
     const env = { PG_UP_KEY: generateApiKey() };
     const yaml = ['connections:', '  - name: pg', `    key: \${PG_UP_KEY}`, '    policy: { maxTokens: 10 }'];
