@@ -128,7 +128,8 @@ describe('OpenTelemetry traces', () => {
     expect(exports[0]?.headers['content-type']).toBe('application/json');
     expect(exports[0]?.headers.authorization).toBe('Bearer otlp-secret');
     expect(exports[0]?.headers['x-tenant']).toBe('panda');
-    const resource = (exports[0]?.body as { resourceSpans: { resource: OtlpSpan }[] }).resourceSpans[0]?.resource;
+    const body = exports[0]?.body as { resourceSpans: { resource: OtlpSpan }[] };
+    const resource = body.resourceSpans[0]?.resource;
     expect(resource && attrs(resource)['service.name']).toBe('gateway-under-test');
   });
 
