@@ -183,6 +183,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   logWriter = createLogWriter(store, {
     onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
     onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
+    onWritten: (records, ms) => metrics.storeWrite(records, ms),
   });
 
   // Requests whose response has not closed yet: shutdown waits for each one's record.
