@@ -46,6 +46,7 @@ import type {
   ConnectionPatch,
   LogFilter,
   LogPage,
+  LogPageQuery,
   NewAutoReply,
   NewConnection,
   RefusalCount,
@@ -599,10 +600,11 @@ export class SqlStore implements Store {
     }));
   }
 
-  async queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage> {
+  async queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage> {
     const limit = Math.min(Math.max(Math.trunc(page.limit) || 1, 1), MAX_PAGE);
     let query = this.db.selectFrom('logs').selectAll().where(logConditions(filter));
     if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
+    if (page.since) query = query.where('id', '>', page.since);
     const rows = await query
       .orderBy('id', 'desc')
       .limit(limit + 1)

@@ -49,6 +49,14 @@ export interface LogPage {
   nextCursor: string | null;
 }
 
+export interface LogPageQuery {
+  limit: number;
+  /** A page's `nextCursor`: the records after (older than) that page. */
+  cursor?: string;
+  /** A record id: only records newer than it, for a live view that asks for what is new. */
+  since?: string;
+}
+
 /** Refused requests of one minute, IP, source and status. */
 export interface RefusalCount {
   /** Start of the minute, epoch ms. */
@@ -110,6 +118,6 @@ export interface Store {
   addRefusals(counts: readonly RefusalCount[]): Promise<void>;
   /** Newest minute first, then most refused. */
   queryRefusals(filter: RefusalFilter, limit: number): Promise<RefusalCount[]>;
-  /** Newest first. */
-  queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage>;
+  /** Newest first; `since`: only records newer than this record id (ids are time-ordered). */
+  queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage>;
 }
