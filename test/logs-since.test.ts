@@ -89,6 +89,21 @@ describe.each(['sqlite', 'postgres'] as const)('logs since a record id on %s', (
     expect(json.data[0]).toMatchObject({ id: made[2], status: 200, connectionName: `live-${engine}` });
   });
 
+  it('leaves the bodies out of a page read for the CSV export, and only them', async () => {
+    const withBody = logRecord({
+      id: newRequestId(base - 1000),
+      ts: base - 1000,
+      requestBody: '{"a":1}',
+      responseBody: 'ok',
+    });
+    await stack.gateway.store.insertLogs([withBody]);
+    const window = { from: base - 1000, to: base - 999 };
+    const full = await stack.gateway.store.queryLogs(window, { limit: 5 });
+    const bare = await stack.gateway.store.queryLogs(window, { limit: 5, bodies: false });
+    expect(full.records).toEqual([withBody]);
+    expect(bare.records).toEqual([{ ...withBody, requestBody: null, responseBody: null }]);
+  });
+
   it('refuses an empty or overlong since with a 400 in OpenAI’s error shape', async () => {
     const cases = [
       ['', 'Usage Panda: since: Too small: expected string to have >=1 characters'],

@@ -183,6 +183,41 @@ function toLogRow(record: LogRecord): LogsTable {
   };
 }
 
+type LogMetadataColumn = Exclude<keyof LogsTable, 'requestBody' | 'responseBody'>;
+/** Every column but the bodies; an object first, so a column added to the table must be added here. */
+const LOG_METADATA_COLUMNS = Object.keys({
+  id: true,
+  ts: true,
+  connectionId: true,
+  connectionName: true,
+  endpoint: true,
+  method: true,
+  operation: true,
+  model: true,
+  stream: true,
+  status: true,
+  error: true,
+  latencyMs: true,
+  upstreamLatencyMs: true,
+  promptTokens: true,
+  completionTokens: true,
+  totalTokens: true,
+  cachedTokens: true,
+  reasoningTokens: true,
+  usageEstimated: true,
+  costUsd: true,
+  upstreamId: true,
+  organization: true,
+  ip: true,
+  userAgent: true,
+  endUser: true,
+  traceId: true,
+  flags: true,
+  moderated: true,
+  provider: true,
+  attempts: true,
+} satisfies Record<LogMetadataColumn, true>) as LogMetadataColumn[];
+
 function toLogRecord(row: Selectable<LogsTable>): LogRecord {
   return {
     ...row,
@@ -602,7 +637,13 @@ export class SqlStore implements Store {
 
   async queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage> {
     const limit = Math.min(Math.max(Math.trunc(page.limit) || 1, 1), MAX_PAGE);
-    let query = this.db.selectFrom('logs').selectAll().where(logConditions(filter));
+    let query = (
+      page.bodies === false
+        ? this.db
+            .selectFrom('logs')
+            .select([...LOG_METADATA_COLUMNS, sql<null>`null`.as('requestBody'), sql<null>`null`.as('responseBody')])
+        : this.db.selectFrom('logs').selectAll()
+    ).where(logConditions(filter));
     if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
     if (page.since) query = query.where('id', '>', page.since);
     const rows = await query

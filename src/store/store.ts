@@ -55,6 +55,8 @@ export interface LogPageQuery {
   cursor?: string;
   /** A record id: only records newer than it, for a live view that asks for what is new. */
   since?: string;
+  /** false: the records come without request and response bodies (null), as the CSV export needs them. */
+  bodies?: boolean;
 }
 
 /** Refused requests of one minute, IP, source and status. */
