@@ -42,6 +42,8 @@ const GEN_AI_PROVIDERS: Record<string, string> = {
   bedrock: 'aws.bedrock',
 };
 
+const EXPORT_TIMEOUT_MS = 5_000;
+
 /** A tracer exporting to the configured OTLP endpoint, or null when none is (no traces, no cost). */
 export function createRequestTracer(config: Config): RequestTracer | null {
   const url =
@@ -51,14 +53,21 @@ export function createRequestTracer(config: Config): RequestTracer | null {
     resource: resourceFromAttributes({ 'service.name': config.otelServiceName ?? 'usage-panda' }),
     spanProcessors: [
       new BatchSpanProcessor({
-        exporter: new OTLPTraceExporter({ url, headers: parseOtlpHeaders(config.otlpHeaders ?? '') }),
+        exporter: new OTLPTraceExporter({
+          url,
+          headers: parseOtlpHeaders(config.otlpHeaders ?? ''),
+          // A receiver that does not answer holds up shutdown at most this long.
+          timeoutMillis: EXPORT_TIMEOUT_MS,
+        }),
+        exportTimeoutMillis: EXPORT_TIMEOUT_MS,
       }),
     ],
   });
   const tracer = provider.getTracer('usage-panda');
   return {
     trace: (record, ex) => traceRequest(tracer, record, ex),
-    shutdown: () => provider.shutdown(),
+    // Traces are best effort: a receiver that is down must not fail the gateway's shutdown.
+    shutdown: () => provider.shutdown().catch(() => {}),
   };
 }
 

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseOtlpHeaders } from '../src/telemetry.js';
+import { loadConfig } from '../src/config/config.js';
+import { createRequestTracer, parseOtlpHeaders } from '../src/telemetry.js';
 import { apiError, type Stack, startStack } from './harness.js';
 
 /** An attribute as OTLP/JSON writes it. */
@@ -200,6 +201,30 @@ describe('OpenTelemetry traces', () => {
     expect(span.events?.map((e) => attrs(e)['usage_panda.flag.type'])).toEqual(['policy_disabled_models']);
     expect(childrenOf(span).map((c) => c.name)).toEqual(['request phase']);
   });
+});
+
+describe('without a receiver', () => {
+  it('makes no tracer when no endpoint is set', async () => {
+    const config = await loadConfig({ dataDir: '/nonexistent' }, {});
+    expect(createRequestTracer(config)).toBeNull();
+  });
+
+  it('serves requests and shuts down when the receiver is unreachable', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const down = await startStack({}, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` } });
+    const { key } = await down.createConnection();
+    const answer = await down
+      .client(key)
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    expect(answer.choices[0]?.message.content).toBe('Echo: hi');
+    const started = Date.now();
+    await down.close();
+    // The exporter retries until its 5 s timeout, then gives up: shutdown is not held longer.
+    expect(Date.now() - started).toBeLessThan(9_000);
+  }, 20_000);
 });
 
 describe('OTLP headers', () => {
