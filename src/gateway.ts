@@ -169,13 +169,13 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       mockOrigin: mockUpstream ? new URL(mockUpstream.url).origin : null,
       record(record, ex) {
         metrics.observe(record);
-        tracer?.trace(record, ex);
         if (isRefusal(record)) {
-          // Counted per IP and minute, not logged: a loop of wrong keys must not fill the log.
+          // Counted per IP and minute, not logged nor traced: a loop of wrong keys must not fill the log.
           metrics.refused('proxy', record.status);
           refusals.add('proxy', record.status, record.ip);
         } else {
           logWriter?.enqueue(record);
+          tracer?.trace(record, ex);
         }
       },
     },

@@ -100,6 +100,10 @@ beforeAll(async () => {
     client.chat.completions.create({ model: 'gpt-blocked', messages: [{ role: 'user', content: 'no' }] }),
   );
   answers.push({ id: blocked.headers?.get('x-usagepanda-request-id') ?? '', kind: 'blocked' });
+  const refused = await apiError(
+    stack.client('up-not-a-key').chat.completions.create({ model: 'gpt-4o-mini', messages: [] }),
+  );
+  expect(refused.status).toBe(401);
   // Shutdown exports what the batch processor still holds.
   await stack.close();
 });
@@ -200,6 +204,13 @@ describe('OpenTelemetry traces', () => {
     expect(attrs(span)['usage_panda.flags']).toEqual(['policy_disabled_models']);
     expect(span.events?.map((e) => attrs(e)['usage_panda.flag.type'])).toEqual(['policy_disabled_models']);
     expect(childrenOf(span).map((c) => c.name)).toEqual(['request phase']);
+  });
+});
+
+describe('refused requests', () => {
+  it('makes no span for a request refused for its key (counted, not logged)', () => {
+    expect(allSpans().filter((s) => attrs(s)['http.response.status_code'] === 401)).toEqual([]);
+    expect(allSpans().filter((s) => s.kind === 2)).toHaveLength(3);
   });
 });
 
