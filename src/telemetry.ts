@@ -104,12 +104,16 @@ function traceRequest(tracer: Tracer, record: LogRecord, ex: Exchange): void {
   const sentAt = ex.upstreamSentAt === null ? null : at(ex.upstreamSentAt);
   tracer.startSpan('request phase', { startTime: start }, inside).end(sentAt ?? end);
   if (sentAt !== null) {
-    const headersAt = sentAt + (ex.upstreamHeadersMs ?? 0);
-    const upstreamEnd = Math.min(end, sentAt + (record.upstreamLatencyMs ?? ex.upstreamHeadersMs ?? 0));
+    // No answer headers (every attempt failed, or the client left): the upstream call lasted to the end.
+    const headersAt = ex.upstreamHeadersMs === null ? null : sentAt + ex.upstreamHeadersMs;
     const upstream = tracer.startSpan('upstream', { startTime: sentAt }, inside);
-    traceAttempts(tracer, record, trace.setSpan(ROOT_CONTEXT, upstream), sentAt, headersAt);
-    upstream.end(Math.max(upstreamEnd, headersAt));
-    tracer.startSpan('response phase', { startTime: headersAt }, inside).end(end);
+    traceAttempts(tracer, record, trace.setSpan(ROOT_CONTEXT, upstream), sentAt, headersAt ?? end);
+    if (headersAt === null) {
+      upstream.end(end);
+    } else {
+      upstream.end(Math.max(headersAt, Math.min(end, sentAt + (record.upstreamLatencyMs ?? 0))));
+      tracer.startSpan('response phase', { startTime: headersAt }, inside).end(end);
+    }
   }
 
   if (record.status >= 400 || record.error) {
@@ -121,13 +125,13 @@ function traceRequest(tracer: Tracer, record: LogRecord, ex: Exchange): void {
 
 /**
  * One CLIENT span per call to upstream. An attempt records its duration, not its start: the first
- * starts when the request was sent, the last ends when the answer's headers came, and the waits
- * between them (backoff) are shared out evenly.
+ * starts when the request was sent, and the waits between them (backoff) are shared out evenly
+ * up to `lastEnd`, when the answer's headers came (or the request ended, when none came).
  */
-function traceAttempts(tracer: Tracer, record: LogRecord, parent: Context, sentAt: number, headersAt: number): void {
+function traceAttempts(tracer: Tracer, record: LogRecord, parent: Context, sentAt: number, lastEnd: number): void {
   const attempts = record.attempts;
   const busy = attempts.reduce((sum, attempt) => sum + attempt.latencyMs, 0);
-  const gap = attempts.length > 1 ? Math.max(0, headersAt - sentAt - busy) / (attempts.length - 1) : 0;
+  const gap = attempts.length > 1 ? Math.max(0, lastEnd - sentAt - busy) / (attempts.length - 1) : 0;
   let startTime = sentAt;
   attempts.forEach((attempt, index) => {
     const attributes: Attributes = { 'usage_panda.attempt': index + 1 };

@@ -100,6 +100,15 @@ beforeAll(async () => {
     client.chat.completions.create({ model: 'gpt-blocked', messages: [{ role: 'user', content: 'no' }] }),
   );
   answers.push({ id: blocked.headers?.get('x-usagepanda-request-id') ?? '', kind: 'blocked' });
+  const unreachable = await apiError(
+    client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'lost' }] },
+      { headers: { 'x-mock-fault': 'reset', 'x-usagepanda-retry-count': '1' } },
+    ),
+  );
+  expect(unreachable.status).toBe(502);
+  answers.push({ id: unreachable.headers?.get('x-usagepanda-request-id') ?? '', kind: 'unreachable' });
+
   const refused = await apiError(
     stack.client('up-not-a-key').chat.completions.create({ model: 'gpt-4o-mini', messages: [] }),
   );
@@ -207,10 +216,29 @@ describe('OpenTelemetry traces', () => {
   });
 });
 
+describe('upstream failures', () => {
+  it('shows failed attempts as errors inside an upstream span that lasts to the end, and no response phase', () => {
+    const span = requestSpan(idOf('unreachable'));
+    expect(span.status?.code).toBe(2);
+    expect(attrs(span)['http.response.status_code']).toBe(502);
+    const children = childrenOf(span);
+    expect(children.map((c) => c.name).sort()).toEqual(['request phase', 'upstream']);
+    const upstream = children.find((c) => c.name === 'upstream');
+    if (!upstream) throw new Error('no upstream span');
+    expect(upstream.endTimeUnixNano).toBe(span.endTimeUnixNano);
+    const attempts = childrenOf(upstream).sort((a, b) => a.name.localeCompare(b.name));
+    expect(attempts.map((a) => [a.name, a.kind, a.status?.code])).toEqual([
+      ['attempt 1', 3, 2],
+      ['attempt 2', 3, 2],
+    ]);
+    for (const attempt of attempts) expect(attempt.status?.message).toMatch(/^Usage Panda: upstream unreachable/);
+  });
+});
+
 describe('refused requests', () => {
   it('makes no span for a request refused for its key (counted, not logged)', () => {
     expect(allSpans().filter((s) => attrs(s)['http.response.status_code'] === 401)).toEqual([]);
-    expect(allSpans().filter((s) => s.kind === 2)).toHaveLength(3);
+    expect(allSpans().filter((s) => s.kind === 2)).toHaveLength(4);
   });
 });
 
