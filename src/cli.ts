@@ -242,19 +242,16 @@ function logLine(r: LogRecord): string {
 
 const FOLLOW_POLL_MS = 1000;
 
-/** Records newer than `afterId`, oldest first, paging back until reaching it. */
+/** Records newer than `afterId`, oldest first. */
 async function newerRecords(store: Store, filter: LogFilter, afterId: string): Promise<LogRecord[]> {
   const found: LogRecord[] = [];
   let cursor: string | undefined;
-  for (;;) {
-    const page = await store.queryLogs(filter, { limit: 500, cursor });
-    for (const record of page.records) {
-      if (record.id <= afterId) return found.reverse();
-      found.push(record);
-    }
-    if (!page.nextCursor) return found.reverse();
-    cursor = page.nextCursor;
-  }
+  do {
+    const page = await store.queryLogs(filter, { limit: 500, cursor, since: afterId });
+    found.push(...page.records);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return found.reverse();
 }
 
 logFilterOptions(

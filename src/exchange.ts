@@ -73,6 +73,8 @@ export class Exchange {
   /** True when the gateway asked upstream for stream usage the client did not ask for. */
   streamUsageInjected = false;
   upstreamId: string | null = null;
+  /** performance.now() when the request was first sent upstream; null when upstream was not called. */
+  upstreamSentAt: number | null = null;
   /** ms from sending upstream to its response headers; null when upstream was not called. */
   upstreamHeadersMs: number | null = null;
   /** ms from sending upstream to the end of its answer. */

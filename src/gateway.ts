@@ -31,6 +31,7 @@ import { createRefusalCounter } from './store/refusal-counter.js';
 import { RetentionSchema, startRetention } from './store/retention.js';
 import { openStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
+import { createRequestTracer } from './telemetry.js';
 
 export interface Gateway {
   /** Base URL of the gateway, e.g. http://127.0.0.1:9000 */
@@ -106,6 +107,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const state = await openState({ redisUrl: config.redisUrl, onError: (err) => reportStateError(err) });
   shareChanges(state, connections, autoReplies);
   const prices = createPriceBook(config.file.prices);
+  const tracer = createRequestTracer(config);
   const spend = new SpendControl({
     state,
     prices,
@@ -165,14 +167,15 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         seconds: config.targetCooldownSeconds,
       }),
       mockOrigin: mockUpstream ? new URL(mockUpstream.url).origin : null,
-      record(record) {
+      record(record, ex) {
         metrics.observe(record);
         if (isRefusal(record)) {
-          // Counted per IP and minute, not logged: a loop of wrong keys must not fill the log.
+          // Counted per IP and minute, not logged nor traced: a loop of wrong keys must not fill the log.
           metrics.refused('proxy', record.status);
           refusals.add('proxy', record.status, record.ip);
         } else {
           logWriter?.enqueue(record);
+          tracer?.trace(record, ex);
         }
       },
     },
@@ -180,6 +183,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   logWriter = createLogWriter(store, {
     onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
     onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
+    onWritten: (records, ms) => metrics.storeWrite(records, ms),
   });
 
   // Requests whose response has not closed yet: shutdown waits for each one's record.
@@ -234,6 +238,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       clearTimeout(cut);
       // A response's 'close' (where the proxy records it) can come after the server's.
       await Promise.all(inFlight);
+      await tracer?.shutdown();
       await writer.close();
       await refusals.close();
       await agent.close();

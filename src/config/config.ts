@@ -52,6 +52,14 @@ export const GatewaySettingsSchema = z
     allowedHosts: AllowedHostsSchema,
     /** Origins whose web pages get CORS; unset: every origin with keys, none without. */
     corsOrigins: CorsOriginsSchema,
+    /** OTLP/HTTP base URL (`/v1/traces` is appended); unset: no traces. */
+    otlpEndpoint: Url,
+    /** OTLP/HTTP traces URL as it is, taking the place of `otlpEndpoint`'s. */
+    otlpTracesEndpoint: Url,
+    /** Headers sent with every export, `name=value` pairs separated by commas (values URL-encoded). */
+    otlpHeaders: z.string().min(1),
+    /** The traces' `service.name`. */
+    otelServiceName: z.string().min(1),
   })
   .partial()
   .strict();
@@ -183,6 +191,10 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): GatewaySettings {
     secret: env.USAGE_PANDA_SECRET,
     allowedHosts: env.USAGE_PANDA_ALLOWED_HOSTS,
     corsOrigins: env.USAGE_PANDA_CORS_ORIGINS,
+    otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    otlpTracesEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    otlpHeaders: env.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? env.OTEL_EXPORTER_OTLP_HEADERS,
+    otelServiceName: env.OTEL_SERVICE_NAME,
   };
   const defined = Object.fromEntries(Object.entries(pick).filter(([, v]) => v !== undefined && v !== ''));
   return parseOrExplain(GatewaySettingsSchema, defined, 'environment');

@@ -70,7 +70,7 @@ export interface ProxyDeps {
   upstreamTotalTimeoutMs: number;
   /** The client's whole body must arrive within this. */
   clientBodyTimeoutMs: number;
-  record(record: LogRecord): void;
+  record(record: LogRecord, ex: Exchange): void;
   /** Prices every record: the price data plus the config file's overrides. */
   prices: PriceBook;
   /** Upstreams not to ask for stream usage for now. */
@@ -144,7 +144,7 @@ async function handle(deps: ProxyDeps, routing: RoutingDeps, req: IncomingMessag
     }
     const record = toLogRecord(ex, ex.provider, deps.prices);
     if (hold) deps.spend.settle(hold, record);
-    deps.record(record);
+    deps.record(record, ex);
   });
 
   try {
@@ -192,6 +192,7 @@ async function handle(deps: ProxyDeps, routing: RoutingDeps, req: IncomingMessag
     if (!deps.streamOptionsRefusals.has(route[0]?.upstream.baseUrl ?? deps.upstream)) requestStreamUsage(ex);
     if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, forwardedBody(ex));
     const sentAt = performance.now();
+    ex.upstreamSentAt = sentAt;
     const totalMs = settings.upstreamTotalTimeoutMs || deps.upstreamTotalTimeoutMs;
     cancelDeadline = abort.failAfter(totalMs, () => upstreamTotalTimeout(totalMs));
     const upstream = await sendRouted(routing, ex, route, keys, () => forwardedBody(ex), settings.retryCount, abort);

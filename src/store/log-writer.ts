@@ -10,6 +10,8 @@ export interface LogWriterOptions {
   flushIntervalMs?: number;
   onDrop?: (record: LogRecord) => void;
   onError?: (error: unknown, batch: readonly LogRecord[]) => void;
+  /** A batch was stored: how many records, and how long the write took. */
+  onWritten?: (records: number, ms: number) => void;
 }
 
 export interface LogWriterStats {
@@ -41,11 +43,13 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
   let closed = false;
 
   async function write(batch: LogRecord[]): Promise<void> {
+    let started = performance.now();
     try {
       await store.insertLogs(batch);
     } catch {
       // One retry covers a busy database; a second failure loses the batch, loudly.
       try {
+        started = performance.now();
         await store.insertLogs(batch);
       } catch (error) {
         stats.failed += batch.length;
@@ -54,6 +58,7 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
       }
     }
     stats.written += batch.length;
+    options.onWritten?.(batch.length, performance.now() - started);
   }
 
   /** Writes batches until the queue is empty; at most one writer runs. */

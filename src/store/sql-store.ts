@@ -46,6 +46,7 @@ import type {
   ConnectionPatch,
   LogFilter,
   LogPage,
+  LogPageQuery,
   NewAutoReply,
   NewConnection,
   RefusalCount,
@@ -181,6 +182,41 @@ function toLogRow(record: LogRecord): LogsTable {
     attempts: JSON.stringify(record.attempts),
   };
 }
+
+type LogMetadataColumn = Exclude<keyof LogsTable, 'requestBody' | 'responseBody'>;
+/** Every column but the bodies; an object first, so a column added to the table must be added here. */
+const LOG_METADATA_COLUMNS = Object.keys({
+  id: true,
+  ts: true,
+  connectionId: true,
+  connectionName: true,
+  endpoint: true,
+  method: true,
+  operation: true,
+  model: true,
+  stream: true,
+  status: true,
+  error: true,
+  latencyMs: true,
+  upstreamLatencyMs: true,
+  promptTokens: true,
+  completionTokens: true,
+  totalTokens: true,
+  cachedTokens: true,
+  reasoningTokens: true,
+  usageEstimated: true,
+  costUsd: true,
+  upstreamId: true,
+  organization: true,
+  ip: true,
+  userAgent: true,
+  endUser: true,
+  traceId: true,
+  flags: true,
+  moderated: true,
+  provider: true,
+  attempts: true,
+} satisfies Record<LogMetadataColumn, true>) as LogMetadataColumn[];
 
 function toLogRecord(row: Selectable<LogsTable>): LogRecord {
   return {
@@ -615,10 +651,17 @@ export class SqlStore implements Store {
     }));
   }
 
-  async queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage> {
+  async queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage> {
     const limit = Math.min(Math.max(Math.trunc(page.limit) || 1, 1), MAX_PAGE);
-    let query = this.db.selectFrom('logs').selectAll().where(logConditions(filter));
+    let query = (
+      page.bodies === false
+        ? this.db
+            .selectFrom('logs')
+            .select([...LOG_METADATA_COLUMNS, sql<null>`null`.as('requestBody'), sql<null>`null`.as('responseBody')])
+        : this.db.selectFrom('logs').selectAll()
+    ).where(logConditions(filter));
     if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
+    if (page.since) query = query.where('id', '>', page.since);
     const rows = await query
       .orderBy('id', 'desc')
       .limit(limit + 1)

@@ -49,6 +49,16 @@ export interface LogPage {
   nextCursor: string | null;
 }
 
+export interface LogPageQuery {
+  limit: number;
+  /** A page's `nextCursor`: the records after (older than) that page. */
+  cursor?: string;
+  /** A record id: only records newer than it, for a live view that asks for what is new. */
+  since?: string;
+  /** false: the records come without request and response bodies (null), as the CSV export needs them. */
+  bodies?: boolean;
+}
+
 /** Refused requests of one minute, IP, source and status. */
 export interface RefusalCount {
   /** Start of the minute, epoch ms. */
@@ -119,6 +129,6 @@ export interface Store {
   addRefusals(counts: readonly RefusalCount[]): Promise<void>;
   /** Newest minute first, then most refused. */
   queryRefusals(filter: RefusalFilter, limit: number): Promise<RefusalCount[]>;
-  /** Newest first. */
-  queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage>;
+  /** Newest first; `since`: only records newer than this record id (ids are time-ordered). */
+  queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage>;
 }
