@@ -196,9 +196,11 @@ function toLogRow(record: LogRecord): LogsTable {
   };
 }
 
-function toLogRecord(row: Selectable<LogsTable>): LogRecord {
+function toLogRecord({ edge, ...row }: Selectable<LogsTable>): LogRecord {
   return {
     ...row,
+    // Only an edge's records say where they were served.
+    ...(edge ? { edge } : {}),
     ts: Number(row.ts),
     operation: row.operation as Operation,
     stream: row.stream === 1,
