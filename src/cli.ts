@@ -9,7 +9,7 @@ import { rangeOf, statsModels, statsSummary } from './admin/stats.js';
 import { ConfigError, type GatewaySettings, loadConfig } from './config/config.js';
 import { ConnectionDirectory, publicConnection } from './connections/directory.js';
 import type { LogRecord } from './domain.js';
-import { isEdgeConfig, startEdge } from './edge/gateway.js';
+import { isEdgeConfig, startEdge } from './edge-gateway.js';
 import { type Gateway, openConfiguredStore, startGateway } from './gateway.js';
 import { startMockUpstream } from './mock-upstream/server.js';
 import { isTimeZone } from './policy-settings.js';

@@ -1,6 +1,6 @@
 // Assembles a running gateway from a Config: store, secrets, connections, log writer,
 // upstream agent and server; and takes it down again in order, draining what is in flight.
-// `serve` is the part an edge gateway (edge/gateway.ts) shares: everything but the store.
+// `serve` is the part an edge gateway (edge-gateway.ts) shares: everything but the store.
 import { chmod, mkdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';

@@ -8,8 +8,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import type { LogRecord } from '../src/domain.js';
-import { type EdgeGateway, startEdge } from '../src/edge/gateway.js';
 import { SNAPSHOT_FILE } from '../src/edge/sync.js';
+import { type EdgeGateway, startEdge } from '../src/edge-gateway.js';
 import { type MockUpstream, startMockUpstream } from '../src/mock-upstream/server.js';
 import { apiError, fakeProviderKey, readJson, type Stack, startStack } from './harness.js';
 

@@ -7,9 +7,8 @@ import { PricesConfigSchema } from '../accounting/prices.js';
 import { AutoReplyCreateSchema } from '../autoreplies/directory.js';
 import { AllowedHostsSchema, CorsOriginsSchema } from '../browser-access.js';
 import { TargetsSchema, UpstreamSchema } from '../connections/upstream.js';
-import { isEdgeToken } from '../edge/token.js';
 import { PolicySettingsPatchSchema } from '../policy-settings.js';
-import { isApiKey } from '../secrets/keys.js';
+import { isApiKey, isEdgeToken } from '../secrets/keys.js';
 import { RetentionSchema } from '../store/retention.js';
 import { expandEnvReferences, formatPath, parseYamlSource } from './yaml-source.js';
 

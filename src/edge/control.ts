@@ -6,10 +6,10 @@ import { z } from 'zod';
 import type { EdgeToken, LogRecord, ProviderUpstream } from '../domain.js';
 import { edgeOutOfScope, edgeUnauthorized, nameTaken } from '../errors.js';
 import type { SecretBox } from '../secrets/cipher.js';
-import { hashSecret, keyPrefix } from '../secrets/keys.js';
+import { generateEdgeToken, hashSecret, isEdgeToken, keyPrefix } from '../secrets/keys.js';
 import type { Store } from '../store/store.js';
 import type { EdgeSnapshot } from './snapshot.js';
-import { generateEdgeToken, isEdgeToken, transportBox } from './token.js';
+import { transportBox } from './token.js';
 
 /** The body of `POST /api/edge-tokens`. */
 export const EdgeTokenCreateSchema = z

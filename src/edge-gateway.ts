@@ -4,15 +4,15 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { Config } from '../config/config.js';
-import type { LogRecord } from '../domain.js';
-import { type GatewayOptions, serve } from '../gateway.js';
-import type { MockUpstream } from '../mock-upstream/server.js';
-import { Spool } from '../store/spool.js';
-import { EdgeDirectory } from './directory.js';
-import { Shipper } from './shipper.js';
-import { EdgeSync } from './sync.js';
-import { transportBox } from './token.js';
+import type { Config } from './config/config.js';
+import type { LogRecord } from './domain.js';
+import { EdgeDirectory } from './edge/directory.js';
+import { Shipper } from './edge/shipper.js';
+import { EdgeSync } from './edge/sync.js';
+import { transportBox } from './edge/token.js';
+import { type GatewayOptions, serve } from './gateway.js';
+import type { MockUpstream } from './mock-upstream/server.js';
+import { Spool } from './store/spool.js';
 
 export interface EdgeGateway {
   url: string;
