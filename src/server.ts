@@ -99,6 +99,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await app.register((scope) => dashboardRoutes(scope));
   } else {
     const where = controlPlane?.().url ?? 'the central gateway';
+    app.get('/', edgeHasNoAdmin(where));
     app.all('/api', edgeHasNoAdmin(where));
     app.all('/api/*', edgeHasNoAdmin(where));
   }

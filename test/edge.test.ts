@@ -292,3 +292,39 @@ describe('edge proxies', () => {
     await eventually(async () => (edge2.sync.lastStatus === 401 ? true : undefined));
   });
 });
+
+describe('edge configuration', () => {
+  const token = `upe-${'a'.repeat(48)}`;
+
+  it('needs the control plane and the edge token together, from flags or the environment', async () => {
+    await expect(loadConfig({ controlPlane: 'http://127.0.0.1:9' }, {})).rejects.toThrow(
+      'an edge gateway needs both the control plane URL and its edge token (--control-plane and --edge-token, or USAGE_PANDA_CONTROL_PLANE and USAGE_PANDA_EDGE_TOKEN)',
+    );
+    await expect(loadConfig({}, { USAGE_PANDA_EDGE_TOKEN: token })).rejects.toThrow('needs both');
+    await expect(loadConfig({ controlPlane: 'http://127.0.0.1:9', edgeToken: 'up-nope' }, {})).rejects.toThrow(
+      'edgeToken: expected an edge token: upe- followed by 48 letters and digits',
+    );
+    const config = await loadConfig(
+      {},
+      { USAGE_PANDA_CONTROL_PLANE: 'https://central.example:9000', USAGE_PANDA_EDGE_TOKEN: token },
+    );
+    expect(config).toMatchObject({
+      controlPlane: 'https://central.example:9000',
+      edgeToken: token,
+      edgeSyncIntervalMs: 5_000,
+      edgeSpoolMaxBytes: 1024 ** 3,
+    });
+  });
+
+  it('refuses to start when the control plane is unreachable and no snapshot is kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'usage-panda-edge-'));
+    dirs.push(dir);
+    const config = await loadConfig(
+      { port: 0, dataDir: dir, controlPlane: 'http://127.0.0.1:9', edgeToken: token, logLevel: 'silent' },
+      {},
+    );
+    await expect(startEdge(config)).rejects.toThrow(
+      `cannot start the edge: the control plane http://127.0.0.1:9 is unreachable or refused the edge token, and no snapshot is kept in ${join(dir, SNAPSHOT_FILE)}`,
+    );
+  });
+});

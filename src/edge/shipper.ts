@@ -155,6 +155,12 @@ export class Shipper {
       return 'failed';
     }
     const text = await response.text().catch(() => '');
+    // Bodies can make a batch larger than the control plane takes: halves go one after the other.
+    if (response.status === 413 && records.length > 1) {
+      const half = Math.ceil(records.length / 2);
+      const first = await this.post(records.slice(0, half));
+      return first === 'failed' ? first : this.post(records.slice(half));
+    }
     if (response.ok) {
       this.warned = false;
       this.stats.shipped += records.length;
