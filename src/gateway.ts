@@ -78,6 +78,8 @@ function shareChanges(state: SharedState, connections: ConnectionDirectory, auto
 }
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  // An edge has no store: it is assembled by startEdge (edge-gateway.ts), as the CLI does.
+  if (config.controlPlane) throw new Error('this config is an edge gateway’s: start it with startEdge');
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
   const box = createSecretBox(secret);

@@ -269,6 +269,9 @@ describe('edge proxies', () => {
       headers: { authorization: `Bearer ${eu.token}` },
     });
     expect(admin.status).toBe(401);
+    const root = await fetch(`${edge1.url}/`);
+    expect(root.status).toBe(404);
+    expect((await readJson(root)).error.message).toContain('the admin API and the dashboard are on the control plane');
     const onEdge = await fetch(`${edge1.url}/api/connections`);
     expect(onEdge.status).toBe(404);
     expect((await readJson(onEdge)).error.message).toBe(
