@@ -140,6 +140,31 @@ describe('edge proxies', () => {
     expect(JSON.stringify(tokens.json)).not.toContain(eu.token);
   });
 
+  it("opens a new connection's target secrets on the edge, sealed for its token in transit", async () => {
+    const azure = await central.createConnection({
+      name: 'conn-azure',
+      targets: [
+        {
+          provider: 'azure',
+          baseUrl: new URL(mock.url).origin,
+          apiKey: 'azure-edge-key',
+          apiVersion: '2024-06-01',
+          deployments: { 'gpt-4o-mini': 'gpt-4o' },
+        },
+      ],
+    });
+    const config = await readJson(
+      await fetch(`${central.gateway.url}/api/edge/config`, { headers: { authorization: `Bearer ${eu.token}` } }),
+    );
+    expect(JSON.stringify(config)).not.toContain('azure-edge-key');
+    mock.reset();
+    // A connection made after the edge started reaches it with the next sync.
+    const id = await eventually(() => chat(edge1, azure.key, 'to azure').catch(() => undefined));
+    const sent = mock.requests.find((r) => r.path === '/openai/deployments/gpt-4o/chat/completions');
+    expect(sent?.headers['api-key']).toBe('azure-edge-key');
+    expect(await shipped(id)).toMatchObject({ edge: 'edge-eu', provider: 'azure', connectionId: azure.id });
+  });
+
   it('brings a policy change on the central to both edges within the sync interval', async () => {
     const { status } = await central.admin('PATCH', `/api/connections/${connA.id}`, {
       policy: { enforceUserIds: true },
