@@ -195,6 +195,31 @@ export const notFound = (what: string) =>
 export const adminUnauthorized = () =>
   new GatewayError('UP_ERR_ADMIN_UNAUTHORIZED', 401, 'access_denied', say('invalid or missing admin token'));
 
+/** A wrong, missing or revoked edge token on the edge API. */
+export const edgeUnauthorized = () =>
+  new GatewayError('UP_ERR_EDGE_UNAUTHORIZED', 401, 'access_denied', say('invalid, missing or revoked edge token'));
+
+/** A record of a connection the edge token may not serve. */
+export const edgeOutOfScope = (connectionId: string) =>
+  new GatewayError(
+    'UP_ERR_EDGE_SCOPE',
+    403,
+    'access_denied',
+    say(`this edge token may not serve connection ${JSON.stringify(connectionId.slice(0, 100))}`),
+  );
+
+/** An edge gateway has no admin API or dashboard: the control plane has them. */
+export const adminOnControlPlane = (url: string) =>
+  new GatewayError(
+    'UP_ERR_EDGE_NO_ADMIN',
+    404,
+    'not_found',
+    say(`this is an edge gateway: the admin API and the dashboard are on the control plane, ${url}`),
+  );
+
+export const nameTaken = (what: string, name: string) =>
+  new GatewayError('UP_ERR_NAME_TAKEN', 409, 'invalid_request', say(`${what} ${JSON.stringify(name)} already exists`));
+
 /** What the record of a request still in flight when the gateway shut down says. */
 export const cutByShutdown = () =>
   new GatewayError('UP_ERR_SHUTDOWN', 503, 'server_error', say('cut by gateway shutdown'));

@@ -24,6 +24,18 @@ export interface MetricSources {
   clientConnections(): number;
   /** Sockets to upstreams: carrying a request, or kept alive for the next one. */
   upstreamSockets(): { inUse: number; idle: number };
+  /** An edge's sync and shipping; absent on a gateway with its own store. */
+  edge?(): EdgeMetricValues;
+}
+
+export interface EdgeMetricValues {
+  /** Seconds since the control plane last answered a sync; null before the first time. */
+  syncAgeSeconds: number | null;
+  spooledRecords: number;
+  spoolBytes: number;
+  /** Records lost: past the spool's cap, or rejected by the control plane. */
+  droppedRecords: number;
+  shippedRecords: number;
 }
 
 export function createMetrics(sources: MetricSources): GatewayMetrics {
@@ -137,6 +149,37 @@ export function createMetrics(sources: MetricSources): GatewayMetrics {
   queueStat('usage_panda_log_records_written', 'Log records written to the store.', (s) => s.written);
   queueStat('usage_panda_log_records_dropped', 'Log records dropped because the queue was full.', (s) => s.dropped);
   queueStat('usage_panda_log_records_failed', 'Log records the store failed to write.', (s) => s.failed);
+
+  const { edge } = sources;
+  if (edge) {
+    const edgeStat = (name: string, help: string, pick: (values: EdgeMetricValues) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const value = pick(edge());
+          if (value !== null) this.set(value);
+        },
+      });
+    edgeStat(
+      'usage_panda_edge_sync_age_seconds',
+      'Seconds since the control plane last answered a sync (the snapshot served is at most this old).',
+      (v) => v.syncAgeSeconds,
+    );
+    edgeStat(
+      'usage_panda_edge_spool_records',
+      'Records spooled on disk for the control plane.',
+      (v) => v.spooledRecords,
+    );
+    edgeStat('usage_panda_edge_spool_bytes', 'Bytes of the on-disk spool.', (v) => v.spoolBytes);
+    edgeStat(
+      'usage_panda_edge_records_dropped',
+      'Records lost: past the spool cap, or rejected by the control plane.',
+      (v) => v.droppedRecords,
+    );
+    edgeStat('usage_panda_edge_records_shipped', 'Records the control plane accepted.', (v) => v.shippedRecords);
+  }
 
   return {
     registry,

@@ -55,8 +55,7 @@ export async function startStack(
 ): Promise<Stack> {
   const mock = await startMockUpstream({ port: 0 });
   const dataDir = options.restartOf?.dataDir ?? (await mkdtemp(join(tmpdir(), 'usage-panda-test-')));
-  const adminToken =
-    options.restartOf?.adminToken ?? options.adminToken ?? `admin-${randomBytes(16).toString('hex')}`;
+  const adminToken = options.restartOf?.adminToken ?? options.adminToken ?? `admin-${randomBytes(16).toString('hex')}`;
   let gateway: Gateway;
   try {
     let configFile: string | undefined;

@@ -1,10 +1,16 @@
 // The gateway on PostgreSQL (DATABASE_URL=postgres://…), end to end, in a schema of its own.
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/config.js';
+import { startEdge } from '../src/edge-gateway.js';
 import { generateApiKey } from '../src/secrets/keys.js';
 import { openStore } from '../src/store/sql-store.js';
-import { apiError, type Stack, startStack } from './harness.js';
+import { apiError, fakeProviderKey, type Stack, startStack } from './harness.js';
 
 const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `test_gateway_${randomBytes(6).toString('hex')}`;
@@ -94,6 +100,48 @@ describe('gateway on PostgreSQL', () => {
       }),
     );
     expect(blocked.message).toBe('422 Usage Panda: Config set to max tokens of: 10; request was: 50');
+  });
+});
+
+describe('edge gateways of a central gateway on PostgreSQL', () => {
+  it('records a request an edge served with the edge name, once though its batch is posted twice', async () => {
+    const { key, id: connectionId } = await stack.createConnection({ providerKey: fakeProviderKey() });
+    const { status, json } = await stack.admin('POST', '/api/edge-tokens', { name: 'pg-edge' });
+    expect(status).toBe(201);
+    const dataDir = await mkdtemp(join(tmpdir(), 'usage-panda-edge-'));
+    const config = await loadConfig(
+      {
+        port: 0,
+        host: '127.0.0.1',
+        dataDir,
+        upstream: stack.mock.url,
+        controlPlane: stack.gateway.url,
+        edgeToken: json.token,
+        logLevel: 'silent',
+      },
+      {},
+    );
+    const edge = await startEdge(config);
+    try {
+      const { response } = await new OpenAI({ apiKey: key, baseURL: `${edge.url}/v1`, maxRetries: 0 }).chat.completions
+        .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi from the edge' }] })
+        .withResponse();
+      const id = response.headers.get('x-usagepanda-request-id') ?? '';
+      await expect.poll(() => stack.gateway.store.findLog(id), { timeout: 10_000 }).toBeTruthy();
+      const record = await stack.gateway.store.findLog(id);
+      expect(record).toMatchObject({ edge: 'pg-edge', connectionId, status: 200 });
+      const posted = await fetch(`${stack.gateway.url}/api/edge/records`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${json.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ records: [record] }),
+      });
+      expect(posted.status).toBe(202);
+      const page = await stack.gateway.store.queryLogs({ connectionId }, { limit: 10 });
+      expect(page.records.map((r) => r.id)).toEqual([id]);
+    } finally {
+      await edge.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -49,7 +49,11 @@ export function toLogFilter(query: LogQuery): LogFilter {
 }
 
 /** A record as the API shows it: the stored fields plus an ISO timestamp. */
-export const publicLogRecord = (record: LogRecord) => ({ ...record, timestamp: new Date(record.ts).toISOString() });
+export const publicLogRecord = (record: LogRecord) => ({
+  ...record,
+  edge: record.edge ?? null,
+  timestamp: new Date(record.ts).toISOString(),
+});
 
 export async function logRoutes(app: FastifyInstance, store: Store): Promise<void> {
   app.get('/logs', async (request) => {

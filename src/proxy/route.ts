@@ -51,9 +51,14 @@ import { relayStream, requestStreamUsage, StreamInspector, type StreamOptionsRef
 import { StreamAnswerFilter } from './stream-answer.js';
 import { readJsonAnswer } from './upstream-body.js';
 
+/** What the proxy asks of connections: the store's directory on a gateway, the synced snapshot on an edge. */
+export type ProxyConnections = Pick<ConnectionDirectory, 'findByKey' | 'providerKey' | 'open'>;
+/** What the proxy asks of auto-replies. */
+export type ProxyAutoReplies = Pick<AutoReplyDirectory, 'match'>;
+
 export interface ProxyDeps {
-  connections: ConnectionDirectory;
-  autoReplies: AutoReplyDirectory;
+  connections: ProxyConnections;
+  autoReplies: ProxyAutoReplies;
   agent: Agent;
   /** The default upstream base URL, for connections without their own. */
   upstream: string;

@@ -250,6 +250,24 @@ const rollupProviders: Migration = {
   },
 };
 
+/** Issue 16: edge gateways' tokens, and which edge served each record (null: this gateway). */
+const edgeProxies: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('edge_tokens')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('name', 'text', (col) => col.notNull().unique())
+      .addColumn('token_hash', 'text', (col) => col.notNull().unique())
+      .addColumn('token_prefix', 'text', (col) => col.notNull())
+      .addColumn('token_encrypted', 'text', (col) => col.notNull())
+      .addColumn('connections', 'text')
+      .addColumn('created_at', bigint, (col) => col.notNull())
+      .addColumn('last_seen_at', bigint)
+      .execute();
+    await db.schema.alterTable('logs').addColumn('edge', 'text').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
@@ -259,6 +277,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0006_revoked_sessions': revokedSessions,
   '0007_targets': targets,
   '0008_rollup_providers': rollupProviders,
+  '0009_edge_proxies': edgeProxies,
 };
 
 export const migrationProvider: MigrationProvider = {

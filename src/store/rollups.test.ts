@@ -244,9 +244,10 @@ describe.each(targets)('rollups on $name', (target) => {
     await store.insertLogs(records);
     // Back to the schema before 0004, with the hourly rollups already holding the records:
     // the tables of 0004 and of every later migration go.
-    for (const table of ['log_user_days', 'refusals', 'revoked_sessions'])
+    for (const table of ['log_user_days', 'refusals', 'revoked_sessions', 'edge_tokens'])
       await sql`drop table ${sql.table(table)}`.execute(store.db);
     await sql`alter table connections drop column targets`.execute(store.db);
+    await sql`alter table logs drop column edge`.execute(store.db);
     await rollupsWithoutProvider();
     await sql`delete from kysely_migration where name >= '0004'`.execute(store.db);
     await store.migrate();
@@ -267,6 +268,9 @@ describe.each(targets)('rollups on $name', (target) => {
     await store.insertLogs(records);
     await sql`delete from logs where connection_id = 'conn_c'`.execute(store.db);
     await rollupsWithoutProvider();
+    // The later migration (edge proxies) goes too, to run again after 0008.
+    await sql`drop table edge_tokens`.execute(store.db);
+    await sql`alter table logs drop column edge`.execute(store.db);
     await sql`delete from kysely_migration where name >= '0008'`.execute(store.db);
     await store.migrate();
     const rows = await store.aggregateLogs({ boundaries: [BASE, BASE + SPAN], groupBy: ['provider'] });

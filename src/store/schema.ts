@@ -105,6 +105,19 @@ export interface RevokedSessionsTable {
   expiresAt: number;
 }
 
+/** Edge gateways' tokens: the hash to recognise one, the token sealed to derive its transport key. */
+export interface EdgeTokensTable {
+  id: string;
+  name: string;
+  tokenHash: string;
+  tokenPrefix: string;
+  tokenEncrypted: string;
+  /** string[] as JSON; null means every connection. */
+  connections: string | null;
+  createdAt: number;
+  lastSeenAt: number | null;
+}
+
 export interface Database {
   autoreplies: AutoRepliesTable;
   settings: SettingsTable;
@@ -116,4 +129,5 @@ export interface Database {
   logUserDays: LogUserDaysTable;
   refusals: RefusalsTable;
   revokedSessions: RevokedSessionsTable;
+  edgeTokens: EdgeTokensTable;
 }

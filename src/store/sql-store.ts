@@ -22,6 +22,7 @@ import pg from 'pg';
 import type {
   AutoReply,
   Connection,
+  EdgeToken,
   Flag,
   LogRecord,
   Operation,
@@ -40,7 +41,7 @@ import {
   type RollupUpsert,
   SUMMED,
 } from './rollups.js';
-import type { AutoRepliesTable, ConnectionsTable, Database, LogsTable } from './schema.js';
+import type { AutoRepliesTable, ConnectionsTable, Database, EdgeTokensTable, LogsTable } from './schema.js';
 import type {
   AutoReplyPatch,
   ConnectionPatch,
@@ -49,6 +50,7 @@ import type {
   LogPageQuery,
   NewAutoReply,
   NewConnection,
+  NewEdgeToken,
   RefusalCount,
   RefusalFilter,
   Store,
@@ -130,6 +132,7 @@ function ownerOnly(file: string): void {
 }
 
 const newConnectionId = () => `conn_${randomBytes(8).toString('hex')}`;
+const newEdgeTokenId = () => `edge_${randomBytes(8).toString('hex')}`;
 const bit = (value: boolean) => (value ? 1 : 0);
 
 function parseJson(text: string): unknown {
@@ -158,6 +161,17 @@ function toConnection(row: Selectable<ConnectionsTable>): Connection {
     managedBy: row.managedBy === 'file' ? 'file' : 'api',
     createdAt: Number(row.createdAt),
     updatedAt: Number(row.updatedAt),
+  };
+}
+
+function toEdgeToken(row: Selectable<EdgeTokensTable>): EdgeToken {
+  return {
+    id: row.id,
+    name: row.name,
+    tokenPrefix: row.tokenPrefix,
+    connections: row.connections === null ? null : (JSON.parse(row.connections) as string[]),
+    createdAt: Number(row.createdAt),
+    lastSeenAt: row.lastSeenAt === null ? null : Number(row.lastSeenAt),
   };
 }
 
@@ -216,11 +230,14 @@ const LOG_METADATA_COLUMNS = Object.keys({
   moderated: true,
   provider: true,
   attempts: true,
+  edge: true,
 } satisfies Record<LogMetadataColumn, true>) as LogMetadataColumn[];
 
-function toLogRecord(row: Selectable<LogsTable>): LogRecord {
+function toLogRecord({ edge, ...row }: Selectable<LogsTable>): LogRecord {
   return {
     ...row,
+    // Only an edge's records say where they were served.
+    ...(edge ? { edge } : {}),
     ts: Number(row.ts),
     operation: row.operation as Operation,
     stream: row.stream === 1,
@@ -532,6 +549,57 @@ export class SqlStore implements Store {
   async listConnections(): Promise<Connection[]> {
     const rows = await this.live().orderBy('createdAt').orderBy('id').execute();
     return rows.map(toConnection);
+  }
+
+  async listConnectionsWithKeyHash(): Promise<(Connection & { keyHash: string })[]> {
+    const rows = await this.live().orderBy('createdAt').orderBy('id').execute();
+    return rows.map((row) => ({ ...toConnection(row), keyHash: row.keyHash }));
+  }
+
+  async insertEdgeToken(token: NewEdgeToken): Promise<EdgeToken> {
+    const row = await this.db
+      .insertInto('edgeTokens')
+      .values({
+        id: newEdgeTokenId(),
+        name: token.name,
+        tokenHash: token.tokenHash,
+        tokenPrefix: token.tokenPrefix,
+        tokenEncrypted: token.tokenEncrypted,
+        connections: token.connections === null ? null : JSON.stringify(token.connections),
+        createdAt: Date.now(),
+        lastSeenAt: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toEdgeToken(row);
+  }
+
+  async listEdgeTokens(): Promise<EdgeToken[]> {
+    const rows = await this.db.selectFrom('edgeTokens').selectAll().orderBy('createdAt').orderBy('id').execute();
+    return rows.map(toEdgeToken);
+  }
+
+  async findEdgeTokenByName(name: string): Promise<EdgeToken | undefined> {
+    const row = await this.db.selectFrom('edgeTokens').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toEdgeToken(row);
+  }
+
+  async findEdgeTokenByHash(tokenHash: string): Promise<(EdgeToken & { tokenEncrypted: string }) | undefined> {
+    const row = await this.db
+      .selectFrom('edgeTokens')
+      .selectAll()
+      .where('tokenHash', '=', tokenHash)
+      .executeTakeFirst();
+    return row && { ...toEdgeToken(row), tokenEncrypted: row.tokenEncrypted };
+  }
+
+  async deleteEdgeToken(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('edgeTokens').where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async touchEdgeToken(id: string, at: number): Promise<void> {
+    await this.db.updateTable('edgeTokens').set({ lastSeenAt: at }).where('id', '=', id).execute();
   }
 
   async deleteConnection(id: string): Promise<boolean> {

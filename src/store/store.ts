@@ -1,6 +1,14 @@
 // The storage interface, in the product's words. SQLite and PostgreSQL implement it
 // through one Kysely query layer and differ only where SQL must.
-import type { AutoReply, Connection, LogRecord, Operation, ProviderUpstream, UpstreamTarget } from '../domain.js';
+import type {
+  AutoReply,
+  Connection,
+  EdgeToken,
+  LogRecord,
+  Operation,
+  ProviderUpstream,
+  UpstreamTarget,
+} from '../domain.js';
 import type { PolicySettings } from '../policy-settings.js';
 import type { AggregateQuery, AggregateRow } from './rollups.js';
 
@@ -21,6 +29,11 @@ export interface ConnectionPatch {
   keyPrefix?: string;
   managedBy?: 'api' | 'file';
 }
+
+export type NewEdgeToken = Pick<EdgeToken, 'name' | 'tokenPrefix' | 'connections'> & {
+  tokenHash: string;
+  tokenEncrypted: string;
+};
 
 export type NewAutoReply = Omit<AutoReply, 'id' | 'createdAt' | 'updatedAt'>;
 export type AutoReplyPatch = Partial<Omit<NewAutoReply, 'managedBy'>>;
@@ -107,6 +120,18 @@ export interface Store {
   listConnections(): Promise<Connection[]>;
   /** Soft delete: the key stops working, old log records keep their connection. */
   deleteConnection(id: string): Promise<boolean>;
+
+  /** Every live connection with its key's hash: what an edge gateway needs to recognise keys. */
+  listConnectionsWithKeyHash(): Promise<(Connection & { keyHash: string })[]>;
+
+  insertEdgeToken(token: NewEdgeToken): Promise<EdgeToken>;
+  listEdgeTokens(): Promise<EdgeToken[]>;
+  findEdgeTokenByName(name: string): Promise<EdgeToken | undefined>;
+  /** The token by its hash, with the token sealed (to derive its transport key). */
+  findEdgeTokenByHash(tokenHash: string): Promise<(EdgeToken & { tokenEncrypted: string }) | undefined>;
+  /** Revokes the token: it stops working at once. */
+  deleteEdgeToken(id: string): Promise<boolean>;
+  touchEdgeToken(id: string, at: number): Promise<void>;
 
   insertAutoReply(reply: NewAutoReply): Promise<AutoReply>;
   updateAutoReply(id: string, patch: AutoReplyPatch): Promise<AutoReply | undefined>;

@@ -90,6 +90,8 @@ export const LogRecordSchema = z.object({
   provider: z.string(),
   requestBody: z.string().nullable(),
   responseBody: z.string().nullable(),
+  /** The edge gateway that served the request; null: the central one (absent from older gateways). */
+  edge: z.string().nullable().default(null),
 });
 export type LogRecord = z.infer<typeof LogRecordSchema>;
 const LogPageSchema = z.object({ data: z.array(LogRecordSchema), nextCursor: z.string().nullable() });
@@ -226,6 +228,18 @@ const ErrorBody = z.object({ error: z.object({ message: z.string() }) });
 
 /** Held in memory only: a page on another origin can neither read it nor guess it. */
 let csrfToken: string | null = null;
+export const EdgeTokenSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  tokenPrefix: z.string(),
+  connections: z.array(z.string()).nullable(),
+  createdAt: z.string(),
+  lastSeenAt: z.string().nullable(),
+});
+export type EdgeToken = z.infer<typeof EdgeTokenSchema>;
+const EdgeTokenWithToken = EdgeTokenSchema.extend({ token: z.string() });
+export type EdgeTokenWithToken = z.infer<typeof EdgeTokenWithToken>;
+
 /** Called when the session is gone (expired, signed out elsewhere, token reset). */
 let onSignedOut: () => void = () => {};
 export const setSignedOutHandler = (handler: () => void) => {
@@ -363,4 +377,11 @@ export const autoReplies = {
 export const alerts = {
   list: async (query: Query) =>
     (await request(z.object({ data: z.array(AlertSchema) }), 'GET', `/api/alerts${queryString(query)}`)).data,
+};
+
+export const edgeTokens = {
+  list: async () => (await request(z.object({ data: z.array(EdgeTokenSchema) }), 'GET', '/api/edge-tokens')).data,
+  create: (body: { name: string; connections?: string[] }) =>
+    request(EdgeTokenWithToken, 'POST', '/api/edge-tokens', body),
+  revoke: (id: string) => request(null, 'DELETE', `/api/edge-tokens/${encodeURIComponent(id)}`),
 };

@@ -263,6 +263,7 @@ function logColumns(showMeta: boolean) {
       ),
     }),
     h.accessor((r) => r.connectionName ?? r.connectionId ?? DASH, { id: 'connection', header: 'Connection' }),
+    h.accessor((r) => r.edge ?? DASH, { id: 'edge', header: 'Edge' }),
     h.accessor('operation', { header: 'Operation' }),
     h.accessor((r) => r.model ?? DASH, { id: 'model', header: 'Model' }),
     h.accessor('costUsd', { header: 'Cost', cell: (info) => formatMoney(info.getValue()) }),
