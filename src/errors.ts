@@ -224,6 +224,16 @@ export const nameTaken = (what: string, name: string) =>
 export const cutByShutdown = () =>
   new GatewayError('UP_ERR_SHUTDOWN', 503, 'server_error', say('cut by gateway shutdown'));
 
+/** The store (PostgreSQL) is unreachable and what the request needs from it was never cached. */
+export const storeUnavailable = () =>
+  new GatewayError(
+    'UP_ERR_STORE_UNAVAILABLE',
+    503,
+    'service_unavailable',
+    say('the gateway cannot reach its database to look this key up; try again shortly'),
+    { 'retry-after': '5' },
+  );
+
 /** A bug: logged with its cause, never shown to the client. */
 export const internalError = () => new GatewayError('UP_ERR_INTERNAL', 500, 'server_error', say('internal error'));
 

@@ -4,6 +4,7 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Agent } from 'undici';
 import { createPriceBook } from './accounting/prices.js';
@@ -33,6 +34,7 @@ import type { SharedState } from './state/state.js';
 import { createLogWriter, type LogWriter } from './store/log-writer.js';
 import { createRefusalCounter } from './store/refusal-counter.js';
 import { RetentionSchema, startRetention } from './store/retention.js';
+import { Spool } from './store/spool.js';
 import { openStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
 import { createRequestTracer } from './telemetry.js';
@@ -99,6 +101,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     windowMs: config.adminAuthWindowMs,
   });
   let logWriter: LogWriter | undefined;
+  // PostgreSQL is another server, which can be away: records wait on local disk meanwhile.
+  // (A SQLite file is the gateway's own; when it fails, so does the disk a spool would use.)
+  const spool =
+    store.dialect === 'postgres'
+      ? await Spool.open<LogRecord>(join(config.dataDir, 'spool', 'records'), { maxBytes: config.storeSpoolMaxBytes })
+      : undefined;
   let stopRetention: () => Promise<void> = async () => {};
   const served = await serve(config, options, {
     connections,
@@ -119,6 +127,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       flushRefusals: () => refusals.flush(),
     }),
     logWriter: () => logWriter,
+    store: () => ({ available: logWriter?.stats.storeAvailable ?? true, spooled: logWriter?.stats.spooled ?? 0 }),
     onState: (state) => shareChanges(state, connections, autoReplies),
     refused: (record) => refusals.add('proxy', record.status, record.ip),
     keep: (record) => logWriter?.enqueue(record),
@@ -128,6 +137,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
         onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
         onWritten: (records, ms) => metrics.storeWrite(records, ms),
+        spool,
+        onStoreState: (available) =>
+          available
+            ? app.log.info('the store takes log records again; the spooled ones are written')
+            : app.log.warn('the store refuses log records: spooling them on disk until it answers'),
       });
       stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
       if (applied) app.log.info({ file: config.configFile, ...applied }, 'config file applied');
@@ -165,6 +179,8 @@ export interface ServeParts {
   admin: ((spend: SpendControl, metrics: GatewayMetrics) => AdminDeps) | null;
   /** The control plane an edge syncs from: named in its /api answers and checked in /readyz. */
   controlPlane?: () => ControlPlaneStatus;
+  /** The log store's state, for /readyz; an edge has none. */
+  store?: () => { available: boolean; spooled: number };
   logWriter?: () => LogWriter | undefined;
   edgeMetrics?: MetricSources['edge'];
   onState?(state: SharedState): void;
@@ -221,6 +237,7 @@ export async function serve(config: Config, options: GatewayOptions, parts: Serv
     isReady: () => ready,
     stateStore: () => ({ kind: state.kind, available: state.available }),
     controlPlane: parts.controlPlane,
+    store: parts.store,
     metrics,
     access: browserAccess({
       listenHost: config.host,

@@ -149,6 +149,14 @@ export function createMetrics(sources: MetricSources): GatewayMetrics {
   queueStat('usage_panda_log_records_written', 'Log records written to the store.', (s) => s.written);
   queueStat('usage_panda_log_records_dropped', 'Log records dropped because the queue was full.', (s) => s.dropped);
   queueStat('usage_panda_log_records_failed', 'Log records the store failed to write.', (s) => s.failed);
+  queueStat(
+    'usage_panda_log_records_spooled',
+    'Log records waiting on local disk for the store (PostgreSQL unreachable).',
+    (s) => s.spooled,
+  );
+  queueStat('usage_panda_store_available', '1 while the store takes log records, 0 while they are spooled.', (s) =>
+    s.storeAvailable ? 1 : 0,
+  );
 
   const { edge } = sources;
   if (edge) {

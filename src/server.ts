@@ -29,6 +29,8 @@ export interface ServerDeps {
   stateStore(): { kind: 'memory' | 'redis'; available: boolean };
   /** An edge's control plane; absent on a gateway with its own store. */
   controlPlane?: () => ControlPlaneStatus;
+  /** The log store: whether it takes records, and how many wait on disk for it. */
+  store?: () => { available: boolean; spooled: number };
   metrics: GatewayMetrics;
   /** The Host check and CORS (browser-access.ts). */
   access: BrowserAccess;
@@ -83,10 +85,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.get('/readyz', async (_request, reply) => {
     const state = deps.stateStore();
     const controlPlane = deps.controlPlane?.();
-    if (!deps.isReady()) return reply.code(503).send({ status: 'starting', state, controlPlane });
+    const store = deps.store?.();
+    if (!deps.isReady()) return reply.code(503).send({ status: 'starting', state, store, controlPlane });
     // Ready even without Redis: each connection's onStateUnavailable says what its requests get.
-    // An edge is ready without its control plane too: it serves from its last snapshot.
-    return { status: 'ready', state, controlPlane };
+    // Without its store (records spool on disk) or an edge without its control plane (it serves
+    // its last snapshot), it still serves: degraded, not unready, so no balancer takes it out.
+    const degraded = store?.available === false || controlPlane?.reachable === false;
+    return { status: degraded ? 'degraded' : 'ready', state, store, controlPlane };
   });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);

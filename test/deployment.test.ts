@@ -146,7 +146,11 @@ describe('deployment files', () => {
     for (const gateway of gateways) {
       const ready = await fetch(`${gateway.url}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ready', state: { kind: 'redis', available: true } });
+      expect(await ready.json()).toEqual({
+        status: 'ready',
+        state: { kind: 'redis', available: true },
+        store: { available: true, spooled: 0 },
+      });
     }
     const auth = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
     const created = await fetch(`${gateways[0]?.url}/api/connections`, {

@@ -205,7 +205,7 @@ describe('edge proxies', () => {
     await eventually(async () => (edge1.shipper.spooled >= 5 && edge2.shipper.spooled >= 5 ? true : undefined));
 
     const ready = await readJson(await fetch(`${edge1.url}/readyz`));
-    expect(ready.status).toBe('ready');
+    expect(ready.status).toBe('degraded');
     expect(ready.controlPlane).toMatchObject({ url: central.gateway.url, reachable: false, spooled: 5 });
     const metrics = await (await fetch(`${edge1.url}/metrics`)).text();
     expect(metrics).toMatch(/usage_panda_edge_spool_records 5/);

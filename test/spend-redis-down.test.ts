@@ -71,7 +71,11 @@ describe('Redis stopped while the gateway runs', () => {
     const allow = stack.client((await stack.createConnection({ policy: { limits, onStateUnavailable: 'allow' } })).key);
     const unlimited = stack.client((await stack.createConnection()).key);
     await deny.chat.completions.create(chat);
-    expect(await readyz()).toEqual({ status: 'ready', state: { kind: 'redis', available: true } });
+    expect(await readyz()).toEqual({
+      status: 'ready',
+      state: { kind: 'redis', available: true },
+      store: { available: true, spooled: 0 },
+    });
 
     await stopRedis(redis);
     await vi.waitFor(async () => expect((await readyz()).state.available).toBe(false), { timeout: 10_000 });

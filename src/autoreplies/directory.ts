@@ -2,6 +2,7 @@
 // a short-lived cache in front of the store.
 import { z } from 'zod';
 import type { AutoReply } from '../domain.js';
+import { storeUnavailable } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import { promptTexts } from '../providers/openai/prompt.js';
 import type { Store } from '../store/store.js';
@@ -75,7 +76,12 @@ export class AutoReplyDirectory {
   async list(): Promise<AutoReply[]> {
     const now = Date.now();
     if (!this.cached || this.cached.expires <= now) {
-      this.cached = { replies: await this.store.listAutoReplies(), expires: now + this.cacheTtlMs };
+      try {
+        this.cached = { replies: await this.store.listAutoReplies(), expires: now + this.cacheTtlMs };
+      } catch {
+        // The store away (PostgreSQL down): the last list read serves until it answers again.
+        if (!this.cached) throw storeUnavailable();
+      }
     }
     return this.cached.replies;
   }

@@ -68,6 +68,8 @@ export const GatewaySettingsSchema = z
     edgeSyncIntervalMs: z.coerce.number().int().min(100),
     /** Bytes of records an edge keeps on disk while the control plane is unreachable; past it they are dropped. */
     edgeSpoolMaxBytes: z.coerce.number().int().min(1024),
+    /** Bytes of records kept on disk while PostgreSQL is unreachable; past it they are dropped (counted). */
+    storeSpoolMaxBytes: z.coerce.number().int().min(1024),
   })
   .partial()
   .strict();
@@ -176,6 +178,7 @@ const DEFAULTS = {
   reservationLeaseMs: 30_000,
   edgeSyncIntervalMs: 5_000,
   edgeSpoolMaxBytes: 1024 ** 3,
+  storeSpoolMaxBytes: 1024 ** 3,
   logLevel: 'info',
 } as const satisfies GatewaySettings;
 

@@ -2,7 +2,7 @@
 // the one a request's key belongs to, through a short-lived cache in front of the store.
 import { z } from 'zod';
 import type { Connection } from '../domain.js';
-import { managedByFile } from '../errors.js';
+import { managedByFile, storeUnavailable } from '../errors.js';
 import { PolicySettingsPatchSchema, PolicySettingsSchema } from '../policy-settings.js';
 import type { SecretBox } from '../secrets/cipher.js';
 import { generateApiKey, hashSecret, isApiKey, keyPrefix } from '../secrets/keys.js';
@@ -89,7 +89,14 @@ export class ConnectionDirectory {
     const now = Date.now();
     const cached = this.byKey.get(key);
     if (cached && cached.expires > now) return cached.connection;
-    const connection = await this.store.findConnectionByKeyHash(hashSecret(key));
+    let connection: Connection | undefined;
+    try {
+      connection = await this.store.findConnectionByKeyHash(hashSecret(key));
+    } catch {
+      // The store away (PostgreSQL down): a key seen before keeps its connection until it answers again.
+      if (!cached) throw storeUnavailable();
+      return cached.connection;
+    }
     // Unknown keys are cached too, bounded, so a flood of bad keys does not become a flood of queries.
     if (this.byKey.size >= MAX_CACHED_KEYS) this.byKey.clear();
     this.byKey.set(key, { connection, expires: now + this.cacheTtlMs });

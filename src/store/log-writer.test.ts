@@ -1,7 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
 import type { LogRecord } from '../domain.js';
 import { createLogWriter } from './log-writer.js';
+import { Spool } from './spool.js';
 
 /** A store that records batches and can be told to fail or to hold writes. */
 function fakeSink() {
@@ -96,5 +100,48 @@ describe('log writer', () => {
     await writer.close();
     expect(writer.enqueue(logRecord())).toBe(false);
     expect(sink.batches.flat()).toHaveLength(1);
+  });
+});
+
+describe('the log writer with a spool (the store away)', () => {
+  const spoolDir = async () => mkdtemp(join(tmpdir(), 'usage-panda-log-spool-'));
+
+  it('spools the batches the store refuses, reports it away, and writes them when it answers again', async () => {
+    const dir = await spoolDir();
+    const sink = fakeSink();
+    const states: boolean[] = [];
+    const spool = await Spool.open<LogRecord>(dir);
+    const writer = createLogWriter(sink, { spool, retryMs: 20, onStoreState: (up) => states.push(up) });
+    sink.failNext(1_000);
+    for (let i = 0; i < 5; i++) writer.enqueue(logRecord({ id: `req_${i}` }));
+    await writer.drain();
+    expect(writer.stats).toMatchObject({ storeAvailable: false, spooled: 5, failed: 0, written: 0 });
+    sink.failNext(0);
+    await vi.waitFor(() => expect(writer.stats.storeAvailable).toBe(true));
+    expect(sink.batches.flat().map((r) => r.id)).toEqual(['req_0', 'req_1', 'req_2', 'req_3', 'req_4']);
+    expect(writer.stats).toMatchObject({ spooled: 0, written: 5 });
+    expect(states).toEqual([false, true]);
+    await writer.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('counts what is dropped past the spool’s size, and writes what a previous run left at start', async () => {
+    const dir = await spoolDir();
+    const sink = fakeSink();
+    sink.failNext(1_000);
+    const small = await Spool.open<LogRecord>(dir, { maxBytes: 4096 });
+    const first = createLogWriter(sink, { spool: small, retryMs: 60_000 });
+    for (let i = 0; i < 100; i++) first.enqueue(logRecord({ id: `req_${i}` }));
+    await first.drain();
+    expect(first.stats.dropped).toBeGreaterThan(0);
+    expect(first.stats.spooled + first.stats.dropped).toBe(100);
+    const kept = first.stats.spooled;
+    await first.close();
+
+    sink.failNext(0);
+    const again = createLogWriter(sink, { spool: await Spool.open<LogRecord>(dir, { maxBytes: 4096 }), retryMs: 20 });
+    await vi.waitFor(() => expect(sink.batches.flat()).toHaveLength(kept));
+    await again.close();
+    await rm(dir, { recursive: true, force: true });
   });
 });

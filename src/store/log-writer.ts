@@ -1,7 +1,10 @@
 // The request log's write path: records are queued off the response path and written
 // in batches, one write in flight at a time. The queue is bounded; when the store cannot
 // keep up, new records are dropped and counted rather than growing memory without limit.
+// With a spool, a store that cannot be reached (PostgreSQL down) loses nothing: batches
+// wait on local disk, bounded, and are written once it answers again.
 import type { LogRecord } from '../domain.js';
+import type { Spool } from './spool.js';
 import type { Store } from './store.js';
 
 export interface LogWriterOptions {
@@ -12,6 +15,12 @@ export interface LogWriterOptions {
   onError?: (error: unknown, batch: readonly LogRecord[]) => void;
   /** A batch was stored: how many records, and how long the write took. */
   onWritten?: (records: number, ms: number) => void;
+  /** Where batches the store refused wait for it; without one they are lost (and counted). */
+  spool?: Spool<LogRecord>;
+  /** How often a spooling writer asks the store again. */
+  retryMs?: number;
+  /** The store stopped taking records (false) or took them again (true). */
+  onStoreState?: (available: boolean) => void;
 }
 
 export interface LogWriterStats {
@@ -19,6 +28,10 @@ export interface LogWriterStats {
   written: number;
   dropped: number;
   failed: number;
+  /** Records waiting in the spool for the store. */
+  spooled: number;
+  /** False while the store refuses records and they go to the spool. */
+  storeAvailable: boolean;
 }
 
 export interface LogWriter {
@@ -35,30 +48,92 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
   const maxQueue = options.maxQueue ?? 10_000;
   const batchSize = options.batchSize ?? 500;
   const flushIntervalMs = options.flushIntervalMs ?? 50;
-  const stats: LogWriterStats = { queued: 0, written: 0, dropped: 0, failed: 0 };
+  const retryMs = options.retryMs ?? 1_000;
+  const { spool } = options;
+  const stats: LogWriterStats = {
+    queued: 0,
+    written: 0,
+    dropped: 0,
+    failed: 0,
+    spooled: spool?.stats.items ?? 0,
+    storeAvailable: true,
+  };
 
   let queue: LogRecord[] = [];
   let inFlight: Promise<void> | null = null;
   let timer: NodeJS.Timeout | null = null;
+  let retry: NodeJS.Timeout | null = null;
   let closed = false;
+  // What a previous run left in the spool is written first thing.
+  if (spool && spool.stats.items > 0) scheduleRetry();
 
-  async function write(batch: LogRecord[]): Promise<void> {
-    let started = performance.now();
-    try {
-      await store.insertLogs(batch);
-    } catch {
-      // One retry covers a busy database; a second failure loses the batch, loudly.
-      try {
-        started = performance.now();
-        await store.insertLogs(batch);
-      } catch (error) {
-        stats.failed += batch.length;
-        options.onError?.(error, batch);
-        return;
-      }
-    }
+  async function insert(batch: readonly LogRecord[]): Promise<void> {
+    const started = performance.now();
+    await store.insertLogs(batch);
     stats.written += batch.length;
     options.onWritten?.(batch.length, performance.now() - started);
+  }
+
+  async function write(batch: LogRecord[]): Promise<void> {
+    // While the store is away, batches go straight to the spool; the retry loop asks it.
+    if (spool && !stats.storeAvailable) return toSpool(batch);
+    try {
+      await insert(batch);
+    } catch {
+      // One retry covers a busy database; a second failure spools the batch, or loses it, loudly.
+      try {
+        await insert(batch);
+      } catch (error) {
+        options.onError?.(error, batch);
+        if (spool) {
+          setAvailable(false);
+          return toSpool(batch);
+        }
+        stats.failed += batch.length;
+      }
+    }
+  }
+
+  async function toSpool(batch: LogRecord[]): Promise<void> {
+    if (!spool) return;
+    const before = spool.stats.dropped;
+    await spool.append(batch);
+    stats.dropped += spool.stats.dropped - before;
+    stats.spooled = spool.stats.items;
+    scheduleRetry();
+  }
+
+  function setAvailable(available: boolean): void {
+    if (stats.storeAvailable === available) return;
+    stats.storeAvailable = available;
+    options.onStoreState?.(available);
+  }
+
+  function scheduleRetry(): void {
+    if (retry || closed) return;
+    retry = setTimeout(() => {
+      retry = null;
+      void drainSpool();
+    }, retryMs);
+    retry.unref();
+  }
+
+  /** Writes what the spool holds, oldest first, until it is empty or the store fails again. */
+  async function drainSpool(): Promise<void> {
+    if (!spool) return;
+    try {
+      for (;;) {
+        const batch = await spool.peek(batchSize);
+        if (batch.length === 0) break;
+        // Records are stored idempotently (by id): one written before a crash is not doubled.
+        await insert(batch);
+        await spool.commit(batch.length);
+        stats.spooled = spool.stats.items;
+      }
+      setAvailable(true);
+    } catch {
+      scheduleRetry();
+    }
   }
 
   /** Writes batches until the queue is empty; at most one writer runs. */
@@ -106,6 +181,9 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
     async close() {
       closed = true;
       await this.drain();
+      if (retry) clearTimeout(retry);
+      // What the spool still holds stays on disk, for the next start.
+      await spool?.settle();
     },
   };
 }
