@@ -88,7 +88,7 @@ describe('/metrics', () => {
 });
 
 describe('metric labels and the queue gauges', () => {
-  const stats = { queued: 7, written: 90, dropped: 3, failed: 1 };
+  const stats = { queued: 7, written: 90, dropped: 3, failed: 1, spooled: 4, storeAvailable: false };
   const metrics = () =>
     createMetrics({
       logWriter: () => ({ stats }) as unknown as LogWriter,
@@ -112,5 +112,7 @@ describe('metric labels and the queue gauges', () => {
     expect(sample(text, 'usage_panda_log_queue_size')).toBe(7);
     expect(sample(text, 'usage_panda_log_records_dropped')).toBe(3);
     expect(sample(text, 'usage_panda_log_records_failed')).toBe(1);
+    expect(sample(text, 'usage_panda_log_records_spooled')).toBe(4);
+    expect(sample(text, 'usage_panda_store_available')).toBe(0);
   });
 });
