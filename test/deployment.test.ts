@@ -9,23 +9,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { POSTGRES_URL } from './store-targets.js';
+import { POSTGRES_URL, pgQuery } from './store-targets.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const REDIS_URL = process.env.USAGE_PANDA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const schema = `test_deploy_${randomBytes(6).toString('hex')}`;
 const adminToken = `admin-${randomBytes(16).toString('hex')}`;
 const secret = randomBytes(24).toString('hex');
-
-async function sql(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  await client.query(statement);
-  await client.end();
-}
 
 /** The last stage of the Dockerfile: its ENV settings, CMD and HEALTHCHECK command. */
 async function readDockerfile() {
@@ -106,7 +98,7 @@ const dataDirs: string[] = [];
 beforeAll(async () => {
   dockerfile = await readDockerfile();
   composed = await composeEnvironment({ USAGE_PANDA_ADMIN_TOKEN: adminToken, USAGE_PANDA_SECRET: secret });
-  await sql(`create schema ${schema}`);
+  await pgQuery(`create schema ${schema}`);
   // The compose services' host names, mapped to this machine's PostgreSQL (in a schema of its own) and Redis.
   const database = new URL(POSTGRES_URL);
   database.searchParams.set('options', `-c search_path=${schema}`);
@@ -125,7 +117,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
   await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-  await sql(`drop schema if exists ${schema} cascade`);
+  await pgQuery(`drop schema if exists ${schema} cascade`);
 });
 
 describe('deployment files', () => {

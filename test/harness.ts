@@ -139,6 +139,13 @@ export async function startStack(
   };
 }
 
+/** The last request the mock upstream received on a path. */
+export function lastRequest(mock: MockUpstream, path: string) {
+  const found = mock.requests.findLast((r) => r.path === path);
+  if (!found) throw new Error(`no request to ${path}`);
+  return found;
+}
+
 /** Runs an SDK call expected to fail and returns the APIError it threw. */
 export async function apiError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
   try {

@@ -2,20 +2,12 @@
 // view refreshes in O(new records); on SQLite and on PostgreSQL, with the filters and limits of
 // every logs page, and with requests made through the official SDK.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRecord } from '../src/domain.js';
 import { newRequestId } from '../src/exchange.js';
 import { logRecord } from './fixtures.js';
 import { type Stack, startStack } from './harness.js';
-import { POSTGRES_URL } from './store-targets.js';
-
-async function sql(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  await client.query(statement);
-  await client.end();
-}
+import { POSTGRES_URL, pgQuery } from './store-targets.js';
 
 describe.each(['sqlite', 'postgres'] as const)('logs since a record id on %s', (engine) => {
   let stack: Stack;
@@ -31,7 +23,7 @@ describe.each(['sqlite', 'postgres'] as const)('logs since a record id on %s', (
 
   beforeAll(async () => {
     if (engine === 'postgres') {
-      await sql(`create schema ${schema}`);
+      await pgQuery(`create schema ${schema}`);
       const url = new URL(POSTGRES_URL);
       url.searchParams.set('options', `-c search_path=${schema}`);
       stack = await startStack({ databaseUrl: url.toString() });
@@ -42,7 +34,7 @@ describe.each(['sqlite', 'postgres'] as const)('logs since a record id on %s', (
   });
   afterAll(async () => {
     await stack?.close();
-    if (engine === 'postgres') await sql(`drop schema if exists ${schema} cascade`);
+    if (engine === 'postgres') await pgQuery(`drop schema if exists ${schema} cascade`);
   });
 
   it('answers only the records newer than the given id, newest first', async () => {

@@ -4,7 +4,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { ApiError, GoogleGenAI, Type } from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeProviderKey, readJson, type Stack, startStack } from './harness.js';
+import { fakeProviderKey, lastRequest, readJson, type Stack, startStack } from './harness.js';
 
 let stack: Stack;
 let origin: string;
@@ -16,12 +16,6 @@ afterAll(() => stack?.close());
 
 const CLAUDE = 'claude-3-5-haiku-20241022';
 const GEMINI = 'gemini-2.0-flash';
-
-function lastRequest(path: string) {
-  const found = stack.mock.requests.findLast((r) => r.path === path);
-  if (!found) throw new Error(`no request to ${path}`);
-  return found;
-}
 
 /** @anthropic-ai/sdk at the gateway; it sends `apiKey` as the bearer token (older versions: x-api-key). */
 function anthropic(apiKey: string, headers: Record<string, string> = {}) {
@@ -83,7 +77,7 @@ describe('@anthropic-ai/sdk at /anthropic/v1/messages', () => {
     expect(data.content).toEqual([{ type: 'text', text: 'Echo: hello native' }]);
     expect(data.stop_reason).toBe('end_turn');
     expect(data.usage).toMatchObject({ input_tokens: 4, output_tokens: 3 });
-    const sent = lastRequest('/v1/chat/completions');
+    const sent = lastRequest(stack.mock, '/v1/chat/completions');
     expect(sent.json).toEqual({
       model: 'gpt-4o-mini',
       messages: [
@@ -117,7 +111,7 @@ describe('@anthropic-ai/sdk at /anthropic/v1/messages', () => {
     });
     expect(response.status).toBe(200);
     expect((await readJson(response)).content).toEqual([{ type: 'text', text: 'Echo: by header' }]);
-    expect(lastRequest('/v1/messages').headers['x-api-key']).toBe(providerKey);
+    expect(lastRequest(stack.mock, '/v1/messages').headers['x-api-key']).toBe(providerKey);
 
     // On a connection whose target is OpenAI, the Anthropic key is not sent: the connection's key is.
     await fetch(`${stack.gateway.url}/anthropic/v1/messages`, {
@@ -125,7 +119,7 @@ describe('@anthropic-ai/sdk at /anthropic/v1/messages', () => {
       headers: { 'x-api-key': providerKey, 'x-usagepanda-api-key': openaiKey, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
     });
-    const sent = lastRequest('/v1/chat/completions').headers;
+    const sent = lastRequest(stack.mock, '/v1/chat/completions').headers;
     expect([sent.authorization?.startsWith('Bearer sk-test-'), sent['x-api-key']]).toEqual([true, undefined]);
   });
 
@@ -149,7 +143,7 @@ describe('@anthropic-ai/sdk at /anthropic/v1/messages', () => {
     expect(first.stop_reason).toBe('tool_use');
     const call = first.content.find((block) => block.type === 'tool_use');
     expect(call).toMatchObject({ type: 'tool_use', name: 'lookup', input: { echo: 'find panda' } });
-    const sent = lastRequest('/v1/messages');
+    const sent = lastRequest(stack.mock, '/v1/messages');
     expect(sent.headers['x-api-key']).toBe(providerKey);
     expect(sent.json).toMatchObject({ tools, tool_choice: { type: 'tool', name: 'lookup' } });
 
@@ -374,7 +368,7 @@ describe('@google/genai at /gemini/v1beta/models/{model}:generateContent', () =>
     expect(response.text).toBe('Echo: hello gemini native');
     expect(response.candidates?.[0]?.finishReason).toBe('STOP');
     expect(response.usageMetadata).toMatchObject({ promptTokenCount: 5, candidatesTokenCount: 4, totalTokenCount: 9 });
-    const sent = lastRequest(`/v1beta/models/${GEMINI}:generateContent`);
+    const sent = lastRequest(stack.mock, `/v1beta/models/${GEMINI}:generateContent`);
     expect(sent.headers['x-goog-api-key']).toBe(providerKey);
     expect(sent.json).toMatchObject({
       contents: [{ role: 'user', parts: [{ text: 'hello gemini native' }] }],
@@ -400,7 +394,7 @@ describe('@google/genai at /gemini/v1beta/models/{model}:generateContent', () =>
       contents: [{ role: 'user', parts: [{ text: 'cross provider' }] }],
     });
     expect(response.text).toBe('Echo: cross provider');
-    const sent = lastRequest('/v1/chat/completions');
+    const sent = lastRequest(stack.mock, '/v1/chat/completions');
     expect(sent.json).toEqual({
       model: 'gpt-4o-mini',
       messages: [{ role: 'user', content: [{ type: 'text', text: 'cross provider' }] }],
@@ -443,7 +437,7 @@ describe('@google/genai at /gemini/v1beta/models/{model}:generateContent', () =>
       config: { tools, toolConfig: { functionCallingConfig: { mode: 'ANY' as never } } },
     });
     expect(first.functionCalls).toMatchObject([{ name: 'lookup', args: { echo: 'find panda' } }]);
-    const sent = lastRequest(`/v1beta/models/${GEMINI}:generateContent`);
+    const sent = lastRequest(stack.mock, `/v1beta/models/${GEMINI}:generateContent`);
     expect(sent.json).toMatchObject({
       tools: [
         {

@@ -11,21 +11,14 @@ import { startEdge } from '../src/edge-gateway.js';
 import { generateApiKey } from '../src/secrets/keys.js';
 import { openStore } from '../src/store/sql-store.js';
 import { apiError, fakeProviderKey, type Stack, startStack } from './harness.js';
+import { POSTGRES_URL, pgQuery } from './store-targets.js';
 
-const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `test_gateway_${randomBytes(6).toString('hex')}`;
-
-async function sql(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  await client.query(statement);
-  await client.end();
-}
 
 let stack: Stack;
 let databaseUrl: string;
 beforeAll(async () => {
-  await sql(`create schema ${schema}`);
+  await pgQuery(`create schema ${schema}`);
   const url = new URL(POSTGRES_URL);
   url.searchParams.set('options', `-c search_path=${schema}`);
   databaseUrl = url.toString();
@@ -33,7 +26,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stack?.close();
-  await sql(`drop schema if exists ${schema} cascade`);
+  await pgQuery(`drop schema if exists ${schema} cascade`);
 });
 
 describe('gateway on PostgreSQL', () => {
@@ -153,7 +146,9 @@ describe('a PostgreSQL connection dropped by the server', () => {
     const store = await openStore({ databaseUrl: url.toString(), dataDir: '.', schema });
     try {
       await store.listConnections(); // leaves an idle connection in the pool
-      await sql(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = '${applicationName}'`);
+      await pgQuery(
+        `select pg_terminate_backend(pid) from pg_stat_activity where application_name = '${applicationName}'`,
+      );
       // The pool hears of the dropped connection as an 'error' event on its idle client.
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(Array.isArray(await store.listConnections())).toBe(true);
@@ -173,11 +168,11 @@ describe('two gateways in two schemas of one database', () => {
   };
   afterAll(async () => {
     for (const running of stacks) await running.close();
-    for (const name of schemas) await sql(`drop schema if exists ${name} cascade`);
+    for (const name of schemas) await pgQuery(`drop schema if exists ${name} cascade`);
   });
 
   it('each migrates its own schema, though the other already holds the migration tables, and keeps its records there', async () => {
-    for (const name of schemas) await sql(`create schema ${name}`);
+    for (const name of schemas) await pgQuery(`create schema ${name}`);
     // The first start creates Kysely's migration tables in the first schema; the second must not take them for its own.
     for (const name of schemas) stacks.push(await startStack({ databaseUrl: urlFor(name) }));
 

@@ -1,7 +1,7 @@
 // The official openai SDK through each provider the gateway translates to: chat, streams,
 // tools, embeddings where the provider has them, the policies and the price per provider.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiError, fakeProviderKey, type Stack, startStack } from './harness.js';
+import { apiError, fakeProviderKey, lastRequest, type Stack, startStack } from './harness.js';
 
 let stack: Stack;
 let origin: string;
@@ -13,13 +13,6 @@ afterAll(() => stack?.close());
 
 const CLAUDE = 'claude-3-5-haiku-20241022';
 const user = (content: string) => ({ role: 'user' as const, content });
-
-/** The last request the mock received on a path. */
-function lastRequest(path: string) {
-  const found = stack.mock.requests.findLast((r) => r.path === path);
-  if (!found) throw new Error(`no request to ${path}`);
-  return found;
-}
 
 describe('Anthropic through the openai SDK', () => {
   let key: string;
@@ -51,7 +44,7 @@ describe('Anthropic through the openai SDK', () => {
     expect(data.choices[0]?.message.content).toBe('Echo: What is this?');
     expect(data.choices[0]?.finish_reason).toBe('stop');
     expect(data.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 4, total_tokens: 9 });
-    const sent = lastRequest('/v1/messages');
+    const sent = lastRequest(stack.mock, '/v1/messages');
     expect(sent.headers['x-api-key']).toBe(providerKey);
     expect(sent.headers['anthropic-version']).toBe('2023-06-01');
     expect(sent.headers.authorization).toBeUndefined();
@@ -136,7 +129,7 @@ describe('Anthropic through the openai SDK', () => {
     const call = first.choices[0]?.message.tool_calls?.[0];
     expect(first.choices[0]?.finish_reason).toBe('tool_calls');
     expect(call?.type === 'function' && call.function).toEqual({ name: 'lookup', arguments: '{"echo":"find panda"}' });
-    expect(lastRequest('/v1/messages').json).toMatchObject({
+    expect(lastRequest(stack.mock, '/v1/messages').json).toMatchObject({
       tools: [
         {
           name: 'lookup',
@@ -157,7 +150,7 @@ describe('Anthropic through the openai SDK', () => {
       tools,
     });
     expect(second.choices[0]?.message.content).toBe('Echo: tool result: a bear');
-    expect((lastRequest('/v1/messages').json as { messages: unknown[] }).messages.slice(1)).toEqual([
+    expect((lastRequest(stack.mock, '/v1/messages').json as { messages: unknown[] }).messages.slice(1)).toEqual([
       {
         role: 'assistant',
         content: [{ type: 'tool_use', id: call?.id, name: 'lookup', input: { echo: 'find panda' } }],
@@ -219,7 +212,7 @@ describe('Anthropic through the openai SDK', () => {
         { model: CLAUDE, messages: [user('k')] },
         { headers: { 'x-usagepanda-anthropic-api-key': 'sk-ant-from-header' } },
       );
-    expect(lastRequest('/v1/messages').headers['x-api-key']).toBe('sk-ant-from-header');
+    expect(lastRequest(stack.mock, '/v1/messages').headers['x-api-key']).toBe('sk-ant-from-header');
   });
 });
 
@@ -239,7 +232,7 @@ describe('Azure OpenAI through the openai SDK', () => {
       .create({ model: 'gpt-4o-mini', messages: [user('hi azure')] })
       .withResponse();
     expect(data.choices[0]?.message.content).toBe('Echo: hi azure');
-    const sent = lastRequest('/openai/deployments/gpt-4o/chat/completions');
+    const sent = lastRequest(stack.mock, '/openai/deployments/gpt-4o/chat/completions');
     expect(sent.query).toEqual({ 'api-version': '2024-06-01' });
     expect(sent.headers['api-key']).toBe('azure-key-1');
     expect(sent.headers.authorization).toBeUndefined();
@@ -249,7 +242,9 @@ describe('Azure OpenAI through the openai SDK', () => {
 
     const embedding = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'vector' });
     expect(embedding.data).toHaveLength(1);
-    expect(lastRequest('/openai/deployments/text-embedding-3-small/embeddings').headers['api-key']).toBe('azure-key-1');
+    expect(lastRequest(stack.mock, '/openai/deployments/text-embedding-3-small/embeddings').headers['api-key']).toBe(
+      'azure-key-1',
+    );
   });
 
   it('streams through Azure and records the usage', async () => {
@@ -302,7 +297,7 @@ describe('Gemini through the openai SDK', () => {
       .withResponse();
     expect(data.choices[0]?.message.content).toBe('Echo: hello gemini');
     expect(data.choices[0]?.finish_reason).toBe('stop');
-    const sent = lastRequest(`/v1beta/models/${GEMINI}:generateContent`);
+    const sent = lastRequest(stack.mock, `/v1beta/models/${GEMINI}:generateContent`);
     expect(sent.headers['x-goog-api-key']).toBe(providerKey);
     expect(sent.json).toEqual({
       contents: [{ role: 'user', parts: [{ text: 'hello gemini' }] }],
@@ -355,7 +350,7 @@ describe('Gemini through the openai SDK', () => {
     });
     expect(second.choices[0]?.message.content).toBe('Echo: tool result: found');
     expect(
-      (lastRequest(`/v1beta/models/${GEMINI}:generateContent`).json as { contents: unknown[] }).contents[2],
+      (lastRequest(stack.mock, `/v1beta/models/${GEMINI}:generateContent`).json as { contents: unknown[] }).contents[2],
     ).toEqual({
       role: 'user',
       parts: [{ functionResponse: { name: 'lookup', response: { content: 'found' } } }],
@@ -381,7 +376,7 @@ describe('Gemini through the openai SDK', () => {
     const client = stack.client(key);
     const one = await client.embeddings.create({ model: 'text-embedding-004', input: 'abc' });
     expect(one.data[0]?.embedding).toHaveLength(8);
-    expect(lastRequest('/v1beta/models/text-embedding-004:embedContent').json).toEqual({
+    expect(lastRequest(stack.mock, '/v1beta/models/text-embedding-004:embedContent').json).toEqual({
       content: { parts: [{ text: 'abc' }] },
     });
     const two = await client.embeddings.create({
@@ -398,7 +393,9 @@ describe('Gemini through the openai SDK', () => {
       await stack
         .client(key)
         .chat.completions.create({ model: GEMINI, messages: [user('k')] }, { headers: { [name]: `g-${name}` } });
-      expect(lastRequest(`/v1beta/models/${GEMINI}:generateContent`).headers['x-goog-api-key']).toBe(`g-${name}`);
+      expect(lastRequest(stack.mock, `/v1beta/models/${GEMINI}:generateContent`).headers['x-goog-api-key']).toBe(
+        `g-${name}`,
+      );
     }
   });
 });
@@ -429,7 +426,7 @@ describe('Bedrock Converse through the openai SDK', () => {
       })
       .withResponse();
     expect(data.choices[0]?.message.content).toBe('Echo: hello bedrock');
-    const sent = lastRequest(path('converse'));
+    const sent = lastRequest(stack.mock, path('converse'));
     expect(sent.headers.authorization).toMatch(
       /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/bedrock\/aws4_request, SignedHeaders=\S+, Signature=[0-9a-f]{64}$/,
     );

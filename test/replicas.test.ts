@@ -2,27 +2,16 @@
 // schema migrate once, one dashboard shows every request of all three, and retention runs
 // on one replica at a time.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type SqlStore } from '../src/store/sql-store.js';
 import { type Stack, startStack } from './harness.js';
-import { POSTGRES_URL } from './store-targets.js';
+import { POSTGRES_URL, pgQuery } from './store-targets.js';
 
 const schema = `test_replicas_${randomBytes(6).toString('hex')}`;
 
-async function query<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 let replicas: Stack[] = [];
 beforeAll(async () => {
-  await query(`create schema ${schema}`);
+  await pgQuery(`create schema ${schema}`);
   const url = new URL(POSTGRES_URL);
   url.searchParams.set('options', `-c search_path=${schema}`);
   // What replicas share: the database, the secret that seals provider keys, the admin token.
@@ -33,12 +22,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(replicas.map((replica) => replica.close()));
-  await query(`drop schema if exists ${schema} cascade`);
+  await pgQuery(`drop schema if exists ${schema} cascade`);
 });
 
 describe('three replicas on one PostgreSQL', () => {
   it('run each migration once though they started together', async () => {
-    const rows = await query<{ runs: string; names: string }>(
+    const rows = await pgQuery<{ runs: string; names: string }>(
       `select count(*) as runs, count(distinct name) as names from ${schema}.kysely_migration`,
     );
     expect(Number(rows[0]?.runs)).toBeGreaterThan(0);

@@ -8,12 +8,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type MockUpstream, startMockUpstream } from '../src/mock-upstream/server.js';
 import { fakeProviderKey } from './harness.js';
+import { POSTGRES_URL, pgQuery } from './store-targets.js';
 
-const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.USAGE_PANDA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CLI = ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli.ts')];
 const schema = `test_spend_${randomBytes(6).toString('hex')}`;
@@ -32,16 +31,6 @@ const CONFIG_YAML = [
 const COST_PER_REQUEST = 0.001; // 100 output tokens at $10 per million
 const HUNDRED_WORDS = Array.from({ length: 100 }, () => 'word').join(' ');
 const chat = { model: 'race-model', messages: [{ role: 'user' as const, content: 'hi' }], max_tokens: 100 };
-
-async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(statement: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return (await client.query<T>(statement)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 interface Replica {
   child: ChildProcess;
@@ -128,7 +117,7 @@ beforeAll(async () => {
   mock = await startMockUpstream({ port: 0 });
   dataDir = await mkdtemp(join(tmpdir(), 'usage-panda-replicas-'));
   await writeFile(join(dataDir, 'usage-panda.yaml'), CONFIG_YAML);
-  await sql(`create schema ${schema}`);
+  await pgQuery(`create schema ${schema}`);
   const url = new URL(POSTGRES_URL);
   url.searchParams.set('options', `-c search_path=${schema}`);
   databaseUrl = url.toString();
@@ -140,7 +129,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(replicas.map((replica) => stop(replica)));
   await mock?.close();
-  await sql(`drop schema if exists ${schema} cascade`);
+  await pgQuery(`drop schema if exists ${schema} cascade`);
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -177,7 +166,7 @@ describe('three gateway processes on one Redis and one PostgreSQL', { timeout: 1
     // Every replica's log queue is written within a second; wait for all 60 records.
     const rows = await vi.waitFor(
       async () => {
-        const found = await sql<{ status: number; cost_usd: number | null }>(
+        const found = await pgQuery<{ status: number; cost_usd: number | null }>(
           `select status, cost_usd from ${schema}.logs where connection_id = '${id}'`,
         );
         if (found.length < 10 * n) throw new Error(`${found.length} records so far`);

@@ -5,24 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/secrets/keys.js';
 import { apiError, readJson, type Stack, startStack } from './harness.js';
-import { POSTGRES_URL } from './store-targets.js';
+import { POSTGRES_URL, pgQuery } from './store-targets.js';
 
 const schema = `test_outage_${randomBytes(6).toString('hex')}`;
 const target = new URL(POSTGRES_URL);
-
-async function query<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** A TCP relay to PostgreSQL that can be taken down (every connection cut) and brought back on its port. */
 class Relay {
@@ -60,7 +49,7 @@ class Relay {
 const relay = new Relay();
 let stack: Stack;
 beforeAll(async () => {
-  await query(`create schema ${schema}`);
+  await pgQuery(`create schema ${schema}`);
   await relay.up();
   const url = new URL(POSTGRES_URL);
   url.port = String(relay.port);
@@ -70,7 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
   await relay.down();
-  await query(`drop schema if exists ${schema} cascade`);
+  await pgQuery(`drop schema if exists ${schema} cascade`);
 });
 
 async function readyz() {
@@ -125,7 +114,7 @@ describe('PostgreSQL unreachable', () => {
     await relay.up();
     await until(async () => (await readyz()).status === 'ready');
     expect((await readyz()).store).toEqual({ available: true, spooled: 0 });
-    const rows = await query<{ id: string }>(`select id from ${schema}.logs`);
+    const rows = await pgQuery<{ id: string }>(`select id from ${schema}.logs`);
     const stored = rows.map((row) => row.id);
     for (const id of ids) expect(stored).toContain(id);
     // Each once: the spool's records are written idempotently, by id.

@@ -10,6 +10,17 @@ import { openStore, type SqlStore } from '../src/store/sql-store.js';
 
 export const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+/** Runs one statement on the test database in a connection of its own; its rows. */
+export async function pgQuery<T extends pg.QueryResultRow = pg.QueryResultRow>(statement: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    return (await client.query<T>(statement)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 export interface StoreTarget {
   name: string;
   /** Opens and migrates a fresh store. */
@@ -33,24 +44,17 @@ export function sqliteStoreTarget(): StoreTarget {
 
 export function postgresStoreTarget(): StoreTarget {
   const schema = `test_${randomBytes(6).toString('hex')}`;
-  const query = async (text: string) => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      await client.query(text);
-    } finally {
-      await client.end();
-    }
-  };
   return {
     name: 'postgres',
     async open() {
-      await query(`create schema ${schema}`);
+      await pgQuery(`create schema ${schema}`);
       const store = (await openStore({ databaseUrl: POSTGRES_URL, dataDir: '.', schema })) as SqlStore;
       await store.migrate();
       return store;
     },
-    cleanup: () => query(`drop schema if exists ${schema} cascade`),
+    async cleanup() {
+      await pgQuery(`drop schema if exists ${schema} cascade`);
+    },
   };
 }
 
