@@ -26,11 +26,12 @@ import { buildServer } from './server.js';
 import { SpendControl } from './spend/control.js';
 import { openState } from './state/index.js';
 import type { SharedState } from './state/state.js';
-import { createLogWriter, type LogWriter } from './store/log-writer.js';
+import type { LogWriter } from './store/log-writer.js';
 import { createRefusalCounter } from './store/refusal-counter.js';
 import { RetentionSchema, startRetention } from './store/retention.js';
 import { openStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
+import { startWorkerLogWriter } from './store/worker-log-writer.js';
 
 export interface Gateway {
   /** Base URL of the gateway, e.g. http://127.0.0.1:9000 */
@@ -177,9 +178,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       },
     },
   });
-  logWriter = createLogWriter(store, {
+  // Records are written in a worker thread with its own connection to the same database.
+  logWriter = await startWorkerLogWriter({
+    store: { databaseUrl: config.databaseUrl, dataDir: config.dataDir },
     onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
-    onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
+    onError: (err, records) => app.log.error({ err, records }, 'writing log records failed'),
   });
 
   // Requests whose response has not closed yet: shutdown waits for each one's record.

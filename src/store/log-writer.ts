@@ -9,7 +9,10 @@ export interface LogWriterOptions {
   batchSize?: number;
   flushIntervalMs?: number;
   onDrop?: (record: LogRecord) => void;
-  onError?: (error: unknown, batch: readonly LogRecord[]) => void;
+  /** A batch the store refused twice: `records` of them are lost. */
+  onError?: (error: unknown, records: number) => void;
+  /** A batch written. */
+  onWritten?: (records: number) => void;
 }
 
 export interface LogWriterStats {
@@ -49,11 +52,12 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
         await store.insertLogs(batch);
       } catch (error) {
         stats.failed += batch.length;
-        options.onError?.(error, batch);
+        options.onError?.(error, batch.length);
         return;
       }
     }
     stats.written += batch.length;
+    options.onWritten?.(batch.length);
   }
 
   /** Writes batches until the queue is empty; at most one writer runs. */
