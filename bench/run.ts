@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     /** With --profile: the typical-policy load instead of the no-policy one. */
     typical: { type: 'boolean', default: false },
+    /** With --profile: the streamed answer (with --typical: the typical policy's stream). */
+    stream: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
@@ -274,8 +276,10 @@ async function profile(): Promise<void> {
       connections: load.connections,
       durationSec: load.durationSec,
       warmupSec: load.warmupSec,
+      stream: args.stream,
       makeTarget: (gateway, key) => {
         const all = targets(mock, mock, gateway, { noPolicy: key, typical: key });
+        if (args.stream) return all.gatewayStream;
         return args.typical && all.typical ? all.typical : all.noPolicy;
       },
       createKey: async (gateway) => {
