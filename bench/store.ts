@@ -1,11 +1,17 @@
-// `npm run bench:store`: ingests generated records through the real log writer into a
-// fresh SQLite store (rollups included, as in production), then times each stats endpoint
-// and a filtered log page through the real admin API (Fastify inject) and prints the p50.
-// BENCH_RECORDS overrides the record count (default 1,000,000).
-import { mkdtemp, rm } from 'node:fs/promises';
+// `npm run bench:store [-- --records N --engine sqlite|postgres --runs R]`: fills a fresh
+// store with N generated records over 90 days (50 connections, 100,000 end users, 20
+// models, 5 % flagged, 2 % errors) through the store's batch insert (rollups included, as
+// in production), measures what the log writer ingests per second on top, then times every
+// query the dashboard, the stats API and the log pages make — for 24 h, 7 d, 30 d and 90 d —
+// through the real admin API (Fastify inject), and writes p50 / p99 and the issue's targets
+// to bench/results/store-latest.json (and store-<engine>-latest.json).
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
+import pg from 'pg';
 import { adminApi } from '../src/admin/index.js';
 import { AutoReplyDirectory } from '../src/autoreplies/directory.js';
 import { ConnectionDirectory } from '../src/connections/directory.js';
@@ -15,12 +21,33 @@ import { DEFAULT_POLICY } from '../src/policy-settings.js';
 import { createSecretBox } from '../src/secrets/cipher.js';
 import { createLogWriter } from '../src/store/log-writer.js';
 import { openStore } from '../src/store/sql-store.js';
+import type { Store } from '../src/store/store.js';
 
-const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
-const SPAN_MS = 30 * 86_400_000;
-const RUNS = 15;
-const MODELS = ['gpt-4o-mini', 'gpt-4o', 'o3-mini', 'text-embedding-3-small', 'gpt-4.1', 'dall-e-3', 'whisper-1'];
+const { values: args } = parseArgs({
+  options: {
+    records: { type: 'string', default: '10000000' },
+    engine: { type: 'string', default: 'sqlite' },
+    runs: { type: 'string', default: '20' },
+    'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
+  },
+});
+const RECORDS = Number(args.records);
+const RUNS = Number(args.runs);
+const ENGINE = args.engine;
+if (ENGINE !== 'sqlite' && ENGINE !== 'postgres') throw new Error('--engine: sqlite or postgres');
+if (!Number.isInteger(RECORDS) || RECORDS < 1) throw new Error('--records: a positive whole number');
+
+const DAY = 86_400_000;
+const SPAN_MS = 90 * DAY;
+const CONNECTIONS = 50;
+const USERS = 100_000;
+const MODELS = Array.from({ length: 20 }, (_, i) => `model-${i}`);
+const PROVIDERS = ['openai', 'anthropic', 'gemini', 'azure', 'bedrock'];
+const BATCH = 5_000;
+/** Records written through the log writer (queue, batches, rollups) for the ingest rate. */
+const WRITER_RECORDS = Math.min(200_000, RECORDS);
 const TOKEN = 'bench-admin-token-0123456789';
+const TARGET = { p50: 150, p99: 500, ingestPerSec: 20_000 };
 
 /** A deterministic pseudo-random sequence, so runs are comparable. */
 function random(seed: number) {
@@ -31,41 +58,36 @@ function random(seed: number) {
   };
 }
 
-async function main() {
-  const dir = await mkdtemp(join(tmpdir(), 'usage-panda-bench-store-'));
-  const store = await openStore({ dataDir: dir });
+async function openBenchStore(): Promise<{ store: Store; cleanup(): Promise<void> }> {
+  if (ENGINE === 'sqlite') {
+    const dir = await mkdtemp(join(tmpdir(), 'usage-panda-bench-store-'));
+    const store = await openStore({ dataDir: dir });
+    await store.migrate();
+    return { store, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  }
+  const schema = `bench_store_${randomBytes(4).toString('hex')}`;
+  const admin = async (text: string) => {
+    const client = new pg.Client({ connectionString: args['database-url'] });
+    await client.connect();
+    await client.query(text);
+    await client.end();
+  };
+  await admin(`create schema ${schema}`);
+  const store = await openStore({ databaseUrl: args['database-url'], dataDir: '.', schema });
   await store.migrate();
-  const connections = await Promise.all(
-    ['prod', 'staging', 'batch', 'research', 'support'].map((name, i) =>
-      store.insertConnection({
-        name,
-        keyHash: `bench-${i}`,
-        keyPrefix: `up-${i}`,
-        enabled: true,
-        policy: DEFAULT_POLICY,
-        upstream: null,
-        providerKeyEncrypted: null,
-        managedBy: 'api',
-      }),
-    ),
-  );
+  return { store, cleanup: () => admin(`drop schema if exists ${schema} cascade`) };
+}
 
-  const rand = random(42);
+function recordMaker(connections: { id: string; name: string }[], seed: number) {
+  const rand = random(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
-  const end = Date.now();
-  const start = end - SPAN_MS;
-  const step = SPAN_MS / RECORDS;
-  const writer = createLogWriter(store, { maxQueue: 20_000 });
-
-  console.log(`ingesting ${RECORDS.toLocaleString('en-US')} records through the log writer into SQLite…`);
-  const began = performance.now();
-  for (let i = 0; i < RECORDS; i++) {
-    const ts = Math.floor(start + i * step);
+  return (ts: number, i: number): LogRecord => {
     const connection = pick(connections);
-    const failed = rand() < 0.03;
+    const failed = rand() < 0.02;
+    const flagged = rand() < 0.05;
     const prompt = Math.floor(rand() * 2000);
     const completion = Math.floor(rand() * 800);
-    const record: LogRecord = {
+    return {
       id: newRequestId(ts),
       ts,
       connectionId: connection.id,
@@ -85,30 +107,68 @@ async function main() {
       cachedTokens: null,
       reasoningTokens: null,
       usageEstimated: false,
-      costUsd: rand() < 0.01 ? null : (prompt * 0.15 + completion * 0.6) / 1e6,
+      costUsd: (prompt * 0.15 + completion * 0.6) / 1e6,
       upstreamId: `chatcmpl-${i}`,
       organization: null,
       ip: '10.0.0.1',
       userAgent: 'OpenAI/JS 6.0',
-      endUser: rand() < 0.8 ? `user-${Math.floor(rand() * 2000)}` : null,
+      endUser: `user-${Math.floor(rand() * USERS)}`,
       traceId: null,
-      flags: rand() < 0.02 ? [{ type: 'wordlist_profanity', description: 'matched a word' }] : [],
-      moderated: rand() < 0.05,
-      provider: 'openai',
+      flags: flagged ? [{ type: 'policy_wordlists', description: 'matched a word' }] : [],
+      moderated: false,
+      provider: pick(PROVIDERS),
       requestBody: null,
       responseBody: null,
       attempts: [],
     };
-    // The writer drops beyond its bound; the benchmark feeds it as fast as it writes.
+  };
+}
+
+async function main() {
+  const { store, cleanup } = await openBenchStore();
+  const connections = [];
+  for (let i = 0; i < CONNECTIONS; i++) {
+    connections.push(
+      await store.insertConnection({
+        name: `connection-${i}`,
+        keyHash: `bench-${i}`,
+        keyPrefix: `up-${i}`,
+        enabled: true,
+        policy: DEFAULT_POLICY,
+        upstream: null,
+        providerKeyEncrypted: null,
+        managedBy: 'api',
+      }),
+    );
+  }
+  const end = Date.now();
+  const start = end - SPAN_MS;
+  const make = recordMaker(connections, 42);
+
+  console.log(`loading ${RECORDS.toLocaleString('en-US')} records over 90 days into ${ENGINE}…`);
+  const bulkRecords = RECORDS - WRITER_RECORDS;
+  let began = performance.now();
+  for (let i = 0; i < bulkRecords; i += BATCH) {
+    const batch: LogRecord[] = [];
+    for (let j = i; j < Math.min(i + BATCH, bulkRecords); j++)
+      batch.push(make(start + Math.floor((j * SPAN_MS) / RECORDS), j));
+    await store.insertLogs(batch);
+    if (i % 500_000 === 0 && i > 0) console.log(`  ${i.toLocaleString('en-US')}…`);
+  }
+  const bulkPerSec = Math.round(bulkRecords / ((performance.now() - began) / 1000));
+  console.log(`bulk load: ${bulkPerSec.toLocaleString('en-US')} records/s`);
+
+  // The last records arrive as the gateway sends them: through the log writer's queue and batches.
+  const writer = createLogWriter(store, { maxQueue: 20_000 });
+  began = performance.now();
+  for (let j = bulkRecords; j < RECORDS; j++) {
     if (writer.stats.queued >= 10_000) await writer.drain();
-    writer.enqueue(record);
+    writer.enqueue(make(start + Math.floor((j * SPAN_MS) / RECORDS), j));
   }
   await writer.drain();
-  const seconds = (performance.now() - began) / 1000;
-  const { written, dropped, failed } = writer.stats;
-  console.log(
-    `ingested ${written.toLocaleString('en-US')} records in ${seconds.toFixed(1)} s: ${Math.round(written / seconds).toLocaleString('en-US')} records/s (dropped ${dropped}, failed ${failed})`,
-  );
+  const ingestPerSec = Math.round(WRITER_RECORDS / ((performance.now() - began) / 1000));
+  console.log(`log writer ingest: ${ingestPerSec.toLocaleString('en-US')} records/s (dropped ${writer.stats.dropped})`);
+  await writer.close();
 
   const app = Fastify();
   await app.register(
@@ -121,44 +181,87 @@ async function main() {
       }),
     { prefix: '/api' },
   );
-  const month = `from=${start}&to=${end}`;
-  const prod = connections[0]?.id ?? '';
-  const queries: Array<[string, string]> = [
-    ['summary (last 24 h)', '/api/stats/summary'],
-    ['summary (30 days)', `/api/stats/summary?${month}`],
-    [
-      'summary (30 days, one connection, Europe/Berlin)',
-      `/api/stats/summary?${month}&connection=${prod}&tz=Europe/Berlin`,
-    ],
-    [
-      'timeseries (48 h, hourly, by operation)',
-      `/api/stats/timeseries?from=${end - 48 * 3_600_000}&to=${end}&interval=hour&split=operation`,
-    ],
-    ['timeseries (30 days, daily, by model)', `/api/stats/timeseries?${month}&interval=day&split=model`],
-    ['timeseries (30 days, daily, Asia/Kolkata)', `/api/stats/timeseries?${month}&interval=day&tz=Asia/Kolkata`],
-    ['models (30 days)', `/api/stats/models?${month}`],
-    ['users (30 days, top 50 by cost)', `/api/stats/users?${month}&sort=cost`],
-    ['users (last 24 h, top 50 by errors)', '/api/stats/users?sort=errors'],
-    ['log page (connection + user filter)', `/api/logs?connection=${prod}&user=user-7&limit=50`],
-    ['log page (errors, 30 days)', `/api/logs?error=true&${month}&limit=50`],
+
+  const one = connections[7]?.id ?? '';
+  const ranges: Array<[string, number]> = [
+    ['24h', DAY],
+    ['7d', 7 * DAY],
+    ['30d', 30 * DAY],
+    ['90d', 90 * DAY],
   ];
-  console.log(`\np50 of ${RUNS} runs each (after one warm-up):`);
-  for (const [name, url] of queries) {
+  const queries: Array<{ name: string; range: string; url: string }> = [];
+  for (const [range, length] of ranges) {
+    const span = `from=${end - length}&to=${end}`;
+    const interval = length <= 7 * DAY ? 'hour' : 'day';
+    const add = (name: string, path: string) =>
+      queries.push({ name, range, url: `${path}${path.includes('?') ? '&' : '?'}${span}` });
+    add('summary', '/api/stats/summary');
+    add('summary, one connection, Europe/Berlin', `/api/stats/summary?connection=${one}&tz=Europe/Berlin`);
+    add(`time series by model (${interval})`, `/api/stats/timeseries?interval=${interval}&split=model`);
+    add(`costs by operation (${interval})`, `/api/stats/timeseries?interval=${interval}&split=operation`);
+    add('models', '/api/stats/models');
+    add('users, top by cost', '/api/stats/users?sort=cost');
+    add('users, top by errors', '/api/stats/users?sort=errors');
+    add('users, one connection', `/api/stats/users?connection=${one}`);
+    add('logs page', '/api/logs?limit=50');
+    add('logs page, connection', `/api/logs?connection=${one}&limit=50`);
+    add('logs page, user', '/api/logs?user=user-4242&limit=50');
+    add('logs page, model', '/api/logs?model=model-3&limit=50');
+    add('logs page, operation', '/api/logs?operation=embedding&limit=50');
+    add('logs page, provider', '/api/logs?provider=gemini&limit=50');
+    add('logs page, flag', '/api/logs?flag=policy_wordlists&limit=50');
+    add('logs page, errors', '/api/logs?error=true&limit=50');
+    add('alerts, one connection', `/api/alerts?connection=${one}`);
+  }
+
+  const results: Array<{ name: string; range: string; p50_ms: number; p99_ms: number }> = [];
+  console.log(`\n${RUNS} runs each (after one warm-up):   p50 ms   p99 ms`);
+  for (const query of queries) {
     const times: number[] = [];
     for (let run = 0; run <= RUNS; run++) {
       const t0 = performance.now();
-      const response = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${TOKEN}` } });
+      const response = await app.inject({
+        method: 'GET',
+        url: query.url,
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
       const elapsed = performance.now() - t0;
-      if (response.statusCode !== 200) throw new Error(`${url} answered ${response.statusCode}: ${response.body}`);
+      if (response.statusCode !== 200)
+        throw new Error(`${query.url} answered ${response.statusCode}: ${response.body}`);
       if (run > 0) times.push(elapsed);
     }
     times.sort((a, b) => a - b);
-    const p50 = times[Math.floor(times.length / 2)] ?? Number.NaN;
-    console.log(`  ${name.padEnd(52)} ${p50.toFixed(1).padStart(8)} ms`);
+    const at = (q: number) =>
+      Math.round((times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)] ?? 0) * 10) / 10;
+    const result = { name: query.name, range: query.range, p50_ms: at(0.5), p99_ms: at(0.99) };
+    results.push(result);
+    console.log(
+      `  ${`${query.name} (${query.range})`.padEnd(48)} ${result.p50_ms.toFixed(1).padStart(8)} ${result.p99_ms.toFixed(1).padStart(8)}`,
+    );
   }
   await app.close();
   await store.close();
-  await rm(dir, { recursive: true, force: true });
+  await cleanup();
+
+  const targets = [
+    {
+      name: `ingest through the log writer >= ${TARGET.ingestPerSec} records/s`,
+      pass: ingestPerSec >= TARGET.ingestPerSec,
+    },
+    ...results.flatMap((r) => [
+      { name: `${r.name} (${r.range}) p50 < ${TARGET.p50} ms`, pass: r.p50_ms < TARGET.p50 },
+      { name: `${r.name} (${r.range}) p99 < ${TARGET.p99} ms`, pass: r.p99_ms < TARGET.p99 },
+    ]),
+  ];
+  const report = { engine: ENGINE, records: RECORDS, bulkPerSec, ingestPerSec, queries: results, targets };
+  const dir = new URL('./results/', import.meta.url);
+  await mkdir(dir, { recursive: true });
+  const text = `${JSON.stringify(report, null, 2)}\n`;
+  await writeFile(new URL('store-latest.json', dir), text);
+  await writeFile(new URL(`store-${ENGINE}-latest.json`, dir), text);
+  const failing = targets.filter((t) => !t.pass);
+  console.log(`\ntargets: ${targets.length - failing.length} of ${targets.length} met`);
+  for (const t of failing) console.log(`  not met: ${t.name}`);
 }
 
 await main();

@@ -31,6 +31,9 @@ const MB = 1024 * 1024;
 
 const PROXY_PATHS = [
   '/v1/chat/completions',
+  '/anthropic/v1/messages',
+  '/gemini/v1beta/models/gemini-2.0-flash:generateContent',
+  '/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse',
   '/v1/completions',
   '/v1/embeddings',
   '/v1/edits',
@@ -198,6 +201,12 @@ const openAiBody = fc.record(
     voice: sometimes(fc.constantFrom('alloy', 'nobody')),
     response_format: sometimes(fc.constantFrom('json', 'text', 'mp3', 'b64_json')),
     tools: sometimes(fc.array(anyJson, { maxLength: 2 })),
+    // The native routes' fields (Anthropic Messages, Gemini generateContent).
+    system: sometimes(fc.oneof(text, fc.array(anyJson, { maxLength: 2 }))),
+    contents: sometimes(fc.array(anyJson, { maxLength: 3 })),
+    systemInstruction: sometimes(anyJson),
+    generationConfig: sometimes(anyJson),
+    toolConfig: sometimes(anyJson),
     metadata: sometimes(fc.dictionary(fc.string({ maxLength: 8 }), text, { maxKeys: 3 })),
   },
   { requiredKeys: [] },

@@ -9,6 +9,7 @@ import { rangeOf, statsModels, statsSummary } from './admin/stats.js';
 import { ConfigError, type GatewaySettings, loadConfig } from './config/config.js';
 import { ConnectionDirectory, publicConnection } from './connections/directory.js';
 import type { LogRecord } from './domain.js';
+import { isEdgeConfig, startEdge } from './edge-gateway.js';
 import { type Gateway, openConfiguredStore, startGateway } from './gateway.js';
 import { startMockUpstream } from './mock-upstream/server.js';
 import { isTimeZone } from './policy-settings.js';
@@ -29,6 +30,8 @@ interface StartFlags extends StoreFlags {
   mockUpstream?: boolean;
   allowedHosts?: string;
   corsOrigins?: string;
+  controlPlane?: string;
+  edgeToken?: string;
 }
 
 const port = (value: string) => {
@@ -52,6 +55,8 @@ function settingsFrom(flags: StartFlags): GatewaySettings & { configFile?: strin
     mockUpstream: flags.mockUpstream,
     allowedHosts: listFlag(flags.allowedHosts),
     corsOrigins: listFlag(flags.corsOrigins),
+    controlPlane: flags.controlPlane,
+    edgeToken: flags.edgeToken,
   };
 }
 
@@ -133,10 +138,22 @@ storeOptions(program.command('start').description('start the gateway'))
   .option('--allowed-hosts <names>', 'host names the gateway answers to besides loopback ones, comma-separated')
   .option('--cors-origins <origins>', 'origins whose web pages get CORS, comma-separated')
   .option('--redis-url <url>', 'redis:// URL: share limits, budgets and config changes across replicas')
+  .option('--control-plane <url>', 'run as an edge of this central gateway (no database of its own)')
+  .option('--edge-token <token>', "the edge's token, made in the central gateway's dashboard (upe-…)")
   .action(async (flags) => {
     const config = await loadConfig(settingsFrom(flags), process.env);
-    const gateway = await startGateway(config);
-    printStartBanner(gateway, config.mockUpstream, config.file.standalone);
+    let gateway: { app: Gateway['app']; close(): Promise<void> };
+    if (isEdgeConfig(config)) {
+      const edge = await startEdge(config);
+      process.stdout.write(
+        `Usage Panda edge is listening on ${edge.url}\n  proxy:         ${edge.url}/v1\n  control plane: ${config.controlPlane}\n`,
+      );
+      gateway = edge;
+    } else {
+      const central = await startGateway(config);
+      printStartBanner(central, config.mockUpstream, config.file.standalone);
+      gateway = central;
+    }
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -242,19 +259,16 @@ function logLine(r: LogRecord): string {
 
 const FOLLOW_POLL_MS = 1000;
 
-/** Records newer than `afterId`, oldest first, paging back until reaching it. */
+/** Records newer than `afterId`, oldest first. */
 async function newerRecords(store: Store, filter: LogFilter, afterId: string): Promise<LogRecord[]> {
   const found: LogRecord[] = [];
   let cursor: string | undefined;
-  for (;;) {
-    const page = await store.queryLogs(filter, { limit: 500, cursor });
-    for (const record of page.records) {
-      if (record.id <= afterId) return found.reverse();
-      found.push(record);
-    }
-    if (!page.nextCursor) return found.reverse();
-    cursor = page.nextCursor;
-  }
+  do {
+    const page = await store.queryLogs(filter, { limit: 500, cursor, since: afterId });
+    found.push(...page.records);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return found.reverse();
 }
 
 logFilterOptions(

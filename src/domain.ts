@@ -141,4 +141,20 @@ export interface LogRecord {
   responseBody: string | null;
   /** Every call to upstream, retries included; empty when upstream was not called. */
   attempts: UpstreamAttempt[];
+  /** The edge gateway that served the request (its token's name); null or absent: this gateway. */
+  edge?: string | null;
+}
+
+/** A token an edge gateway syncs its connections with and ships its records under. */
+export interface EdgeToken {
+  id: string;
+  /** Unique; recorded on every record the edge ships. */
+  name: string;
+  /** The first characters of the token, enough to recognise it in a list. */
+  tokenPrefix: string;
+  /** Connection ids the edge may serve; null means every connection. */
+  connections: string[] | null;
+  createdAt: number;
+  /** When the edge last synced or shipped records; null before its first time. */
+  lastSeenAt: number | null;
 }

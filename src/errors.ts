@@ -139,6 +139,18 @@ export const upstreamAnswerBroken = (reason: string) =>
     say(`upstream's answer broke off (${reason})`),
   );
 
+/**
+ * An answer a native route cannot put in its API's shape (not a JSON object, not an event
+ * stream): an upstream error keeps its status, anything else is a 502.
+ */
+export const upstreamAnswerUntranslatable = (status: number, what: string) =>
+  new GatewayError(
+    'UP_ERR_UPSTREAM_ANSWER_UNTRANSLATABLE',
+    status >= 400 ? status : 502,
+    'upstream_error',
+    say(`upstream answered ${status} with ${what}`),
+  );
+
 /** The connection's (or the gateway's) total upstream timeout passed, every attempt together. */
 export const upstreamTotalTimeout = (ms: number) =>
   upstreamTimeout(`the answer was not complete within the total timeout of ${ms} ms (upstreamTotalTimeoutMs)`);
@@ -182,6 +194,31 @@ export const notFound = (what: string) =>
 
 export const adminUnauthorized = () =>
   new GatewayError('UP_ERR_ADMIN_UNAUTHORIZED', 401, 'access_denied', say('invalid or missing admin token'));
+
+/** A wrong, missing or revoked edge token on the edge API. */
+export const edgeUnauthorized = () =>
+  new GatewayError('UP_ERR_EDGE_UNAUTHORIZED', 401, 'access_denied', say('invalid, missing or revoked edge token'));
+
+/** A record of a connection the edge token may not serve. */
+export const edgeOutOfScope = (connectionId: string) =>
+  new GatewayError(
+    'UP_ERR_EDGE_SCOPE',
+    403,
+    'access_denied',
+    say(`this edge token may not serve connection ${JSON.stringify(connectionId.slice(0, 100))}`),
+  );
+
+/** An edge gateway has no admin API or dashboard: the control plane has them. */
+export const adminOnControlPlane = (url: string) =>
+  new GatewayError(
+    'UP_ERR_EDGE_NO_ADMIN',
+    404,
+    'not_found',
+    say(`this is an edge gateway: the admin API and the dashboard are on the control plane, ${url}`),
+  );
+
+export const nameTaken = (what: string, name: string) =>
+  new GatewayError('UP_ERR_NAME_TAKEN', 409, 'invalid_request', say(`${what} ${JSON.stringify(name)} already exists`));
 
 /** What the record of a request still in flight when the gateway shut down says. */
 export const cutByShutdown = () =>

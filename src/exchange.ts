@@ -3,6 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Connection, Flag, Operation, UpstreamAttempt } from './domain.js';
 import type { PolicySettings } from './policy-settings.js';
+import type { NativeRoute } from './providers/native.js';
 import { classifyEndpoint, type Endpoint, operationOf } from './providers/openai/endpoints.js';
 import type { Usage } from './providers/openai/usage.js';
 
@@ -39,6 +40,8 @@ export class Exchange {
   readonly operation: Operation;
 
   connection: Connection | null = null;
+  /** Set when the client speaks a provider's own API (a native route), read as chat completions. */
+  native: NativeRoute | null = null;
   /** True when a standalone gateway applied its default policy to a request without a key. */
   standalone = false;
   body: RequestBody = { kind: 'none' };
@@ -70,6 +73,8 @@ export class Exchange {
   /** True when the gateway asked upstream for stream usage the client did not ask for. */
   streamUsageInjected = false;
   upstreamId: string | null = null;
+  /** performance.now() when the request was first sent upstream; null when upstream was not called. */
+  upstreamSentAt: number | null = null;
   /** ms from sending upstream to its response headers; null when upstream was not called. */
   upstreamHeadersMs: number | null = null;
   /** ms from sending upstream to the end of its answer. */

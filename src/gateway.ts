@@ -1,12 +1,14 @@
 // Assembles a running gateway from a Config: store, secrets, connections, log writer,
 // upstream agent and server; and takes it down again in order, draining what is in flight.
+// `serve` is the part an edge gateway (edge-gateway.ts) shares: everything but the store.
 import { chmod, mkdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Agent } from 'undici';
 import { createPriceBook } from './accounting/prices.js';
 import { AdminAuthLimit } from './admin/auth-limit.js';
+import type { AdminDeps } from './admin/index.js';
 import { createSessions } from './admin/session.js';
 import { ensureAdminToken, type StoredAdminToken } from './admin/token.js';
 import { AutoReplyDirectory } from './autoreplies/directory.js';
@@ -15,14 +17,16 @@ import { applyConfigFile } from './config/apply.js';
 import type { Config } from './config/config.js';
 import { ConnectionDirectory } from './connections/directory.js';
 import type { LogRecord } from './domain.js';
-import { createMetrics } from './metrics.js';
+import { EdgeControl } from './edge/control.js';
+import { createMetrics, type GatewayMetrics, type MetricSources } from './metrics.js';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.js';
 import { PolicySettingsSchema } from './policy-settings.js';
 import { createUpstreamAgent } from './proxy/forward.js';
+import type { ProxyAutoReplies, ProxyConnections } from './proxy/route.js';
 import { Cooldowns } from './proxy/routing.js';
 import { StreamOptionsRefusals } from './proxy/stream.js';
 import { createSecretBox, loadSecret } from './secrets/cipher.js';
-import { buildServer } from './server.js';
+import { buildServer, type ControlPlaneStatus } from './server.js';
 import { SpendControl } from './spend/control.js';
 import { openState } from './state/index.js';
 import type { SharedState } from './state/state.js';
@@ -32,6 +36,7 @@ import { RetentionSchema, startRetention } from './store/retention.js';
 import { openStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
 import { startWorkerLogWriter } from './store/worker-log-writer.js';
+import { createRequestTracer } from './telemetry.js';
 
 export interface Gateway {
   /** Base URL of the gateway, e.g. http://127.0.0.1:9000 */
@@ -75,6 +80,8 @@ function shareChanges(state: SharedState, connections: ConnectionDirectory, auto
 }
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  // An edge has no store: it is assembled by startEdge (edge-gateway.ts), as the CLI does.
+  if (config.controlPlane) throw new Error('this config is an edge gateway’s: start it with startEdge');
   const store = await openConfiguredStore(config);
   const secret = await loadSecret(config.secret, config.dataDir);
   const box = createSecretBox(secret);
@@ -83,30 +90,122 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const connections = new ConnectionDirectory(store, box);
   const autoReplies = new AutoReplyDirectory(store);
   const adminToken = await ensureAdminToken(store, config.adminToken);
-  const mockUpstream = config.mockUpstream ? await startMockUpstream({ port: 0 }) : null;
-  const agent = createUpstreamAgent(config);
 
+  let log: FastifyBaseLogger | undefined;
   const refusals = createRefusalCounter(store, {
-    onError: (err) => app.log.error({ err }, 'writing refusal counts failed'),
+    onError: (err) => log?.error({ err }, 'writing refusal counts failed'),
   });
   const authLimit = new AdminAuthLimit({
     maxFailures: config.adminAuthMaxFailures,
     windowMs: config.adminAuthWindowMs,
   });
+  let metrics: GatewayMetrics | undefined;
+  // Records are written in a worker thread with its own connection to the same database.
+  const logWriter: LogWriter = await startWorkerLogWriter({
+    store: { databaseUrl: config.databaseUrl, dataDir: config.dataDir },
+    onDrop: () => log?.warn('log queue full: a log record was dropped (counted in /metrics)'),
+    onError: (err, records) => log?.error({ err, records }, 'writing log records failed'),
+    onWritten: (records, ms) => metrics?.storeWrite(records, ms),
+  });
+  let stopRetention: () => Promise<void> = async () => {};
+  const served = await serve(config, options, {
+    connections,
+    autoReplies,
+    admin: (spend, metrics) => ({
+      store,
+      connections,
+      autoReplies,
+      spend,
+      edges: new EdgeControl(store, box),
+      adminToken,
+      sessions: createSessions(adminToken, secret, store),
+      authLimit,
+      onRefused(ip, status) {
+        metrics.refused('admin', status);
+        refusals.add('admin', status, ip);
+      },
+      flushRefusals: () => refusals.flush(),
+    }),
+    logWriter: () => logWriter,
+    onState: (state) => shareChanges(state, connections, autoReplies),
+    refused: (record) => refusals.add('proxy', record.status, record.ip),
+    keep: (record) => logWriter.enqueue(record),
+    beforeListen(app, gatewayMetrics) {
+      log = app.log;
+      metrics = gatewayMetrics;
+      stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
+      if (applied) app.log.info({ file: config.configFile, ...applied }, 'config file applied');
+    },
+  });
+  return {
+    url: served.url,
+    app: served.app,
+    store,
+    connections,
+    logWriter,
+    adminToken,
+    mockUpstream: served.mockUpstream,
+    spend: served.spend,
+    async close() {
+      await served.close({
+        beforeServer: () => stopRetention(),
+        afterServer: async () => {
+          await logWriter.close();
+          await refusals.close();
+        },
+      });
+      await store.close();
+    },
+  };
+}
+
+/** What differs between a gateway with a store and an edge: where connections come from, where records go. */
+export interface ServeParts {
+  connections: ProxyConnections;
+  autoReplies: ProxyAutoReplies;
+  /** The admin API's dependencies; null on an edge, whose /api answers 404. */
+  admin: ((spend: SpendControl, metrics: GatewayMetrics) => AdminDeps) | null;
+  /** The control plane an edge syncs from: named in its /api answers and checked in /readyz. */
+  controlPlane?: () => ControlPlaneStatus;
+  logWriter?: () => LogWriter | undefined;
+  edgeMetrics?: MetricSources['edge'];
+  onState?(state: SharedState): void;
+  /** A request refused for its key, beyond the metrics. */
+  refused?(record: LogRecord): void;
+  /** Where every other record goes. */
+  keep(record: LogRecord): void;
+  /** Called with the app (and its logger) and the metrics before it listens. */
+  beforeListen?(app: FastifyInstance, metrics: GatewayMetrics): void;
+}
+
+export interface Served {
+  url: string;
+  app: FastifyInstance;
+  mockUpstream: MockUpstream | null;
+  spend: SpendControl;
+  /** Stops taking requests, lets those in flight finish (cut after the grace period), then stops the rest. */
+  close(steps: { beforeServer?(): Promise<void>; afterServer?(): Promise<void> }): Promise<void>;
+}
+
+/** The proxy's server and what it runs on (upstream agent, limits and budgets, metrics), listening. */
+export async function serve(config: Config, options: GatewayOptions, parts: ServeParts): Promise<Served> {
+  const mockUpstream = config.mockUpstream ? await startMockUpstream({ port: 0 }) : null;
+  const agent = createUpstreamAgent(config);
   let ready = false;
   let cutting = false;
-  let logWriter: LogWriter | undefined;
   let clientConnections = 0;
   const metrics = createMetrics({
-    logWriter: () => logWriter,
+    logWriter: parts.logWriter ?? (() => undefined),
     clientConnections: () => clientConnections,
     upstreamSockets: () => upstreamSockets(agent),
+    edge: parts.edgeMetrics,
   });
   // Set once the app (whose logger reports Redis errors) exists.
   let reportStateError: (err: unknown) => void = () => {};
   const state = await openState({ redisUrl: config.redisUrl, onError: (err) => reportStateError(err) });
-  shareChanges(state, connections, autoReplies);
+  parts.onState?.(state);
   const prices = createPriceBook(config.file.prices);
+  const tracer = createRequestTracer(config);
   const spend = new SpendControl({
     state,
     prices,
@@ -123,6 +222,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     trustProxy: config.trustProxy,
     isReady: () => ready,
     stateStore: () => ({ kind: state.kind, available: state.available }),
+    controlPlane: parts.controlPlane,
     metrics,
     access: browserAccess({
       listenHost: config.host,
@@ -130,23 +230,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       allowedHosts: config.allowedHosts,
       corsOrigins: config.corsOrigins,
     }),
-    admin: {
-      store,
-      connections,
-      autoReplies,
-      spend,
-      adminToken,
-      sessions: createSessions(adminToken, secret, store),
-      authLimit,
-      onRefused(ip, status) {
-        metrics.refused('admin', status);
-        refusals.add('admin', status, ip);
-      },
-      flushRefusals: () => refusals.flush(),
-    },
+    admin: parts.admin ? parts.admin(spend, metrics) : null,
     proxy: {
-      connections,
-      autoReplies,
+      connections: parts.connections,
+      autoReplies: parts.autoReplies,
       agent,
       upstream: mockUpstream?.url ?? config.upstream,
       // The simulator takes any key, so trying the product needs none.
@@ -166,23 +253,18 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         seconds: config.targetCooldownSeconds,
       }),
       mockOrigin: mockUpstream ? new URL(mockUpstream.url).origin : null,
-      record(record) {
+      record(record, ex) {
         metrics.observe(record);
         if (isRefusal(record)) {
-          // Counted per IP and minute, not logged: a loop of wrong keys must not fill the log.
+          // Counted per IP and minute, not logged nor traced: a loop of wrong keys must not fill the log.
           metrics.refused('proxy', record.status);
-          refusals.add('proxy', record.status, record.ip);
+          parts.refused?.(record);
         } else {
-          logWriter?.enqueue(record);
+          parts.keep(record);
+          tracer?.trace(record, ex);
         }
       },
     },
-  });
-  // Records are written in a worker thread with its own connection to the same database.
-  logWriter = await startWorkerLogWriter({
-    store: { databaseUrl: config.databaseUrl, dataDir: config.dataDir },
-    onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
-    onError: (err, records) => app.log.error({ err, records }, 'writing log records failed'),
   });
 
   // Requests whose response has not closed yet: shutdown waits for each one's record.
@@ -205,28 +287,21 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     app.log.warn({ err }, 'shared state (Redis) error');
   };
 
-  const stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
-
-  if (applied) app.log.info({ file: config.configFile, ...applied }, 'config file applied');
+  parts.beforeListen?.(app, metrics);
   await app.listen({ port: config.port, host: config.host });
   ready = true;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 
-  const writer = logWriter;
   return {
     url: `http://${host}:${port}`,
     app,
-    store,
-    connections,
-    logWriter: writer,
-    adminToken,
     mockUpstream,
     spend,
-    async close() {
+    async close(steps) {
       ready = false;
-      await stopRetention();
+      await steps.beforeServer?.();
       // New connections are refused at once; requests in flight get the grace period to
       // finish, then their connections are cut and their records say so.
       const cut = setTimeout(() => {
@@ -237,13 +312,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       clearTimeout(cut);
       // A response's 'close' (where the proxy records it) can come after the server's.
       await Promise.all(inFlight);
-      await writer.close();
-      await refusals.close();
+      await tracer?.shutdown();
+      await steps.afterServer?.();
       await agent.close();
       spend.close();
       await state.close();
       await mockUpstream?.close();
-      await store.close();
     },
   };
 }

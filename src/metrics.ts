@@ -13,6 +13,8 @@ export interface GatewayMetrics {
   stateUnavailable(allowed: boolean): void;
   /** A request used more than it reserved (requests, tokens or usd). */
   spendOverrun(kind: string): void;
+  /** The log writer stored a batch of `records` in `ms`. */
+  storeWrite(records: number, ms: number): void;
 }
 
 /** Where the gauges read from; each is asked at scrape time. */
@@ -22,6 +24,18 @@ export interface MetricSources {
   clientConnections(): number;
   /** Sockets to upstreams: carrying a request, or kept alive for the next one. */
   upstreamSockets(): { inUse: number; idle: number };
+  /** An edge's sync and shipping; absent on a gateway with its own store. */
+  edge?(): EdgeMetricValues;
+}
+
+export interface EdgeMetricValues {
+  /** Seconds since the control plane last answered a sync; null before the first time. */
+  syncAgeSeconds: number | null;
+  spooledRecords: number;
+  spoolBytes: number;
+  /** Records lost: past the spool's cap, or rejected by the control plane. */
+  droppedRecords: number;
+  shippedRecords: number;
 }
 
 export function createMetrics(sources: MetricSources): GatewayMetrics {
@@ -49,10 +63,41 @@ export function createMetrics(sources: MetricSources): GatewayMetrics {
   });
   const requests = new Counter({
     name: 'usage_panda_requests_total',
-    help: 'Requests through the proxy, by operation and status code.',
-    labelNames: ['operation', 'status'] as const,
+    help: 'Requests through the proxy, by connection, model, operation and status code.',
+    labelNames: ['connection', 'model', 'operation', 'status'] as const,
     registers: [registry],
   });
+  const tokens = new Counter({
+    name: 'usage_panda_tokens_total',
+    help: 'Tokens of the requests through the proxy, by connection, model and type (input, output; cached and reasoning are parts of them).',
+    labelNames: ['connection', 'model', 'type'] as const,
+    registers: [registry],
+  });
+  const cost = new Counter({
+    name: 'usage_panda_cost_usd_total',
+    help: 'What the requests through the proxy cost in USD, by connection and model (unpriced ones count 0).',
+    labelNames: ['connection', 'model'] as const,
+    registers: [registry],
+  });
+  const overhead = new Histogram({
+    name: 'usage_panda_overhead_duration_seconds',
+    help: 'Time a request spent in the gateway itself: its latency less the upstream call (all of it when upstream was not called).',
+    labelNames: ['operation'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  const storeWrites = new Histogram({
+    name: 'usage_panda_store_write_duration_seconds',
+    help: 'Time to write one batch of log records to the store.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const storeWrittenRecords = new Counter({
+    name: 'usage_panda_store_written_records_total',
+    help: 'Log records written to the store, counted as their batches complete.',
+    registers: [registry],
+  });
+  const models = new ModelLabels();
   const latency = new Histogram({
     name: 'usage_panda_request_duration_seconds',
     help: 'Total request latency through the proxy.',
@@ -105,11 +150,54 @@ export function createMetrics(sources: MetricSources): GatewayMetrics {
   queueStat('usage_panda_log_records_dropped', 'Log records dropped because the queue was full.', (s) => s.dropped);
   queueStat('usage_panda_log_records_failed', 'Log records the store failed to write.', (s) => s.failed);
 
+  const { edge } = sources;
+  if (edge) {
+    const edgeStat = (name: string, help: string, pick: (values: EdgeMetricValues) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const value = pick(edge());
+          if (value !== null) this.set(value);
+        },
+      });
+    edgeStat(
+      'usage_panda_edge_sync_age_seconds',
+      'Seconds since the control plane last answered a sync (the snapshot served is at most this old).',
+      (v) => v.syncAgeSeconds,
+    );
+    edgeStat(
+      'usage_panda_edge_spool_records',
+      'Records spooled on disk for the control plane.',
+      (v) => v.spooledRecords,
+    );
+    edgeStat('usage_panda_edge_spool_bytes', 'Bytes of the on-disk spool.', (v) => v.spoolBytes);
+    edgeStat(
+      'usage_panda_edge_records_dropped',
+      'Records lost: past the spool cap, or rejected by the control plane.',
+      (v) => v.droppedRecords,
+    );
+    edgeStat('usage_panda_edge_records_shipped', 'Records the control plane accepted.', (v) => v.shippedRecords);
+  }
+
   return {
     registry,
     observe(record) {
-      requests.inc({ operation: record.operation, status: String(record.status) });
+      const connection = record.connectionName ?? record.connectionId ?? '';
+      const model = models.label(record.model);
+      requests.inc({ connection, model, operation: record.operation, status: String(record.status) });
+      const counts = {
+        input: record.promptTokens,
+        output: record.completionTokens,
+        cached: record.cachedTokens,
+        reasoning: record.reasoningTokens,
+      };
+      for (const [type, count] of Object.entries(counts)) if (count) tokens.inc({ connection, model, type }, count);
+      cost.inc({ connection, model }, record.costUsd ?? 0);
       latency.observe({ operation: record.operation }, record.latencyMs / 1000);
+      const gatewayMs = record.latencyMs - (record.upstreamLatencyMs ?? 0);
+      overhead.observe({ operation: record.operation }, Math.max(0, gatewayMs) / 1000);
       for (const flag of record.flags) flags.inc({ type: flag.type });
       if (record.costUsd === null) unpriced.inc({ operation: record.operation });
     },
@@ -122,5 +210,28 @@ export function createMetrics(sources: MetricSources): GatewayMetrics {
     spendOverrun(kind) {
       overruns.inc({ unit: kind });
     },
+    storeWrite(records, ms) {
+      storeWrites.observe(ms / 1000);
+      storeWrittenRecords.inc(records);
+    },
   };
+}
+
+/** At most this many model names become label values; the rest are counted as `other`. */
+export const MAX_MODEL_LABELS = 200;
+
+/**
+ * The model label of a record. The model is whatever the client sent, so a client sending
+ * made-up names must not grow the series without bound.
+ */
+class ModelLabels {
+  private readonly seen = new Set<string>();
+
+  label(model: string | null): string {
+    if (model === null) return '';
+    if (this.seen.has(model)) return model;
+    if (this.seen.size >= MAX_MODEL_LABELS) return 'other';
+    this.seen.add(model);
+    return model;
+  }
 }

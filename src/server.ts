@@ -1,13 +1,24 @@
 // Builds the Fastify app from its plugins: health, metrics, the admin API, the dashboard and the proxy.
 import { createServer, type ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { type AdminDeps, adminApi } from './admin/index.js';
 import type { BrowserAccess } from './browser-access.js';
 import { answerClientError, answerFrameworkError, refuseTunnel } from './client-error.js';
 import { dashboardRoutes } from './dashboard.js';
-import type { GatewayError } from './errors.js';
+import { adminOnControlPlane, type GatewayError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import { isVersionPath, type ProxyDeps, type ProxyHandler, proxyHandler, proxyRoutes } from './proxy/route.js';
+
+/** An edge's view of its control plane, for /readyz. */
+export interface ControlPlaneStatus {
+  url: string;
+  /** The last sync and the last delivery of records both reached it. */
+  reachable: boolean;
+  /** When it last answered a sync, ISO 8601; null before the first time. */
+  lastSyncAt: string | null;
+  /** Records waiting in the on-disk spool for it. */
+  spooled: number;
+}
 
 export interface ServerDeps {
   logLevel: string;
@@ -16,10 +27,13 @@ export interface ServerDeps {
   isReady(): boolean;
   /** The shared state behind limits and budgets, for /readyz. */
   stateStore(): { kind: 'memory' | 'redis'; available: boolean };
+  /** An edge's control plane; absent on a gateway with its own store. */
+  controlPlane?: () => ControlPlaneStatus;
   metrics: GatewayMetrics;
   /** The Host check and CORS (browser-access.ts). */
   access: BrowserAccess;
-  admin: AdminDeps;
+  /** Null on an edge: the admin API and the dashboard are the control plane's. */
+  admin: AdminDeps | null;
   proxy: Omit<ProxyDeps, 'logger'>;
 }
 
@@ -68,17 +82,27 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const state = deps.stateStore();
-    if (!deps.isReady()) return reply.code(503).send({ status: 'starting', state });
+    const controlPlane = deps.controlPlane?.();
+    if (!deps.isReady()) return reply.code(503).send({ status: 'starting', state, controlPlane });
     // Ready even without Redis: each connection's onStateUnavailable says what its requests get.
-    return { status: 'ready', state };
+    // An edge is ready without its control plane too: it serves from its last snapshot.
+    return { status: 'ready', state, controlPlane };
   });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });
 
-  await app.register((scope) => adminApi(scope, deps.admin), { prefix: '/api' });
-  await app.register((scope) => dashboardRoutes(scope));
+  const { admin, controlPlane } = deps;
+  if (admin) {
+    await app.register((scope) => adminApi(scope, admin), { prefix: '/api' });
+    await app.register((scope) => dashboardRoutes(scope));
+  } else {
+    const where = controlPlane?.().url ?? 'the central gateway';
+    app.get('/', edgeHasNoAdmin(where));
+    app.all('/api', edgeHasNoAdmin(where));
+    app.all('/api/*', edgeHasNoAdmin(where));
+  }
   const handler = proxyHandler({ ...deps.proxy, logger: app.log });
   const guarded: ProxyHandler = (req, res) => {
     // CORS is decided per request, once: every answer the proxy writes carries it.
@@ -90,6 +114,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   proxy = guarded;
   await app.register((scope) => proxyRoutes(scope, guarded));
   return app;
+}
+
+/** An edge's answer to /api: the admin API is on its control plane. */
+function edgeHasNoAdmin(url: string) {
+  const error = adminOnControlPlane(url);
+  return async (_request: FastifyRequest, reply: FastifyReply) => reply.code(error.status).send(error.toBody());
 }
 
 function pathOf(url: string | undefined): string {

@@ -42,6 +42,8 @@ export interface StackOptions {
   restartOf?: Pick<Stack, 'dataDir' | 'adminToken'>;
   /** The gateway's clock for limit and budget windows. */
   now?: () => number;
+  /** The admin token, e.g. the one replicas sharing a store share. */
+  adminToken?: string;
 }
 
 /** The path the harness writes `configYaml` to. */
@@ -53,7 +55,7 @@ export async function startStack(
 ): Promise<Stack> {
   const mock = await startMockUpstream({ port: 0 });
   const dataDir = options.restartOf?.dataDir ?? (await mkdtemp(join(tmpdir(), 'usage-panda-test-')));
-  const adminToken = options.restartOf?.adminToken ?? `admin-${randomBytes(16).toString('hex')}`;
+  const adminToken = options.restartOf?.adminToken ?? options.adminToken ?? `admin-${randomBytes(16).toString('hex')}`;
   let gateway: Gateway;
   try {
     let configFile: string | undefined;

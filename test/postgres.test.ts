@@ -1,10 +1,16 @@
 // The gateway on PostgreSQL (DATABASE_URL=postgres://…), end to end, in a schema of its own.
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/config.js';
+import { startEdge } from '../src/edge-gateway.js';
 import { generateApiKey } from '../src/secrets/keys.js';
 import { openStore } from '../src/store/sql-store.js';
-import { apiError, type Stack, startStack } from './harness.js';
+import { apiError, fakeProviderKey, type Stack, startStack } from './harness.js';
 
 const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `test_gateway_${randomBytes(6).toString('hex')}`;
@@ -48,6 +54,36 @@ describe('gateway on PostgreSQL', () => {
     expect(logs.json.data).toHaveLength(1);
   });
 
+  it('sums requests per provider that answered for the Dashboard, through a connection with two targets', async () => {
+    const origin = new URL(stack.mock.url).origin;
+    const { id, key } = await stack.createConnection({
+      name: 'pg-routed',
+      targets: [
+        { provider: 'anthropic', baseUrl: origin, models: ['claude-*'] },
+        { provider: 'openai', baseUrl: stack.mock.url },
+      ],
+    });
+    const client = stack.client(key);
+    const ask = async (model: string) => {
+      const { response } = await client.chat.completions
+        .create({ model, messages: [{ role: 'user', content: 'hello' }] })
+        .withResponse();
+      return stack.record(response.headers.get('x-usagepanda-request-id'));
+    };
+    const records = [await ask('claude-3-5-haiku-20241022'), await ask('gpt-4o-mini'), await ask('gpt-4o-mini')];
+    expect(records.map((r) => r.provider)).toEqual(['anthropic', 'openai', 'openai']);
+    const { status, json } = await stack.admin('GET', `/api/stats/providers?connection=${id}`);
+    expect(status).toBe(200);
+    expect(json.data.map((p: { provider: string; requests: number }) => [p.provider, p.requests])).toEqual([
+      ['openai', 2],
+      ['anthropic', 1],
+    ]);
+    const anthropic = records[0];
+    expect(json.data[1]).toMatchObject({ totalTokens: anthropic?.totalTokens, costUsd: anthropic?.costUsd });
+    // The next test expects the first connection alone.
+    expect((await stack.admin('DELETE', `/api/connections/${id}`)).status).toBe(204);
+  });
+
   it('applies a config file at restart: takes the connection over by name, with the file key and policy', async () => {
     const env = { PG_UP_KEY: generateApiKey() };
     const yaml = ['connections:', '  - name: pg', `    key: \${PG_UP_KEY}`, '    policy: { maxTokens: 10 }'];
@@ -64,6 +100,48 @@ describe('gateway on PostgreSQL', () => {
       }),
     );
     expect(blocked.message).toBe('422 Usage Panda: Config set to max tokens of: 10; request was: 50');
+  });
+});
+
+describe('edge gateways of a central gateway on PostgreSQL', () => {
+  it('records a request an edge served with the edge name, once though its batch is posted twice', async () => {
+    const { key, id: connectionId } = await stack.createConnection({ providerKey: fakeProviderKey() });
+    const { status, json } = await stack.admin('POST', '/api/edge-tokens', { name: 'pg-edge' });
+    expect(status).toBe(201);
+    const dataDir = await mkdtemp(join(tmpdir(), 'usage-panda-edge-'));
+    const config = await loadConfig(
+      {
+        port: 0,
+        host: '127.0.0.1',
+        dataDir,
+        upstream: stack.mock.url,
+        controlPlane: stack.gateway.url,
+        edgeToken: json.token,
+        logLevel: 'silent',
+      },
+      {},
+    );
+    const edge = await startEdge(config);
+    try {
+      const { response } = await new OpenAI({ apiKey: key, baseURL: `${edge.url}/v1`, maxRetries: 0 }).chat.completions
+        .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi from the edge' }] })
+        .withResponse();
+      const id = response.headers.get('x-usagepanda-request-id') ?? '';
+      await expect.poll(() => stack.gateway.store.findLog(id), { timeout: 10_000 }).toBeTruthy();
+      const record = await stack.gateway.store.findLog(id);
+      expect(record).toMatchObject({ edge: 'pg-edge', connectionId, status: 200 });
+      const posted = await fetch(`${stack.gateway.url}/api/edge/records`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${json.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ records: [record] }),
+      });
+      expect(posted.status).toBe(202);
+      const page = await stack.gateway.store.queryLogs({ connectionId }, { limit: 10 });
+      expect(page.records.map((r) => r.id)).toEqual([id]);
+    } finally {
+      await edge.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

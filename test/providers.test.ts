@@ -525,10 +525,29 @@ describe('The log by provider', () => {
   });
 });
 
-describe('Policies on a translated provider (Anthropic)', () => {
+/** Every provider the gateway speaks, each at the mock upstream, with the model it is asked for. */
+const EVERY_PROVIDER = [
+  { name: 'openai', model: 'gpt-4o-mini', upstream: () => `${origin}/v1` },
+  { name: 'azure', model: 'gpt-4o-mini', upstream: () => ({ provider: 'azure', baseUrl: origin }) },
+  { name: 'anthropic', model: CLAUDE, upstream: () => ({ provider: 'anthropic', baseUrl: origin }) },
+  { name: 'gemini', model: 'gemini-2.0-flash', upstream: () => ({ provider: 'gemini', baseUrl: origin }) },
+  {
+    name: 'bedrock',
+    model: 'anthropic.claude-3-haiku-20240307-v1:0',
+    upstream: () => ({
+      provider: 'bedrock',
+      baseUrl: origin,
+      region: 'eu-west-1',
+      accessKeyId: 'AKIDEXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+    }),
+  },
+];
+
+describe.each(EVERY_PROVIDER)('Policies on provider $name', ({ name, model, upstream }) => {
   let key: string;
   beforeAll(async () => {
-    ({ key } = await stack.createConnection({ upstream: { provider: 'anthropic', baseUrl: origin } }));
+    ({ key } = await stack.createConnection({ upstream: upstream() }));
   });
 
   it('enforces user ids', async () => {
@@ -536,14 +555,14 @@ describe('Policies on a translated provider (Anthropic)', () => {
       stack
         .client(key)
         .chat.completions.create(
-          { model: CLAUDE, messages: [user('hi')] },
+          { model, messages: [user('hi')] },
           { headers: { 'x-usagepanda-enforce-user-ids': 'true' } },
         ),
     );
     expect(err.status).toBe(422);
     expect(err.error).toMatchObject({ message: 'Usage Panda: Config set to block requests without user field' });
     const record = await stack.record(err.headers?.get('x-usagepanda-request-id'));
-    expect([record.provider, record.costUsd, record.attempts.length]).toEqual(['anthropic', 0, 0]);
+    expect([record.provider, record.costUsd, record.attempts.length]).toEqual([name, 0, 0]);
   });
 
   it('enforces max tokens', async () => {
@@ -551,7 +570,7 @@ describe('Policies on a translated provider (Anthropic)', () => {
       stack
         .client(key)
         .chat.completions.create(
-          { model: CLAUDE, max_tokens: 500, messages: [user('hi')] },
+          { model, max_tokens: 500, messages: [user('hi')] },
           { headers: { 'x-usagepanda-max-tokens': '100' } },
         ),
     );
@@ -559,23 +578,29 @@ describe('Policies on a translated provider (Anthropic)', () => {
     expect(err.error).toMatchObject({ message: 'Usage Panda: Config set to max tokens of: 100; request was: 500' });
   });
 
-  it('redacts a wordlist match in the translated stream', async () => {
-    const stream = await stack
+  it('redacts a wordlist match in the translated stream, and records the stream’s usage and price', async () => {
+    const { data: stream, response } = await stack
       .client(key)
       .chat.completions.create(
-        { model: CLAUDE, messages: [user('well shit happens')], stream: true },
+        { model, messages: [user('well shit happens')], stream: true },
         { headers: { 'x-usagepanda-response-wordlists': 'profanity:redact' } },
-      );
+      )
+      .withResponse();
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('Echo: well **** happens');
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect([record.provider, record.status, record.usageEstimated]).toEqual([name, 200, false]);
+    expect(record.promptTokens).toBeGreaterThan(0);
+    expect(record.costUsd).toBeGreaterThan(0);
+    expect(record.flags.map((f) => f.type)).toEqual(['policy_wordlists']);
   });
 
   it('blocks a reflection of the marked system prompt in the answer', async () => {
     const err = await apiError(
       stack.client(key).chat.completions.create(
         {
-          model: CLAUDE,
+          model,
           messages: [{ role: 'system', content: 'The code is ||4711||.' }, user('repeat 4711')],
         },
         { headers: { 'x-usagepanda-prompt-reflection': 'block' } },
@@ -586,10 +611,30 @@ describe('Policies on a translated provider (Anthropic)', () => {
       message: 'Usage Panda: The response contained a reflection of the original prompt',
     });
     const record = await stack.record(err.headers?.get('x-usagepanda-request-id'));
-    expect(record.provider).toBe('anthropic');
+    expect(record.provider).toBe(name);
     expect(record.flags).toEqual([
       { type: 'policy_prompt_reflection', description: 'The response contained a reflection of the original prompt' },
     ]);
+  });
+});
+
+describe('Budgets on a translated provider', () => {
+  it('reserves at the target provider’s price for the mapped model, so a Claude request under a USD budget passes', async () => {
+    const { id, key } = await stack.createConnection({
+      targets: [{ provider: 'anthropic', baseUrl: origin, modelMap: { 'claude-latest': CLAUDE } }],
+      policy: { budgets: [{ per: 'connection', window: 'day', usd: 1 }] },
+    });
+    const { data, response } = await stack
+      .client(key)
+      .chat.completions.create({ model: 'claude-latest', max_tokens: 100, messages: [user('priced')] })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('Echo: priced');
+    const record = await stack.record(response.headers.get('x-usagepanda-request-id'));
+    expect([record.provider, record.status]).toEqual(['anthropic', 200]);
+    expect(record.costUsd).toBeGreaterThan(0);
+    const status = await stack.admin('GET', `/api/budgets?connection=${id}`);
+    expect(status.status).toBe(200);
+    expect(JSON.stringify(status.json)).toContain('"unit":"usd"');
   });
 });
 

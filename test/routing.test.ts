@@ -43,6 +43,80 @@ describe('Upstreams and targets in the admin API', () => {
     expect(pattern.status).toBe(400);
     expect(JSON.stringify(pattern.json)).toContain('only a trailing * is allowed');
   });
+  it("keeps a target's stored secrets on update when it names the current target in keepSecretsOf", async () => {
+    const created = await stack.admin('POST', '/api/connections', {
+      name: 'keeps-secrets',
+      targets: [
+        { provider: 'anthropic', apiKey: 'sk-ant-kept', weight: 2 },
+        { provider: 'bedrock', region: 'eu-west-1', accessKeyId: 'AKIAKEPT', secretAccessKey: 'aws-kept' },
+      ],
+    });
+    expect(created.status).toBe(201);
+    const before = await stack.gateway.store.findConnectionById(created.json.id);
+    // Reordered, the anthropic one edited without its key, the bedrock one keeping its secret.
+    const patched = await stack.admin('PATCH', `/api/connections/${created.json.id}`, {
+      targets: [
+        { provider: 'bedrock', region: 'eu-west-1', accessKeyId: 'AKIAKEPT', keepSecretsOf: 1 },
+        { provider: 'anthropic', weight: 5, keepSecretsOf: 0 },
+        { provider: 'anthropic' },
+      ],
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.json.targets).toEqual([
+      { provider: 'bedrock', region: 'eu-west-1', accessKeyId: 'AKIAKEPT', hasApiKey: false, hasSecretAccessKey: true },
+      { provider: 'anthropic', weight: 5, hasApiKey: true },
+      { provider: 'anthropic', hasApiKey: false },
+    ]);
+    const after = await stack.gateway.store.findConnectionById(created.json.id);
+    expect(after?.targets[0]?.secretAccessKeyEncrypted).toBe(before?.targets[1]?.secretAccessKeyEncrypted);
+    expect(after?.targets[1]?.apiKeyEncrypted).toBe(before?.targets[0]?.apiKeyEncrypted);
+    // Without its access key id a Bedrock target keeps no secret: it has no credentials then.
+    const dropped = await stack.admin('PATCH', `/api/connections/${created.json.id}`, {
+      targets: [
+        { provider: 'bedrock', region: 'eu-west-1', keepSecretsOf: 0 },
+        { provider: 'anthropic', keepSecretsOf: 1 },
+      ],
+    });
+    expect(dropped.status).toBe(200);
+    expect(dropped.json.targets[0]).toEqual({
+      provider: 'bedrock',
+      region: 'eu-west-1',
+      hasApiKey: false,
+      hasSecretAccessKey: false,
+    });
+    // A new key given beside keepSecretsOf replaces the stored one.
+    const replaced = await stack.admin('PATCH', `/api/connections/${created.json.id}`, {
+      targets: [{ provider: 'anthropic', apiKey: 'sk-ant-new', keepSecretsOf: 1 }],
+    });
+    expect(replaced.status).toBe(200);
+    const last = await stack.gateway.store.findConnectionById(created.json.id);
+    expect(last?.targets[0]?.apiKeyEncrypted).not.toBe(after?.targets[1]?.apiKeyEncrypted);
+    expect(stack.gateway.connections.open(last?.targets[0]?.apiKeyEncrypted ?? '')).toBe('sk-ant-new');
+  });
+
+  it('refuses keepSecretsOf naming a missing target or one of another provider with 400', async () => {
+    const { json } = await stack.admin('POST', '/api/connections', {
+      name: 'keeps-nothing',
+      targets: [{ provider: 'anthropic', apiKey: 'sk-ant-x' }],
+    });
+    const missing = await stack.admin('PATCH', `/api/connections/${json.id}`, {
+      targets: [{ provider: 'anthropic', keepSecretsOf: 3 }],
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.json.error.message).toBe('Usage Panda: targets.0.keepSecretsOf: the connection has no target 3');
+    const other = await stack.admin('PATCH', `/api/connections/${json.id}`, {
+      targets: [{ provider: 'gemini', keepSecretsOf: 0 }],
+    });
+    expect(other.status).toBe(400);
+    expect(other.json.error.message).toBe(
+      'Usage Panda: targets.0.keepSecretsOf: target 0 has provider anthropic, not gemini',
+    );
+    const created = await stack.admin('POST', '/api/connections', {
+      name: 'no-keep-on-create',
+      targets: [{ provider: 'anthropic', keepSecretsOf: 0 }],
+    });
+    expect(created.status).toBe(400);
+  });
 });
 
 describe('Routing', () => {

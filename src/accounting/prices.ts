@@ -49,6 +49,12 @@ export interface PriceBook {
   outputCap(provider: string, model: string, promptTokens: number): number | null;
 }
 
+/** The price data's name for a provider, where it differs from the gateway's (`gemini` → `google`). */
+export function priceProviderOf(provider: string): string {
+  return PRICE_PROVIDERS[provider] ?? provider;
+}
+const PRICE_PROVIDERS: Record<string, string> = { gemini: 'google', bedrock: 'aws' };
+
 /** The model image requests use when they name none. */
 export const DEFAULT_IMAGE_MODEL = 'dall-e-2';
 

@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
 import type { AutoReplyDirectory } from '../autoreplies/directory.js';
 import type { ConnectionDirectory } from '../connections/directory.js';
+import type { EdgeControl } from '../edge/control.js';
 import { badRequest, GatewayError, httpLayerError, notFound } from '../errors.js';
 import type { SpendControl } from '../spend/control.js';
 import type { Store } from '../store/store.js';
@@ -11,6 +12,7 @@ import type { AdminAuthLimit } from './auth-limit.js';
 import { autoReplyRoutes } from './autoreplies.js';
 import { budgetRoutes } from './budgets.js';
 import { connectionRoutes } from './connections.js';
+import { edgeApiRoutes, edgeTokenRoutes } from './edges.js';
 import { logRoutes } from './logs.js';
 import { refusalRoutes } from './refusals.js';
 import { authorizeAdmin, type Sessions, sessionRoutes } from './session.js';
@@ -24,6 +26,8 @@ export interface AdminDeps {
   /** Limits and budgets, for /api/budgets (absent: no such route). */
   spend?: SpendControl;
   adminToken: AdminToken;
+  /** Edge tokens and the edges' API (absent: no such routes). */
+  edges?: EdgeControl;
   /** Dashboard sessions; without them the API takes only the bearer token. */
   sessions?: Sessions;
   /** Limits failed token attempts per IP. */
@@ -45,6 +49,9 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<v
   // Signing in and out happens before there is a session, so it sits outside the auth hook.
   const { sessions } = deps;
   if (sessions) await app.register((scope) => sessionRoutes(scope, deps.adminToken, sessions, deps.authLimit));
+  // Edges authenticate with their own token, which opens nothing else.
+  const { edges } = deps;
+  if (edges) await app.register((scope) => edgeApiRoutes(scope, edges));
   await app.register(async (secured) => {
     secured.addHook('onRequest', async (request) =>
       authorizeAdmin(request, deps.adminToken, deps.sessions, deps.authLimit),
@@ -62,11 +69,17 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps): Promise<v
     await secured.register((scope) => refusalRoutes(scope, deps.store, deps.flushRefusals));
     const { spend } = deps;
     if (spend) await secured.register((scope) => budgetRoutes(scope, deps.connections, spend));
+    if (edges) await secured.register((scope) => edgeTokenRoutes(scope, edges));
   });
 }
 
 /** Refusals of the caller's credentials: counted per IP like the proxy's, not logged. */
-const REFUSED = new Set(['UP_ERR_ADMIN_UNAUTHORIZED', 'UP_ERR_CSRF', 'UP_ERR_ADMIN_AUTH_LIMITED']);
+const REFUSED = new Set([
+  'UP_ERR_ADMIN_UNAUTHORIZED',
+  'UP_ERR_EDGE_UNAUTHORIZED',
+  'UP_ERR_CSRF',
+  'UP_ERR_ADMIN_AUTH_LIMITED',
+]);
 
 function toAdminError(err: FastifyError | Error, bodyLimit: number): GatewayError {
   if (err instanceof GatewayError) return err;

@@ -26,6 +26,8 @@ export const LogQuerySchema = z
     to: Instant,
     limit: z.coerce.number().int().min(1).max(500),
     cursor: z.string().min(1),
+    /** A record id: only newer records (what a live view has not shown yet). */
+    since: z.string().min(1).max(100),
   })
   .partial()
   .strict();
@@ -47,18 +49,26 @@ export function toLogFilter(query: LogQuery): LogFilter {
 }
 
 /** A record as the API shows it: the stored fields plus an ISO timestamp. */
-export const publicLogRecord = (record: LogRecord) => ({ ...record, timestamp: new Date(record.ts).toISOString() });
+export const publicLogRecord = (record: LogRecord) => ({
+  ...record,
+  edge: record.edge ?? null,
+  timestamp: new Date(record.ts).toISOString(),
+});
 
 export async function logRoutes(app: FastifyInstance, store: Store): Promise<void> {
   app.get('/logs', async (request) => {
     const query = LogQuerySchema.parse(request.query);
-    const page = await store.queryLogs(toLogFilter(query), { limit: query.limit ?? 50, cursor: query.cursor });
+    const page = await store.queryLogs(toLogFilter(query), {
+      limit: query.limit ?? 50,
+      cursor: query.cursor,
+      since: query.since,
+    });
     return { data: page.records.map(publicLogRecord), nextCursor: page.nextCursor };
   });
 
   // Registered before /logs/:id so `export.csv` is not taken for a record id.
   app.get('/logs/export.csv', async (request, reply) => {
-    const query = LogQuerySchema.omit({ limit: true, cursor: true }).parse(request.query);
+    const query = LogQuerySchema.omit({ limit: true, cursor: true, since: true }).parse(request.query);
     reply
       .header('content-type', 'text/csv; charset=utf-8')
       .header('content-disposition', 'attachment; filename="usage-panda-logs.csv"');

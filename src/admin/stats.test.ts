@@ -144,6 +144,59 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])('stats API on $name'
     expect(json.data[0].costUsd).toBe(0.25);
   });
 
+  it('sums requests, tokens and cost per provider that answered, filtered by connection, edges from raw records', async () => {
+    await insert([
+      logRecord({
+        ts: FROM,
+        connectionId: 'c1',
+        provider: 'anthropic',
+        promptTokens: 20,
+        completionTokens: 10,
+        totalTokens: 30,
+        costUsd: 0.5,
+      }), // raw edge
+      logRecord({
+        ts: FROM + 2 * HOUR,
+        connectionId: 'c1',
+        provider: 'anthropic',
+        promptTokens: 4,
+        completionTokens: 6,
+        totalTokens: 10,
+        costUsd: 0.25,
+      }),
+      logRecord({ ts: FROM + 3 * HOUR, connectionId: 'c1', provider: 'gemini', totalTokens: 5, costUsd: null }),
+      logRecord({ ts: FROM + 3 * HOUR, connectionId: 'c2', provider: 'openai', status: 502, error: 'bad gateway' }),
+      logRecord({ ts: TO, connectionId: 'c1', provider: 'bedrock' }), // `to` is exclusive
+    ]);
+    const { status, json } = await get(`/api/stats/providers?from=${FROM}&to=${TO}`);
+    expect(status).toBe(200);
+    expect(json.data.map((p: { provider: string }) => p.provider)).toEqual(['anthropic', 'gemini', 'openai']);
+    expect(json.data[0]).toEqual({
+      provider: 'anthropic',
+      requests: 2,
+      errors: 0,
+      promptTokens: 24,
+      completionTokens: 16,
+      totalTokens: 40,
+      costUsd: 0.75,
+      unpriced: 0,
+    });
+    expect(json.data[1]).toMatchObject({ provider: 'gemini', requests: 1, totalTokens: 5, costUsd: 0, unpriced: 1 });
+    expect(json.data[2]).toMatchObject({ provider: 'openai', requests: 1, errors: 1 });
+    const one = await get(`/api/stats/providers?from=${FROM}&to=${TO}&connection=c1`);
+    expect(one.json.data.map((p: { provider: string; requests: number }) => `${p.provider}:${p.requests}`)).toEqual([
+      'anthropic:2',
+      'gemini:1',
+    ]);
+    const series = await get(`/api/stats/timeseries?from=${FROM}&to=${TO}&split=provider`);
+    expect(series.status).toBe(200);
+    expect(series.json.keys).toEqual(['anthropic', 'gemini', 'openai']);
+    expect(series.json.buckets[3].values).toEqual({
+      gemini: { requests: 1, costUsd: 0 },
+      openai: { requests: 1, costUsd: 0.000123 },
+    });
+  });
+
   it('ranks end users per connection by the chosen measure and leaves out records without one', async () => {
     const conn = await store.insertConnection({
       name: 'prod',

@@ -1,4 +1,4 @@
-// /api/stats/*: summary with period-over-period change, time series, models and end users.
+// /api/stats/*: summary with period-over-period change, time series, models, providers and end users.
 // Everything is summed by the store from hourly rollups (raw records only for partial
 // hours), and bucketed in the time zone the caller names.
 import type { FastifyInstance } from 'fastify';
@@ -30,7 +30,7 @@ const TimeseriesQuerySchema = z
   .object({
     ...RangeQuery,
     interval: z.enum(['hour', 'day']).optional(),
-    split: z.enum(['operation', 'model', 'connection']).optional(),
+    split: z.enum(['operation', 'model', 'connection', 'provider']).optional(),
   })
   .strict();
 const UsersQuerySchema = z
@@ -92,10 +92,11 @@ function sumRows(rows: readonly AggregateRow[]): Totals {
   return total;
 }
 
-const SPLIT_KEY: Record<'operation' | 'model' | 'connection', GroupKey> = {
+const SPLIT_KEY: Record<'operation' | 'model' | 'connection' | 'provider', GroupKey> = {
   operation: 'operation',
   model: 'model',
   connection: 'connectionId',
+  provider: 'provider',
 };
 /** The key name of records without a model or connection. */
 const NONE = '(none)';
@@ -153,6 +154,27 @@ export async function statsModels(store: Store, range: Range) {
     .sort((a, b) => b.requests - a.requests || (a.model ?? '').localeCompare(b.model ?? ''));
 }
 
+/** Requests, tokens and cost per provider that answered in the range, most requested first. */
+export async function statsProviders(store: Store, range: Range) {
+  const rows = await store.aggregateLogs({
+    connectionId: range.connectionId,
+    boundaries: [range.from, range.to],
+    groupBy: ['provider'],
+  });
+  return rows
+    .map((row) => ({
+      provider: row.keys.provider ?? NONE,
+      requests: row.requests,
+      errors: row.errors,
+      promptTokens: row.promptTokens,
+      completionTokens: row.completionTokens,
+      totalTokens: row.totalTokens,
+      costUsd: row.costUsd,
+      unpriced: row.unpriced,
+    }))
+    .sort((a, b) => b.requests - a.requests || a.provider.localeCompare(b.provider));
+}
+
 export async function statsRoutes(app: FastifyInstance, store: Store): Promise<void> {
   app.get('/stats/summary', async (request) => statsSummary(store, rangeOf(SummaryQuerySchema.parse(request.query))));
 
@@ -197,6 +219,10 @@ export async function statsRoutes(app: FastifyInstance, store: Store): Promise<v
 
   app.get('/stats/models', async (request) => ({
     data: await statsModels(store, rangeOf(SummaryQuerySchema.parse(request.query))),
+  }));
+
+  app.get('/stats/providers', async (request) => ({
+    data: await statsProviders(store, rangeOf(SummaryQuerySchema.parse(request.query))),
   }));
 
   app.get('/stats/users', async (request) => {

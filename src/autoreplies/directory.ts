@@ -43,6 +43,21 @@ function promptOf(ex: Exchange): { type: AutoReply['type']; text: string } | und
   return undefined;
 }
 
+/** The one of `replies` for this request's exact prompt on its connection, if any. */
+export function matchAutoReply(replies: readonly AutoReply[], ex: Exchange): AutoReply | undefined {
+  // Most gateways have none: then the prompt is not even read.
+  if (replies.length === 0) return undefined;
+  const prompt = promptOf(ex);
+  if (!prompt) return undefined;
+  const connectionId = ex.connection?.id;
+  return replies.find(
+    (reply) =>
+      reply.type === prompt.type &&
+      reply.request === prompt.text &&
+      (reply.connections.length === 0 || (connectionId !== undefined && reply.connections.includes(connectionId))),
+  );
+}
+
 export class AutoReplyDirectory {
   private cached: { replies: AutoReply[]; expires: number } | undefined;
 
@@ -54,18 +69,7 @@ export class AutoReplyDirectory {
 
   /** The auto-reply for this request's exact prompt on its connection, if any. */
   async match(ex: Exchange): Promise<AutoReply | undefined> {
-    // Most gateways have none: then the prompt is not even read.
-    const replies = await this.list();
-    if (replies.length === 0) return undefined;
-    const prompt = promptOf(ex);
-    if (!prompt) return undefined;
-    const connectionId = ex.connection?.id;
-    return replies.find(
-      (reply) =>
-        reply.type === prompt.type &&
-        reply.request === prompt.text &&
-        (reply.connections.length === 0 || (connectionId !== undefined && reply.connections.includes(connectionId))),
-    );
+    return matchAutoReply(await this.list(), ex);
   }
 
   async list(): Promise<AutoReply[]> {

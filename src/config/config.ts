@@ -8,7 +8,7 @@ import { AutoReplyCreateSchema } from '../autoreplies/directory.js';
 import { AllowedHostsSchema, CorsOriginsSchema } from '../browser-access.js';
 import { TargetsSchema, UpstreamSchema } from '../connections/upstream.js';
 import { PolicySettingsPatchSchema } from '../policy-settings.js';
-import { isApiKey } from '../secrets/keys.js';
+import { isApiKey, isEdgeToken } from '../secrets/keys.js';
 import { RetentionSchema } from '../store/retention.js';
 import { expandEnvReferences, formatPath, parseYamlSource } from './yaml-source.js';
 
@@ -52,6 +52,22 @@ export const GatewaySettingsSchema = z
     allowedHosts: AllowedHostsSchema,
     /** Origins whose web pages get CORS; unset: every origin with keys, none without. */
     corsOrigins: CorsOriginsSchema,
+    /** OTLP/HTTP base URL (`/v1/traces` is appended); unset: no traces. */
+    otlpEndpoint: Url,
+    /** OTLP/HTTP traces URL as it is, taking the place of `otlpEndpoint`'s. */
+    otlpTracesEndpoint: Url,
+    /** Headers sent with every export, `name=value` pairs separated by commas (values URL-encoded). */
+    otlpHeaders: z.string().min(1),
+    /** The traces' `service.name`. */
+    otelServiceName: z.string().min(1),
+    /** An edge gateway: the central gateway it syncs from and ships records to… */
+    controlPlane: Url,
+    /** …and the edge token (made in its dashboard) it does so with. */
+    edgeToken: z.string().refine(isEdgeToken, 'expected an edge token: upe- followed by 48 letters and digits'),
+    /** How often an edge asks the control plane for changes. */
+    edgeSyncIntervalMs: z.coerce.number().int().min(100),
+    /** Bytes of records an edge keeps on disk while the control plane is unreachable; past it they are dropped. */
+    edgeSpoolMaxBytes: z.coerce.number().int().min(1024),
   })
   .partial()
   .strict();
@@ -158,6 +174,8 @@ const DEFAULTS = {
   targetFailuresBeforeCooldown: 3,
   targetCooldownSeconds: 30,
   reservationLeaseMs: 30_000,
+  edgeSyncIntervalMs: 5_000,
+  edgeSpoolMaxBytes: 1024 ** 3,
   logLevel: 'info',
 } as const satisfies GatewaySettings;
 
@@ -183,6 +201,12 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): GatewaySettings {
     secret: env.USAGE_PANDA_SECRET,
     allowedHosts: env.USAGE_PANDA_ALLOWED_HOSTS,
     corsOrigins: env.USAGE_PANDA_CORS_ORIGINS,
+    otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    otlpTracesEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    otlpHeaders: env.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? env.OTEL_EXPORTER_OTLP_HEADERS,
+    otelServiceName: env.OTEL_SERVICE_NAME,
+    controlPlane: env.USAGE_PANDA_CONTROL_PLANE,
+    edgeToken: env.USAGE_PANDA_EDGE_TOKEN,
   };
   const defined = Object.fromEntries(Object.entries(pick).filter(([, v]) => v !== undefined && v !== ''));
   return parseOrExplain(GatewaySettingsSchema, defined, 'environment');
@@ -247,6 +271,11 @@ export async function loadConfig(
     ...settingsFromEnv(env),
     ...parseOrExplain(GatewaySettingsSchema, dropUndefined(flagSettings), 'command line'),
   };
+  if ((merged.controlPlane === undefined) !== (merged.edgeToken === undefined)) {
+    throw new ConfigError(
+      'an edge gateway needs both the control plane URL and its edge token (--control-plane and --edge-token, or USAGE_PANDA_CONTROL_PLANE and USAGE_PANDA_EDGE_TOKEN)',
+    );
+  }
   return Object.freeze({ ...merged, configFile, file });
 }
 

@@ -10,8 +10,10 @@ import type { Store } from '../store/store.js';
 import {
   publicUpstream,
   sealTargets,
+  sealTargetsKeeping,
   sealUpstream,
   TargetsSchema,
+  TargetsUpdateSchema,
   type UpstreamInput,
   UpstreamSchema,
 } from './upstream.js';
@@ -29,14 +31,17 @@ export const ConnectionCreateSchema = z
   .strict();
 export type ConnectionCreate = z.input<typeof ConnectionCreateSchema>;
 
-/** The body of `PATCH /api/connections/:id`; `policy` is merged into the current one. */
+/**
+ * The body of `PATCH /api/connections/:id`; `policy` is merged into the current one, `targets`
+ * replace the current ones (each may keep a current target's secrets, see TargetUpdateSchema).
+ */
 export const ConnectionUpdateSchema = z
   .object({
     name: z.string().trim().min(1).max(100),
     enabled: z.boolean(),
     policy: PolicySettingsPatchSchema,
     upstream: UpstreamSchema.nullable(),
-    targets: TargetsSchema,
+    targets: TargetsUpdateSchema,
     providerKey: z.string().min(1).nullable(),
   })
   .partial()
@@ -161,7 +166,7 @@ export class ConnectionDirectory {
       enabled: update.enabled,
       policy: update.policy ? PolicySettingsSchema.parse({ ...current.policy, ...update.policy }) : undefined,
       upstream: update.upstream === undefined ? undefined : this.seal(update.upstream),
-      targets: update.targets === undefined ? undefined : sealTargets(update.targets, this.box),
+      targets: update.targets === undefined ? undefined : sealTargetsKeeping(update.targets, current.targets, this.box),
       providerKeyEncrypted:
         update.providerKey === undefined
           ? undefined

@@ -2,6 +2,7 @@
 // config file), sealing their secrets for storage, and the view a client may see (no secrets).
 import { z } from 'zod';
 import { PROVIDERS, type ProviderUpstream, type UpstreamTarget } from '../domain.js';
+import { badRequest } from '../errors.js';
 import type { SecretBox } from '../secrets/cipher.js';
 
 export const UpstreamUrl = z.url({
@@ -48,21 +49,37 @@ export type ProviderUpstreamInput = z.infer<typeof ProviderUpstreamSchema>;
 export const UpstreamSchema = z.union([UpstreamUrl, ProviderUpstreamSchema]);
 export type UpstreamInput = z.infer<typeof UpstreamSchema>;
 
+/** A target's routing fields beside its upstream's. */
+const TargetFields = ProviderUpstreamFields.extend({
+  weight: z.number().positive().max(1_000_000).optional(),
+  models: z
+    .array(ModelName.refine((m) => !m.slice(0, -1).includes('*'), 'only a trailing * is allowed'))
+    .min(1)
+    .optional(),
+  modelMap: z.record(ModelName, ModelName).optional(),
+});
+
 /** One routing target: a provider's upstream (or a base URL) and which models it serves. */
-export const TargetSchema = z.union([
-  UpstreamUrl,
-  ProviderUpstreamFields.extend({
-    weight: z.number().positive().max(1_000_000).optional(),
-    models: z
-      .array(ModelName.refine((m) => !m.slice(0, -1).includes('*'), 'only a trailing * is allowed'))
-      .min(1)
-      .optional(),
-    modelMap: z.record(ModelName, ModelName).optional(),
-  }).superRefine(bedrockCredentialsTogether),
-]);
+export const TargetSchema = z.union([UpstreamUrl, TargetFields.superRefine(bedrockCredentialsTogether)]);
 export type TargetInput = z.infer<typeof TargetSchema>;
 
 export const TargetsSchema = z.array(TargetSchema).max(20);
+
+/**
+ * A target in `PATCH /api/connections/:id`: `keepSecretsOf` names the connection's current
+ * target (by index) whose stored `apiKey` and `secretAccessKey` it keeps where it gives none,
+ * so a client that never sees the secrets can reorder and edit targets without resending them.
+ */
+export const TargetUpdateSchema = z.union([
+  UpstreamUrl,
+  TargetFields.extend({ keepSecretsOf: z.number().int().min(0).optional() }).superRefine((target, ctx) => {
+    // A kept secret may stand in for the one not given; sealTargetsKeeping checks it is there.
+    if (target.keepSecretsOf === undefined) bedrockCredentialsTogether(target, ctx);
+  }),
+]);
+export type TargetUpdateInput = z.infer<typeof TargetUpdateSchema>;
+
+export const TargetsUpdateSchema = z.array(TargetUpdateSchema).max(20);
 
 type Sealed<T> = Omit<T, 'apiKey' | 'secretAccessKey'> & {
   apiKeyEncrypted?: string;
@@ -84,6 +101,45 @@ export function sealTargets(targets: TargetInput[], box: SecretBox): UpstreamTar
   return targets.map((target) =>
     typeof target === 'string' ? { provider: 'openai', baseUrl: target } : sealUpstream(target, box),
   );
+}
+
+/**
+ * Targets of an update as stored: each that names `keepSecretsOf` keeps that current target's
+ * sealed secrets where it gives none (the AWS secret only with an access key id). The kept
+ * target must exist and have the same provider.
+ */
+export function sealTargetsKeeping(
+  targets: TargetUpdateInput[],
+  current: readonly UpstreamTarget[],
+  box: SecretBox,
+): UpstreamTarget[] {
+  return targets.map((target, i) => {
+    if (typeof target === 'string') return { provider: 'openai', baseUrl: target };
+    const { keepSecretsOf, ...given } = target;
+    const sealed: UpstreamTarget = sealUpstream(given, box);
+    if (keepSecretsOf === undefined) return sealed;
+    const where = `targets.${i}.keepSecretsOf`;
+    const kept = current[keepSecretsOf];
+    if (!kept) throw badRequest(`${where}: the connection has no target ${keepSecretsOf}`);
+    if (kept.provider !== target.provider) {
+      throw badRequest(`${where}: target ${keepSecretsOf} has provider ${kept.provider}, not ${target.provider}`);
+    }
+    if (sealed.apiKeyEncrypted === undefined && kept.apiKeyEncrypted !== undefined) {
+      sealed.apiKeyEncrypted = kept.apiKeyEncrypted;
+    }
+    // The secret belongs to its access key id: a target that drops the id drops the secret too.
+    if (
+      sealed.secretAccessKeyEncrypted === undefined &&
+      sealed.accessKeyId !== undefined &&
+      kept.secretAccessKeyEncrypted !== undefined
+    ) {
+      sealed.secretAccessKeyEncrypted = kept.secretAccessKeyEncrypted;
+    }
+    if ((sealed.accessKeyId === undefined) !== (sealed.secretAccessKeyEncrypted === undefined)) {
+      throw badRequest(`targets.${i}.secretAccessKey: give accessKeyId and secretAccessKey together`);
+    }
+    return sealed;
+  });
 }
 
 /** A stored upstream as a client may see it: whether secrets are set, never their values. */

@@ -1,9 +1,10 @@
 // What every provider adapter declares: which OpenAI endpoints it serves, how an
 // OpenAI-shaped request becomes the provider's, and how the provider's answer, errors and
 // stream become OpenAI's again. The gateway speaks OpenAI's wire format everywhere else.
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { ProviderName } from '../domain.js';
 import type { Endpoint } from './openai/endpoints.js';
-import type { Json } from './openai/json.js';
+import { isObject, type Json, parseObject } from './openai/json.js';
 
 /** One call to a provider, as the gateway asks for it: OpenAI's request, the target's settings. */
 export interface ProviderCall {
@@ -134,6 +135,84 @@ export class ChatChunks {
 
   /** What was written since the last take. */
   take(): string {
+    const out = this.out;
+    this.out = '';
+    return out;
+  }
+}
+
+/**
+ * A provider's own API spoken by the client at a native route: its request read as OpenAI's
+ * chat completion (so every policy, limit and price applies, whatever target answers), and
+ * the chat answer, stream and errors written back in the provider's shapes.
+ */
+export interface NativeApi {
+  provider: 'anthropic' | 'gemini';
+  /** The header the provider's SDK sends its API key in. */
+  keyHeader: string;
+  /** The chat request; a body it cannot read is a 400 naming the field. */
+  chatRequest(body: Json, endUserHeader: string | undefined): Json;
+  /** A chat completion as the provider's answer. */
+  answer(completion: Json): Json;
+  /** An error with its status and message in the provider's shape. */
+  error(status: number, message: string): Json;
+  /** chat.completion.chunk events (text) as the provider's stream events. */
+  stream(): NativeStream;
+}
+
+export interface NativeStream {
+  push(chunk: Buffer | string): string;
+  end(): string;
+}
+
+/**
+ * Reads an OpenAI chat stream for a native route: each chunk, an error event, and the end
+ * (`[DONE]` or the stream's close), written into `out` in the provider's shape.
+ */
+export abstract class ChatStreamReader implements NativeStream {
+  protected out = '';
+  private readonly parser: EventSourceParser;
+  private readonly decoder = new TextDecoder();
+  private ended = false;
+
+  constructor() {
+    this.parser = createParser({
+      onEvent: (message) => {
+        if (this.ended) return;
+        if (message.data === '[DONE]') {
+          this.ended = true;
+          this.done();
+          return;
+        }
+        const data = parseObject(message.data);
+        if (!data) return;
+        if (isObject(data.error)) {
+          this.ended = true;
+          this.error(data);
+        } else this.chunk(data);
+      },
+    });
+  }
+
+  push(chunk: Buffer | string): string {
+    this.parser.feed(typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true }));
+    return this.take();
+  }
+
+  end(): string {
+    this.parser.feed(`${this.decoder.decode()}\n\n`);
+    if (!this.ended) {
+      this.ended = true;
+      this.done();
+    }
+    return this.take();
+  }
+
+  protected abstract chunk(chunk: Json): void;
+  protected abstract error(error: Json): void;
+  protected abstract done(): void;
+
+  private take(): string {
     const out = this.out;
     this.out = '';
     return out;

@@ -1,5 +1,5 @@
 // Turns a finished exchange into its log record, priced.
-import type { PriceBook } from '../accounting/prices.js';
+import { type PriceBook, priceProviderOf } from '../accounting/prices.js';
 import { type LogRecord, STANDALONE_CONNECTION_NAME } from '../domain.js';
 import type { Exchange } from '../exchange.js';
 import { isBilled } from '../providers/openai/endpoints.js';
@@ -13,7 +13,7 @@ export function toLogRecord(ex: Exchange, provider: string, prices: PriceBook): 
     ts: ex.ts,
     connectionId: ex.connection?.id ?? null,
     connectionName: ex.connection?.name ?? (ex.standalone ? STANDALONE_CONNECTION_NAME : null),
-    endpoint: ex.path,
+    endpoint: ex.native?.path ?? ex.path,
     method: ex.method,
     operation: ex.operation,
     model: ex.model,
@@ -44,9 +44,6 @@ export function toLogRecord(ex: Exchange, provider: string, prices: PriceBook): 
   };
 }
 
-/** The price data's name for a provider, where it differs from the gateway's. */
-const PRICE_PROVIDERS: Record<string, string> = { gemini: 'google', bedrock: 'aws' };
-
 /** Operations the provider does not bill per request. */
 const FREE_OPERATIONS = new Set(['moderation', 'other']);
 
@@ -65,7 +62,7 @@ export function costOf(ex: Exchange, provider: string, prices: PriceBook): numbe
       : undefined;
   const model = ex.providerModel ?? ex.model;
   return prices.cost({
-    provider: PRICE_PROVIDERS[provider] ?? provider,
+    provider: priceProviderOf(provider),
     endpoint: ex.endpoint,
     model,
     usage: ex.usage,

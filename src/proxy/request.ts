@@ -12,6 +12,7 @@ import {
   unsupportedMediaType,
 } from '../errors.js';
 import type { Exchange } from '../exchange.js';
+import type { NativeRoute } from '../providers/native.js';
 import { bodyFormatOf } from '../providers/openai/endpoints.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
@@ -84,9 +85,25 @@ export async function parseBody(ex: Exchange, contentType: string | undefined, r
   } else {
     ex.body = readAsJson(ex, raw, format, type);
   }
+  readKnownFields(ex);
+}
+
+function readKnownFields(ex: Exchange): void {
   ex.model = ex.field('model') ?? null;
   ex.endUser = ex.field('user') || ex.field('safety_identifier') || null;
   ex.stream = ex.json?.stream === true || ex.field('stream') === 'true';
+}
+
+/**
+ * A native route's body as the chat completion request every policy reads and every
+ * target is sent. APIs without an end-user field take it from `x-usagepanda-user`.
+ */
+export function readNativeBody(ex: Exchange, native: NativeRoute): void {
+  if (ex.body.kind !== 'json') throw badRequest('request body must be a JSON object');
+  const chat = native.api.chatRequest(ex.body.json, ex.header('x-usagepanda-user'));
+  ex.body = { kind: 'json', raw: ex.body.raw, json: chat };
+  ex.bodyRewritten = true;
+  readKnownFields(ex);
 }
 
 /** Parses a JSON body; too deep a nesting is refused before parsing (JSON.parse recurses). */

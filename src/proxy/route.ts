@@ -18,6 +18,7 @@ import {
   invalidKey,
   missingProviderKey,
   policyBlocked,
+  upstreamAnswerUntranslatable,
   upstreamTotalTimeout,
 } from '../errors.js';
 import { Exchange, type GatewayAnswer } from '../exchange.js';
@@ -25,8 +26,9 @@ import { inspectBatchFile, inspectBatchInput } from '../policies/batch-file.js';
 import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
+import { nativeQueryKey, readNativeTarget } from '../providers/native.js';
 import { filterAnswerTexts } from '../providers/openai/answer.js';
-import { parseJsonObject } from '../providers/openai/json.js';
+import { type Json, parseJsonObject } from '../providers/openai/json.js';
 import { readTarget } from '../providers/openai/target.js';
 import type { SpendControl, SpendHold } from '../spend/control.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
@@ -34,12 +36,13 @@ import { ClientAbort } from './client-abort.js';
 import { clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
 import { multipartBoundary, rewriteMultipartFields } from './multipart.js';
 import { toLogRecord } from './record.js';
-import { parseBody, readBody, readTraceId } from './request.js';
+import { parseBody, readBody, readNativeBody, readTraceId } from './request.js';
 import {
   type Cooldowns,
   moderationBase,
   type ProviderKeys,
   planRoute,
+  providerModelOf,
   type RoutingDeps,
   sendRouted,
   type UpstreamAnswer,
@@ -48,9 +51,14 @@ import { relayStream, requestStreamUsage, StreamInspector, type StreamOptionsRef
 import { StreamAnswerFilter } from './stream-answer.js';
 import { readJsonAnswer } from './upstream-body.js';
 
+/** What the proxy asks of connections: the store's directory on a gateway, the synced snapshot on an edge. */
+export type ProxyConnections = Pick<ConnectionDirectory, 'findByKey' | 'providerKey' | 'open'>;
+/** What the proxy asks of auto-replies. */
+export type ProxyAutoReplies = Pick<AutoReplyDirectory, 'match'>;
+
 export interface ProxyDeps {
-  connections: ConnectionDirectory;
-  autoReplies: AutoReplyDirectory;
+  connections: ProxyConnections;
+  autoReplies: ProxyAutoReplies;
   agent: Agent;
   /** The default upstream base URL, for connections without their own. */
   upstream: string;
@@ -67,7 +75,7 @@ export interface ProxyDeps {
   upstreamTotalTimeoutMs: number;
   /** The client's whole body must arrive within this. */
   clientBodyTimeoutMs: number;
-  record(record: LogRecord): void;
+  record(record: LogRecord, ex: Exchange): void;
   /** Prices every record: the price data plus the config file's overrides. */
   prices: PriceBook;
   /** Upstreams not to ask for stream usage for now. */
@@ -141,7 +149,7 @@ async function handle(deps: ProxyDeps, routing: RoutingDeps, req: IncomingMessag
     }
     const record = toLogRecord(ex, ex.provider, deps.prices);
     if (hold) deps.spend.settle(hold, record);
-    deps.record(record);
+    deps.record(record, ex);
   });
 
   try {
@@ -150,10 +158,16 @@ async function handle(deps: ProxyDeps, routing: RoutingDeps, req: IncomingMessag
     const { connection, policy, providerKey: clientProviderKey } = await authenticate(deps, ex);
     ex.traceId = readTraceId(ex);
     await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs));
+    if (ex.native) readNativeBody(ex, ex.native);
     const settings = resolveSettings(ex, policy);
 
     const route = planRoute(routing, connection, ex);
-    ex.provider = route[0]?.upstream.provider ?? ex.provider;
+    // Limits and budgets reserve at the first target's prices; the record has the answering one's.
+    const first = route[0]?.upstream;
+    if (first) {
+      ex.provider = first.provider;
+      ex.providerModel = providerModelOf(first, ex.model);
+    }
     const base = moderationBase(route, deps.upstream);
     const keys: ProviderKeys = {
       client: clientProviderKey,
@@ -183,6 +197,7 @@ async function handle(deps: ProxyDeps, routing: RoutingDeps, req: IncomingMessag
     if (!deps.streamOptionsRefusals.has(route[0]?.upstream.baseUrl ?? deps.upstream)) requestStreamUsage(ex);
     if (settings.logRequestBody) ex.requestBodyText = loggedRequestBody(ex, forwardedBody(ex));
     const sentAt = performance.now();
+    ex.upstreamSentAt = sentAt;
     const totalMs = settings.upstreamTotalTimeoutMs || deps.upstreamTotalTimeoutMs;
     cancelDeadline = abort.failAfter(totalMs, () => upstreamTotalTimeout(totalMs));
     const upstream = await sendRouted(routing, ex, route, keys, () => forwardedBody(ex), settings.retryCount, abort);
@@ -212,6 +227,23 @@ function routingDeps(deps: ProxyDeps): RoutingDeps {
 /** The exchange of a request; a path that cannot be normalized is recorded as sent and answered 400. */
 function startExchange(req: IncomingMessage): { ex: Exchange; badTarget: GatewayError | null } {
   const url = req.url ?? '/';
+  const native = readNativeTarget(req.method ?? 'GET', url);
+  if (native) {
+    // Read as OpenAI's chat completions; the query (Gemini's `alt`, `key`) is for the gateway only.
+    const ex = new Exchange(
+      req.method ?? 'GET',
+      '/chat/completions',
+      '',
+      req.headers,
+      req.socket.remoteAddress ?? null,
+    );
+    const { keyHeader } = native.route.api;
+    native.route.key = ex.header(keyHeader) ?? nativeQueryKey(url);
+    // A key never crosses to upstream in the client's header: each target gets its own.
+    delete ex.headers[keyHeader];
+    ex.native = native.route;
+    return { ex, badTarget: native.error };
+  }
   const target = readTarget(url);
   const q = url.indexOf('?');
   const path = target.ok ? target.path : q === -1 ? url : url.slice(0, q);
@@ -239,10 +271,14 @@ interface Caller {
  * A standalone gateway lets a request without any key through under its default policy.
  */
 async function authenticate(deps: ProxyDeps, ex: Exchange): Promise<Caller> {
-  const token = bearer(ex.header('authorization'));
-  const tokenIsOurs = token?.startsWith('up-') ?? false;
-  const providerKey = tokenIsOurs ? undefined : token;
-  const key = ex.header('x-usagepanda-api-key') ?? (tokenIsOurs ? token : undefined) ?? deps.defaultApiKey;
+  // A native route's SDK sends its key in its own header (or as the bearer token, as newer ones do).
+  const sent = [bearer(ex.header('authorization')), ex.native?.key].filter((k) => k !== undefined);
+  const ours = sent.find((k) => k.startsWith('up-'));
+  const theirs = sent.find((k) => !k.startsWith('up-'));
+  // Any other key is the provider's: the native provider's on a native route.
+  if (ex.native) ex.native.providerKey = theirs;
+  const providerKey = ex.native ? undefined : theirs;
+  const key = ex.header('x-usagepanda-api-key') ?? ours ?? deps.defaultApiKey;
   if (!key) {
     if (!deps.standalonePolicy) throw invalidKey();
     ex.standalone = true;
@@ -330,27 +366,36 @@ async function relayAnswer(
     ex.upstreamLatencyMs = performance.now() - sentAt;
     const answer = parseJsonObject(text);
     if (settings.logResponseBody) ex.responseBodyText = loggedResponseBody(ex, text, answer);
-    if (!answer) return sendRaw(ex, res, upstream.statusCode, headers, text);
+    if (!answer) {
+      if (ex.native) throw upstreamAnswerUntranslatable(upstream.statusCode, 'a body that is not a JSON object');
+      return sendRaw(ex, res, upstream.statusCode, headers, text);
+    }
     ex.usage = await usageOfAnswer(ex, answer, upstream.statusCode);
     if (upstream.statusCode >= 400) {
       ex.error = errorMessageFrom(answer) ?? `upstream answered ${upstream.statusCode}`;
-      return sendRaw(ex, res, upstream.statusCode, headers, text);
+      const sent = ex.native ? JSON.stringify(ex.native.api.error(upstream.statusCode, ex.error)) : text;
+      return sendRaw(ex, res, upstream.statusCode, headers, sent);
     }
     const changed = filterAnswerTexts(ex.endpoint, answer, () => answerFilters(ex, settings));
     if (ex.blocked) throw policyBlocked(ex.blocking);
+    if (ex.native) return sendRaw(ex, res, upstream.statusCode, headers, JSON.stringify(ex.native.api.answer(answer)));
     const sent = changed ? JSON.stringify(answer) : text;
     if (settings.logResponseBody && changed) ex.responseBodyText = loggedResponseBody(ex, sent, answer);
     return sendRaw(ex, res, upstream.statusCode, headers, sent);
   }
 
   if (upstream.statusCode >= 400) ex.error = `upstream answered ${upstream.statusCode}`;
-  writeHead(ex, res, upstream.statusCode, headers);
   const isEventStream = contentType.includes('text/event-stream');
+  if (ex.native && !isEventStream) {
+    await upstream.body.dump();
+    throw upstreamAnswerUntranslatable(upstream.statusCode, contentType || 'a body without a content type');
+  }
+  writeHead(ex, res, upstream.statusCode, headers);
   const inspector = isEventStream
     ? new StreamInspector(ex, upstream.statusCode < 400 ? streamAnswerFilter(ex, settings) : null)
     : null;
   const log = settings.logResponseBody ? new StreamBodyLog() : null;
-  await relayStream(ex, upstream.body, res, signal, inspector, log);
+  await relayStream(ex, upstream.body, res, signal, inspector, log, ex.native?.api.stream() ?? null);
   if (log) ex.responseBodyText = log.toString();
   ex.upstreamLatencyMs = performance.now() - sentAt;
 }
@@ -401,11 +446,14 @@ function sendJson(
 function sendGatewayAnswer(ex: Exchange, res: ServerResponse, answer: GatewayAnswer, settings: PolicySettings): void {
   if ('json' in answer) {
     if (settings.logResponseBody) ex.responseBodyText = JSON.stringify(answer.json);
-    sendJson(ex, res, answer.status, answer.json, {});
+    const json = ex.native ? ex.native.api.answer(answer.json as Json) : answer.json;
+    sendJson(ex, res, answer.status, json, {});
     return;
   }
   if (settings.logResponseBody) ex.responseBodyText = answer.sse;
-  sendRaw(ex, res, answer.status, { 'content-type': 'text/event-stream; charset=utf-8' }, answer.sse);
+  const stream = ex.native?.api.stream();
+  const sse = stream ? stream.push(answer.sse) + stream.end() : answer.sse;
+  sendRaw(ex, res, answer.status, { 'content-type': 'text/event-stream; charset=utf-8' }, sse);
 }
 
 function answerPreflight(ex: Exchange, res: ServerResponse): void {
@@ -432,5 +480,6 @@ function sendError(logger: FastifyBaseLogger, ex: Exchange, res: ServerResponse,
     res.end();
     return;
   }
-  sendJson(ex, res, error.status, error.toBody(), error.headers);
+  const body = ex.native ? ex.native.api.error(error.status, error.message) : error.toBody();
+  sendJson(ex, res, error.status, body, error.headers);
 }

@@ -80,6 +80,11 @@ export function servesModel(target: UpstreamTarget, model: string | null): boole
   return target.models.some((name) => (name.endsWith('*') ? model.startsWith(name.slice(0, -1)) : name === model));
 }
 
+/** The model a target is asked for: the request's, renamed by the target's model map. */
+export function providerModelOf(target: UpstreamTarget, model: string | null): string | null {
+  return model === null ? null : (target.modelMap?.[model] ?? model);
+}
+
 /** The connection's upstreams in the order to try them for this request. */
 export function planRoute(
   deps: RoutingDeps,
@@ -177,6 +182,8 @@ const KEY_HEADERS: Partial<Record<ProviderName, string[]>> = {
 };
 
 function apiKeyFor(deps: RoutingDeps, ex: Exchange, target: UpstreamTarget, keys: ProviderKeys): string | null {
+  // A native route's SDK sends its provider's key in that provider's header.
+  if (ex.native?.providerKey && ex.native.api.provider === target.provider) return ex.native.providerKey;
   for (const name of KEY_HEADERS[target.provider] ?? []) {
     const value = ex.header(name);
     if (value) return value;
@@ -259,7 +266,7 @@ async function sendTo(
   const { upstream, adapter } = target;
   const apiKey = apiKeyFor(deps, ex, upstream, keys);
   if (adapter.needsApiKey && !apiKey) throw missingProviderKey();
-  const model = ex.model === null ? null : (upstream.modelMap?.[ex.model] ?? ex.model);
+  const model = providerModelOf(upstream, ex.model);
   const call = providerCall(deps, ex, upstream, adapter, model, apiKey, forwardedBody);
   const request = await adapter.request(call);
   const send = (body: Buffer | string | null) =>

@@ -12,6 +12,7 @@ import { GatewayError, policyBlocked } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import { parseObject } from '../providers/openai/json.js';
 import { lastEventEnd, nextEventEnd } from '../providers/openai/sse.js';
+import type { NativeStream } from '../providers/provider.js';
 import type { StreamBodyLog } from './bodies.js';
 import type { ClientAbort } from './client-abort.js';
 import { upstreamFailure } from './forward.js';
@@ -217,7 +218,8 @@ function strippedEvents(events: string): string {
 /**
  * Copies upstream's stream to the client. A client that leaves aborts `abort` (and with it
  * the upstream request); an upstream that fails mid-stream ends the client's stream with an
- * OpenAI-shaped error event, so the client still receives well-formed SSE.
+ * OpenAI-shaped error event, so the client still receives well-formed SSE. A native route's
+ * stream (`native`) is written in its API's events instead, the error event included.
  */
 export async function relayStream(
   ex: Exchange,
@@ -226,11 +228,13 @@ export async function relayStream(
   abort: ClientAbort,
   inspector: StreamInspector | null,
   log: StreamBodyLog | null = null,
+  native: NativeStream | null = null,
 ): Promise<void> {
   const stripper = inspector && ex.streamUsageInjected ? new UsageChunkStripper() : null;
   // Policies rewrite first; then the usage the client did not ask for is taken out.
-  const send = async (out: Buffer | string) => {
-    log?.add(out);
+  const send = async (openAi: Buffer | string) => {
+    log?.add(openAi);
+    const out = native ? native.push(openAi) : openAi;
     if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal: abort.signal });
   };
   const write = (chunk: Buffer | string) => send(stripper ? stripper.push(chunk) : chunk);
@@ -242,6 +246,7 @@ export async function relayStream(
     }
     await write(inspector?.finish() ?? '');
     if (stripper) await send(stripper.end());
+    if (native) res.write(native.end());
     await inspector?.estimateMissingUsage();
   } catch (err) {
     // The client left; a total timeout (abort.failure) ends the stream with its error instead.
@@ -253,7 +258,7 @@ export async function relayStream(
     if (inspector) {
       const event = `data: ${JSON.stringify({ error: { message: ex.error, type: 'upstream_error', param: null, code: null } })}\n\n`;
       log?.add(event);
-      res.write(event);
+      res.write(native ? native.push(event) + native.end() : event);
     }
   }
   res.end();

@@ -20,6 +20,13 @@ export function randomAlphanumeric(count: number): string {
 
 export const generateApiKey = (): string => `up-${randomAlphanumeric(48)}`;
 
+const EDGE_TOKEN_PATTERN = /^upe-[A-Za-z0-9]{48}$/;
+
+/** An edge gateway's token: made like a key, with its own prefix so neither passes for the other. */
+export const generateEdgeToken = (): string => `upe-${randomAlphanumeric(48)}`;
+
+export const isEdgeToken = (value: string): boolean => EDGE_TOKEN_PATTERN.test(value);
+
 export const isApiKey = (value: string): boolean => KEY_PATTERN.test(value);
 
 export const hashSecret = (value: string): string => createHash('sha256').update(value).digest('hex');

@@ -2,7 +2,7 @@
 // (one request, prompt plus maximum output tokens, and their price) is reserved in every
 // limit and budget that applies, all or nothing; when it is done, the reservation is
 // replaced by what it really used. Leases let the holds of a process that died run out.
-import type { PriceBook } from '../accounting/prices.js';
+import { type PriceBook, priceProviderOf } from '../accounting/prices.js';
 import { countPromptTokens } from '../accounting/tokenizer.js';
 import type { LogRecord } from '../domain.js';
 import { budgetExceeded, limitsUnavailable, policyBlocked, rateLimitExceeded } from '../errors.js';
@@ -310,9 +310,9 @@ export class SpendControl {
     amounts.tokens = prompt + output;
     if (rules.some((rule) => rule.kind === 'usd')) {
       const cost = this.options.prices.cost({
-        provider: 'openai',
+        provider: priceProviderOf(ex.provider),
         endpoint: ex.endpoint,
-        model: ex.model,
+        model: ex.providerModel ?? ex.model,
         usage: {
           promptTokens: prompt,
           completionTokens: output,
@@ -346,7 +346,9 @@ export class SpendControl {
     );
     const each =
       asked ??
-      (ex.model ? this.options.prices.outputCap('openai', ex.model, prompt) : null) ??
+      (ex.model
+        ? this.options.prices.outputCap(priceProviderOf(ex.provider), ex.providerModel ?? ex.model, prompt)
+        : null) ??
       settings.defaultMaxOutputTokens;
     const n = typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1 ? body.n : 1;
     return each * n;
@@ -357,9 +359,9 @@ export class SpendControl {
     if (ex.operation !== 'image') return 0;
     const n = Number(ex.json?.n ?? ex.field('n') ?? 1);
     const cost = this.options.prices.cost({
-      provider: 'openai',
+      provider: priceProviderOf(ex.provider),
       endpoint: ex.endpoint,
-      model: ex.model,
+      model: ex.providerModel ?? ex.model,
       usage: null,
       image: { n: Number.isInteger(n) && n > 0 ? n : 1, size: ex.field('size'), quality: ex.field('quality') },
     });

@@ -15,7 +15,7 @@ export type ToWorker =
 /** Messages to the request thread. */
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'written'; records: number }
+  | { type: 'written'; records: number; ms: number }
   | { type: 'failed'; records: number; message: string }
   | { type: 'drained'; id: number }
   | { type: 'start-failed'; message: string };
@@ -30,7 +30,7 @@ try {
     // The request thread bounds the queue; here every record it handed over is kept.
     maxQueue: Number.POSITIVE_INFINITY,
     flushIntervalMs: 0,
-    onWritten: (records) => send({ type: 'written', records }),
+    onWritten: (records, ms) => send({ type: 'written', records, ms }),
     onError: (error, records) => send({ type: 'failed', records, message: String(error) }),
   });
   port.on('message', async (message: ToWorker) => {

@@ -11,8 +11,8 @@ export interface LogWriterOptions {
   onDrop?: (record: LogRecord) => void;
   /** A batch the store refused twice: `records` of them are lost. */
   onError?: (error: unknown, records: number) => void;
-  /** A batch written. */
-  onWritten?: (records: number) => void;
+  /** A batch was stored: how many records, and how long the write took. */
+  onWritten?: (records: number, ms: number) => void;
 }
 
 export interface LogWriterStats {
@@ -44,11 +44,13 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
   let closed = false;
 
   async function write(batch: LogRecord[]): Promise<void> {
+    let started = performance.now();
     try {
       await store.insertLogs(batch);
     } catch {
       // One retry covers a busy database; a second failure loses the batch, loudly.
       try {
+        started = performance.now();
         await store.insertLogs(batch);
       } catch (error) {
         stats.failed += batch.length;
@@ -57,7 +59,7 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
       }
     }
     stats.written += batch.length;
-    options.onWritten?.(batch.length);
+    options.onWritten?.(batch.length, performance.now() - started);
   }
 
   /** Writes batches until the queue is empty; at most one writer runs. */

@@ -194,6 +194,80 @@ const targets: Migration = {
   },
 };
 
+/**
+ * Issue 14: the provider that answered becomes a key of the hourly rollups, for the
+ * dashboard's provider breakdown. A primary key cannot change in SQLite, so each table is
+ * rebuilt with the column and its rows copied. An existing row reads as the provider of its
+ * records when the log still holds them and they name one provider (before routing every
+ * record's was `openai`), and as `openai` otherwise.
+ */
+const rollupProviders: Migration = {
+  async up(db: Kysely<unknown>) {
+    const hourOfTs = sql`ts - ts % ${sql.lit(3_600_000)}`;
+    for (const [table, perUser] of [
+      ['log_rollups', true],
+      ['log_hour_totals', false],
+    ] as const) {
+      const next = `${table}_next`;
+      await db.schema
+        .createTable(next)
+        .addColumn('hour', bigint, (col) => col.notNull())
+        .addColumn('connection_id', 'text', (col) => col.notNull())
+        .addColumn('model', 'text', (col) => col.notNull())
+        .addColumn('operation', 'text', (col) => col.notNull())
+        .addColumn('provider', 'text', (col) => col.notNull())
+        .addColumn('end_user', 'text', (col) => col.notNull())
+        .$call(withTotals)
+        // Named apart from the old table's key, whose name PostgreSQL keeps until the table goes.
+        .addPrimaryKeyConstraint(`${table}_provider_pk`, [
+          'hour',
+          'connection_id',
+          'model',
+          'operation',
+          'provider',
+          'end_user',
+        ])
+        .execute();
+      // PostgreSQL refuses a constant in GROUP BY: the table without users groups without it.
+      const endUser = perUser ? sql`coalesce(end_user, '')` : sql`''`;
+      const byEndUser = perUser ? sql`, coalesce(end_user, '')` : sql``;
+      await sql`insert into ${sql.table(next)}
+        select r.hour, r.connection_id, r.model, r.operation, coalesce(p.provider, 'openai'), r.end_user,
+          r.requests, r.errors, r.flagged, r.moderated, r.prompt_tokens, r.completion_tokens, r.total_tokens,
+          r.cost_usd, r.unpriced, r.latency_ms_sum, r.last_ts
+        from ${sql.table(table)} r left join (
+          select ${hourOfTs} as hour, coalesce(connection_id, '') as connection_id, coalesce(model, '') as model,
+            operation, ${endUser} as end_user, min(provider) as provider
+          from logs
+          group by ${hourOfTs}, coalesce(connection_id, ''), coalesce(model, ''), operation${byEndUser}
+          having count(distinct provider) = 1
+        ) p on p.hour = r.hour and p.connection_id = r.connection_id and p.model = r.model
+          and p.operation = r.operation and p.end_user = r.end_user`.execute(db);
+      await db.schema.dropTable(table).execute();
+      await db.schema.alterTable(next).renameTo(table).execute();
+      await db.schema.createIndex(`${table}_connection_hour`).on(table).columns(['connection_id', 'hour']).execute();
+    }
+  },
+};
+
+/** Issue 16: edge gateways' tokens, and which edge served each record (null: this gateway). */
+const edgeProxies: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('edge_tokens')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('name', 'text', (col) => col.notNull().unique())
+      .addColumn('token_hash', 'text', (col) => col.notNull().unique())
+      .addColumn('token_prefix', 'text', (col) => col.notNull())
+      .addColumn('token_encrypted', 'text', (col) => col.notNull())
+      .addColumn('connections', 'text')
+      .addColumn('created_at', bigint, (col) => col.notNull())
+      .addColumn('last_seen_at', bigint)
+      .execute();
+    await db.schema.alterTable('logs').addColumn('edge', 'text').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
@@ -202,6 +276,8 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0005_refusals': refusals,
   '0006_revoked_sessions': revokedSessions,
   '0007_targets': targets,
+  '0008_rollup_providers': rollupProviders,
+  '0009_edge_proxies': edgeProxies,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -41,7 +41,10 @@ export async function applyRetention(
   return { recordsDeleted, bodiesCleared };
 }
 
-/** Runs a sweep now and then every interval; the returned stop waits for a sweep in progress. */
+/**
+ * Runs a sweep now and then every interval, on one replica at a time (a replica finding
+ * another's sweep under way skips its turn); the returned stop waits for a sweep in progress.
+ */
 export function startRetention(
   store: Store,
   settings: RetentionSettings,
@@ -50,9 +53,10 @@ export function startRetention(
   if (settings.recordDays === 0 && settings.bodyDays === 0) return async () => {};
   let running: Promise<void> | null = null;
   const sweep = () => {
-    running ??= applyRetention(store, settings, Date.now())
+    running ??= store
+      .exclusive('retention', () => applyRetention(store, settings, Date.now()))
       .then((result) => {
-        if (result.recordsDeleted || result.bodiesCleared) logger.info(result, 'retention sweep');
+        if (result && (result.recordsDeleted || result.bodiesCleared)) logger.info(result, 'retention sweep');
       })
       .catch((err: unknown) => logger.error({ err }, 'retention sweep failed'))
       .finally(() => {

@@ -22,6 +22,7 @@ const recordArb = fc
     connectionId: fc.constantFrom('conn_a', 'conn_b', null),
     model: fc.constantFrom('gpt-4o-mini', 'gpt-4o', null),
     operation: fc.constantFrom('chat' as const, 'embedding' as const),
+    provider: fc.constantFrom('openai', 'anthropic'),
     endUser: fc.constantFrom('alice', 'bob', null),
     status: fc.constantFrom(200, 200, 422, 502),
     costUsd: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null }),
@@ -39,6 +40,7 @@ const recordArb = fc
         connectionId: r.connectionId,
         model: r.model,
         operation: r.operation,
+        provider: r.provider,
         endUser: r.endUser,
         status: r.status,
         error: r.status >= 400 ? 'failed' : null,
@@ -137,6 +139,20 @@ describe.each(targets)('rollups on $name', (target) => {
     }
   };
 
+  /** Back to the hourly rollups before 0008: the same sums without the provider column. */
+  const rollupsWithoutProvider = async () => {
+    for (const table of ['log_rollups', 'log_hour_totals']) {
+      await sql`create table ${sql.table(`${table}_old`)} as select hour, connection_id, model, operation, end_user,
+        sum(requests) as requests, sum(errors) as errors, sum(flagged) as flagged, sum(moderated) as moderated,
+        sum(prompt_tokens) as prompt_tokens, sum(completion_tokens) as completion_tokens,
+        sum(total_tokens) as total_tokens, sum(cost_usd) as cost_usd, sum(unpriced) as unpriced,
+        sum(latency_ms_sum) as latency_ms_sum, max(last_ts) as last_ts
+        from ${sql.table(table)} group by hour, connection_id, model, operation, end_user`.execute(store.db);
+      await sql`drop table ${sql.table(table)}`.execute(store.db);
+      await sql`alter table ${sql.table(`${table}_old`)} rename to ${sql.table(table)}`.execute(store.db);
+    }
+  };
+
   const insertInBatches = async (records: readonly LogRecord[], batchSize: number) => {
     for (let i = 0; i < records.length; i += batchSize) {
       const batch = records.slice(i, i + batchSize);
@@ -146,7 +162,7 @@ describe.each(targets)('rollups on $name', (target) => {
   };
 
   it('equal a full recomputation from the raw records, for any batches and any buckets', async () => {
-    const groupings: GroupKey[][] = [[], ['model'], ['connectionId', 'endUser'], ['operation']];
+    const groupings: GroupKey[][] = [[], ['model'], ['connectionId', 'endUser'], ['operation'], ['provider']];
     await fc.assert(
       fc.asyncProperty(
         fc.array(recordArb, { minLength: 1, maxLength: 60 }),
@@ -162,15 +178,18 @@ describe.each(targets)('rollups on $name', (target) => {
             ['logHourTotals', false],
           ] as const) {
             const stored = await store.db.selectFrom(table).selectAll().execute();
-            // One row per hour, connection, model, operation and (in logRollups) end user; '' for none.
+            // One row per hour, connection, model, operation, provider and (in logRollups) end user; '' for none.
             const expected = sumsBy(
               records,
               (r) =>
-                `${hourStart(r.ts)}|${r.connectionId ?? ''}|${r.model ?? ''}|${r.operation}|${perUser ? (r.endUser ?? '') : ''}`,
+                `${hourStart(r.ts)}|${r.connectionId ?? ''}|${r.model ?? ''}|${r.operation}|${r.provider}|${perUser ? (r.endUser ?? '') : ''}`,
             );
             expect(stored).toHaveLength(expected.size);
             const storedByKey = new Map(
-              stored.map((r) => [`${r.hour}|${r.connectionId}|${r.model}|${r.operation}|${r.endUser}`, r]),
+              stored.map((r) => [
+                `${r.hour}|${r.connectionId}|${r.model}|${r.operation}|${r.provider}|${r.endUser}`,
+                r,
+              ]),
             );
             for (const [key, e] of expected) {
               const s = storedByKey.get(key);
@@ -225,12 +244,51 @@ describe.each(targets)('rollups on $name', (target) => {
     await store.insertLogs(records);
     // Back to the schema before 0004, with the hourly rollups already holding the records:
     // the tables of 0004 and of every later migration go.
-    for (const table of ['log_user_days', 'refusals', 'revoked_sessions'])
+    for (const table of ['log_user_days', 'refusals', 'revoked_sessions', 'edge_tokens'])
       await sql`drop table ${sql.table(table)}`.execute(store.db);
     await sql`alter table connections drop column targets`.execute(store.db);
+    await sql`alter table logs drop column edge`.execute(store.db);
+    await rollupsWithoutProvider();
     await sql`delete from kysely_migration where name >= '0004'`.execute(store.db);
     await store.migrate();
     await expectUserDaysOf(records);
+  });
+
+  it('keys the rollups of an older store by the provider of their records, or openai where the log has none', async () => {
+    await reset();
+    const hour = BASE + 5 * HOUR_MS;
+    const records = [
+      logRecord({ ts: hour + 1, connectionId: 'conn_a', model: 'claude', provider: 'anthropic', costUsd: 1 }),
+      logRecord({ ts: hour + 2, connectionId: 'conn_a', model: 'claude', provider: 'anthropic', costUsd: 2 }),
+      logRecord({ ts: hour + 3, connectionId: 'conn_a', model: 'gemini-2.0-flash', provider: 'gemini', costUsd: 4 }),
+      logRecord({ ts: hour + 4, connectionId: 'conn_b', model: 'gpt-4o', provider: 'openai', costUsd: 8 }),
+      // Its record goes before the upgrade (retention): its rollup row reads as openai.
+      logRecord({ ts: hour + 5, connectionId: 'conn_c', model: 'claude', provider: 'anthropic', costUsd: 16 }),
+    ];
+    await store.insertLogs(records);
+    await sql`delete from logs where connection_id = 'conn_c'`.execute(store.db);
+    await rollupsWithoutProvider();
+    // The later migration (edge proxies) goes too, to run again after 0008.
+    await sql`drop table edge_tokens`.execute(store.db);
+    await sql`alter table logs drop column edge`.execute(store.db);
+    await sql`delete from kysely_migration where name >= '0008'`.execute(store.db);
+    await store.migrate();
+    const rows = await store.aggregateLogs({ boundaries: [BASE, BASE + SPAN], groupBy: ['provider'] });
+    const byProvider = Object.fromEntries(rows.map((r) => [r.keys.provider, [r.requests, r.costUsd]]));
+    expect(byProvider).toEqual({ anthropic: [2, 3], gemini: [1, 4], openai: [2, 24] });
+    // Later records add to the migrated rows.
+    await store.insertLogs([
+      logRecord({ ts: hour + 6, connectionId: 'conn_a', model: 'claude', provider: 'anthropic' }),
+    ]);
+    const stored = await store.db
+      .selectFrom('logHourTotals')
+      .selectAll()
+      .where('connectionId', '=', 'conn_a')
+      .execute();
+    expect(stored.map((r) => `${r.model}:${r.provider}:${r.requests}`).sort()).toEqual([
+      'claude:anthropic:3',
+      'gemini-2.0-flash:gemini:1',
+    ]);
   });
 
   it('filters by connection and end user and leaves out records without one', async () => {

@@ -1,4 +1,4 @@
-// Hourly rollups of the request log (connection × model × operation × end user), written by
+// Hourly rollups of the request log (connection × model × operation × provider × end user), written by
 // the log writer in the same transaction as the records, and the aggregation the stats
 // endpoints run: whole hours from the rollups, only the partial hours at the edges of a
 // range (or of a bucket not aligned to whole hours) from the raw records.
@@ -22,8 +22,8 @@ const ceilHour = (ts: number) => (hourOf(ts) === ts ? ts : hourOf(ts) + HOUR_MS)
 const ceilDay = (ts: number) => (dayOf(ts) === ts ? ts : dayOf(ts) + DAY_MS);
 
 /** Key columns a query can group by; they are columns of both tables. */
-export type GroupKey = 'connectionId' | 'model' | 'operation' | 'endUser';
-export const GROUP_KEYS: readonly GroupKey[] = ['connectionId', 'model', 'operation', 'endUser'];
+export type GroupKey = 'connectionId' | 'model' | 'operation' | 'provider' | 'endUser';
+export const GROUP_KEYS: readonly GroupKey[] = ['connectionId', 'model', 'operation', 'provider', 'endUser'];
 
 export interface AggregateQuery {
   connectionId?: string;
@@ -36,7 +36,7 @@ export interface AggregateQuery {
 }
 
 /** The sums a rollup row holds, without its key. */
-export type Totals = Omit<LogRollupsTable, 'hour' | 'connectionId' | 'model' | 'operation' | 'endUser'>;
+export type Totals = Omit<LogRollupsTable, 'hour' | 'connectionId' | 'model' | 'operation' | 'provider' | 'endUser'>;
 
 export interface AggregateRow extends Totals {
   bucket: number;
@@ -84,13 +84,14 @@ export function rollupsOf(records: readonly LogRecord[], perUser = true): LogRol
   return sumBy(
     records,
     (r) =>
-      `${hourOf(r.ts)}\u0000${r.connectionId ?? ''}\u0000${r.model ?? ''}\u0000${r.operation}\u0000${endUserOf(r)}`,
+      `${hourOf(r.ts)}\u0000${r.connectionId ?? ''}\u0000${r.model ?? ''}\u0000${r.operation}\u0000${r.provider}\u0000${endUserOf(r)}`,
     (r) => ({
       ...zeroTotals(),
       hour: hourOf(r.ts),
       connectionId: r.connectionId ?? '',
       model: r.model ?? '',
       operation: r.operation,
+      provider: r.provider,
       endUser: endUserOf(r),
     }),
   );
@@ -121,7 +122,7 @@ export function zeroTotals(): Totals {
   };
 }
 
-/** Rows per statement: 16 columns each, well under PostgreSQL's bind parameter limit. */
+/** Rows per statement: 17 columns each, well under PostgreSQL's bind parameter limit. */
 const UPSERT_CHUNK = 1000;
 
 export type RollupTable = 'logRollups' | 'logHourTotals' | 'logUserDays';
@@ -135,7 +136,7 @@ export type RollupUpsert = <T extends RollupTable>(
 
 /** Adds the batch's sums to every rollup table (inside the caller's transaction). */
 export async function addRollups(upsert: RollupUpsert, records: readonly LogRecord[]): Promise<void> {
-  const hourKey = ['hour', 'connectionId', 'model', 'operation', 'endUser'] as const;
+  const hourKey = ['hour', 'connectionId', 'model', 'operation', 'provider', 'endUser'] as const;
   await upsert('logRollups', hourKey, rollupsOf(records, true));
   await upsert('logHourTotals', hourKey, rollupsOf(records, false));
   await upsert('logUserDays', ['day', 'connectionId', 'endUser'], userDaysOf(records));
@@ -221,6 +222,7 @@ const COLUMN: Record<GroupKey, string> = {
   connectionId: 'connection_id',
   model: 'model',
   operation: 'operation',
+  provider: 'provider',
   endUser: 'end_user',
 };
 

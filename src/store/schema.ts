@@ -56,13 +56,15 @@ export interface AutoRepliesTable {
   updatedAt: number;
 }
 
-/** One hour of one connection × model × operation × end user ('' = none), summed. */
+/** One hour of one connection × model × operation × provider × end user ('' = none), summed. */
 export interface LogRollupsTable {
   /** Start of the UTC hour, epoch ms. */
   hour: number;
   connectionId: string;
   model: string;
   operation: string;
+  /** The provider that answered (the record's `provider`). */
+  provider: string;
   endUser: string;
   requests: number;
   errors: number;
@@ -81,7 +83,7 @@ export interface LogRollupsTable {
 }
 
 /** One UTC day of one connection × end user ('' = none), summed: the users table over long ranges. */
-export interface LogUserDaysTable extends Omit<LogRollupsTable, 'hour' | 'model' | 'operation'> {
+export interface LogUserDaysTable extends Omit<LogRollupsTable, 'hour' | 'model' | 'operation' | 'provider'> {
   /** Start of the UTC day, epoch ms. */
   day: number;
 }
@@ -103,6 +105,19 @@ export interface RevokedSessionsTable {
   expiresAt: number;
 }
 
+/** Edge gateways' tokens: the hash to recognise one, the token sealed to derive its transport key. */
+export interface EdgeTokensTable {
+  id: string;
+  name: string;
+  tokenHash: string;
+  tokenPrefix: string;
+  tokenEncrypted: string;
+  /** string[] as JSON; null means every connection. */
+  connections: string | null;
+  createdAt: number;
+  lastSeenAt: number | null;
+}
+
 export interface Database {
   autoreplies: AutoRepliesTable;
   settings: SettingsTable;
@@ -114,4 +129,5 @@ export interface Database {
   logUserDays: LogUserDaysTable;
   refusals: RefusalsTable;
   revokedSessions: RevokedSessionsTable;
+  edgeTokens: EdgeTokensTable;
 }

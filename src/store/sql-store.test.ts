@@ -133,6 +133,43 @@ describe.each([sqliteTarget(), postgresTarget()])('store on $name', (target) => 
     expect((await store.listConnections()).map((c) => c.id)).not.toContain(created.id);
   });
 
+  it('keeps edge tokens: unique names, found by hash, touched, revoked', async () => {
+    const token = await store.insertEdgeToken({
+      name: 'eu-west',
+      tokenHash: 'edge-hash-1',
+      tokenPrefix: 'upe-abc',
+      tokenEncrypted: 'v1:sealed',
+      connections: ['conn_1'],
+    });
+    expect(token).toMatchObject({ name: 'eu-west', connections: ['conn_1'], lastSeenAt: null });
+    expect(token.id).toMatch(/^edge_[0-9a-f]{16}$/);
+    await expect(
+      store.insertEdgeToken({
+        name: 'eu-west',
+        tokenHash: 'h2',
+        tokenPrefix: 'upe-x',
+        tokenEncrypted: 'x',
+        connections: null,
+      }),
+    ).rejects.toThrow();
+    await store.touchEdgeToken(token.id, 1_800_000_000_000);
+    expect(await store.findEdgeTokenByHash('edge-hash-1')).toEqual({
+      ...token,
+      lastSeenAt: 1_800_000_000_000,
+      tokenEncrypted: 'v1:sealed',
+    });
+    expect((await store.findEdgeTokenByName('eu-west'))?.id).toBe(token.id);
+    expect((await store.listEdgeTokens()).map((t) => t.name)).toEqual(['eu-west']);
+    expect(await store.deleteEdgeToken(token.id)).toBe(true);
+    expect(await store.findEdgeTokenByHash('edge-hash-1')).toBeUndefined();
+  });
+
+  it('keeps which edge served a record', async () => {
+    const record = logRecord({ edge: 'eu-west' });
+    await store.insertLogs([record]);
+    expect(await store.findLog(record.id)).toEqual(record);
+  });
+
   it('writes log records and reads them back field for field', async () => {
     const record = logRecord({
       stream: true,

@@ -22,6 +22,7 @@ import pg from 'pg';
 import type {
   AutoReply,
   Connection,
+  EdgeToken,
   Flag,
   LogRecord,
   Operation,
@@ -40,14 +41,16 @@ import {
   type RollupUpsert,
   SUMMED,
 } from './rollups.js';
-import type { AutoRepliesTable, ConnectionsTable, Database, LogsTable } from './schema.js';
+import type { AutoRepliesTable, ConnectionsTable, Database, EdgeTokensTable, LogsTable } from './schema.js';
 import type {
   AutoReplyPatch,
   ConnectionPatch,
   LogFilter,
   LogPage,
+  LogPageQuery,
   NewAutoReply,
   NewConnection,
+  NewEdgeToken,
   RefusalCount,
   RefusalFilter,
   Store,
@@ -129,6 +132,7 @@ function ownerOnly(file: string): void {
 }
 
 const newConnectionId = () => `conn_${randomBytes(8).toString('hex')}`;
+const newEdgeTokenId = () => `edge_${randomBytes(8).toString('hex')}`;
 const bit = (value: boolean) => (value ? 1 : 0);
 
 function parseJson(text: string): unknown {
@@ -160,6 +164,17 @@ function toConnection(row: Selectable<ConnectionsTable>): Connection {
   };
 }
 
+function toEdgeToken(row: Selectable<EdgeTokensTable>): EdgeToken {
+  return {
+    id: row.id,
+    name: row.name,
+    tokenPrefix: row.tokenPrefix,
+    connections: row.connections === null ? null : (JSON.parse(row.connections) as string[]),
+    createdAt: Number(row.createdAt),
+    lastSeenAt: row.lastSeenAt === null ? null : Number(row.lastSeenAt),
+  };
+}
+
 function toAutoReply(row: Selectable<AutoRepliesTable>): AutoReply {
   return {
     ...row,
@@ -182,9 +197,47 @@ function toLogRow(record: LogRecord): LogsTable {
   };
 }
 
-function toLogRecord(row: Selectable<LogsTable>): LogRecord {
+type LogMetadataColumn = Exclude<keyof LogsTable, 'requestBody' | 'responseBody'>;
+/** Every column but the bodies; an object first, so a column added to the table must be added here. */
+const LOG_METADATA_COLUMNS = Object.keys({
+  id: true,
+  ts: true,
+  connectionId: true,
+  connectionName: true,
+  endpoint: true,
+  method: true,
+  operation: true,
+  model: true,
+  stream: true,
+  status: true,
+  error: true,
+  latencyMs: true,
+  upstreamLatencyMs: true,
+  promptTokens: true,
+  completionTokens: true,
+  totalTokens: true,
+  cachedTokens: true,
+  reasoningTokens: true,
+  usageEstimated: true,
+  costUsd: true,
+  upstreamId: true,
+  organization: true,
+  ip: true,
+  userAgent: true,
+  endUser: true,
+  traceId: true,
+  flags: true,
+  moderated: true,
+  provider: true,
+  attempts: true,
+  edge: true,
+} satisfies Record<LogMetadataColumn, true>) as LogMetadataColumn[];
+
+function toLogRecord({ edge, ...row }: Selectable<LogsTable>): LogRecord {
   return {
     ...row,
+    // Only an edge's records say where they were served.
+    ...(edge ? { edge } : {}),
     ts: Number(row.ts),
     operation: row.operation as Operation,
     stream: row.stream === 1,
@@ -320,6 +373,22 @@ export class SqlStore implements Store {
       const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
       throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });
     }
+  }
+
+  exclusive<T>(name: string, task: () => Promise<T>): Promise<T | null> {
+    if (this.dialect !== 'postgres') return task();
+    // The lock belongs to a session: one pooled connection is held for it while the task
+    // uses the others.
+    return this.db.connection().execute(async (session) => {
+      const key = sql`hashtext(current_schema() || ':' || ${name})`;
+      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${key}) as locked`.execute(session);
+      if (!rows[0]?.locked) return null;
+      try {
+        return await task();
+      } finally {
+        await sql`select pg_advisory_unlock(${key})`.execute(session);
+      }
+    });
   }
 
   /**
@@ -483,6 +552,57 @@ export class SqlStore implements Store {
     return rows.map(toConnection);
   }
 
+  async listConnectionsWithKeyHash(): Promise<(Connection & { keyHash: string })[]> {
+    const rows = await this.live().orderBy('createdAt').orderBy('id').execute();
+    return rows.map((row) => ({ ...toConnection(row), keyHash: row.keyHash }));
+  }
+
+  async insertEdgeToken(token: NewEdgeToken): Promise<EdgeToken> {
+    const row = await this.db
+      .insertInto('edgeTokens')
+      .values({
+        id: newEdgeTokenId(),
+        name: token.name,
+        tokenHash: token.tokenHash,
+        tokenPrefix: token.tokenPrefix,
+        tokenEncrypted: token.tokenEncrypted,
+        connections: token.connections === null ? null : JSON.stringify(token.connections),
+        createdAt: Date.now(),
+        lastSeenAt: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toEdgeToken(row);
+  }
+
+  async listEdgeTokens(): Promise<EdgeToken[]> {
+    const rows = await this.db.selectFrom('edgeTokens').selectAll().orderBy('createdAt').orderBy('id').execute();
+    return rows.map(toEdgeToken);
+  }
+
+  async findEdgeTokenByName(name: string): Promise<EdgeToken | undefined> {
+    const row = await this.db.selectFrom('edgeTokens').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toEdgeToken(row);
+  }
+
+  async findEdgeTokenByHash(tokenHash: string): Promise<(EdgeToken & { tokenEncrypted: string }) | undefined> {
+    const row = await this.db
+      .selectFrom('edgeTokens')
+      .selectAll()
+      .where('tokenHash', '=', tokenHash)
+      .executeTakeFirst();
+    return row && { ...toEdgeToken(row), tokenEncrypted: row.tokenEncrypted };
+  }
+
+  async deleteEdgeToken(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('edgeTokens').where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async touchEdgeToken(id: string, at: number): Promise<void> {
+    await this.db.updateTable('edgeTokens').set({ lastSeenAt: at }).where('id', '=', id).execute();
+  }
+
   async deleteConnection(id: string): Promise<boolean> {
     const now = Date.now();
     const result = await this.db
@@ -600,10 +720,17 @@ export class SqlStore implements Store {
     }));
   }
 
-  async queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage> {
+  async queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage> {
     const limit = Math.min(Math.max(Math.trunc(page.limit) || 1, 1), MAX_PAGE);
-    let query = this.db.selectFrom('logs').selectAll().where(logConditions(filter));
+    let query = (
+      page.bodies === false
+        ? this.db
+            .selectFrom('logs')
+            .select([...LOG_METADATA_COLUMNS, sql<null>`null`.as('requestBody'), sql<null>`null`.as('responseBody')])
+        : this.db.selectFrom('logs').selectAll()
+    ).where(logConditions(filter));
     if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
+    if (page.since) query = query.where('id', '>', page.since);
     const rows = await query
       .orderBy('id', 'desc')
       .limit(limit + 1)

@@ -1,6 +1,14 @@
 // The storage interface, in the product's words. SQLite and PostgreSQL implement it
 // through one Kysely query layer and differ only where SQL must.
-import type { AutoReply, Connection, LogRecord, Operation, ProviderUpstream, UpstreamTarget } from '../domain.js';
+import type {
+  AutoReply,
+  Connection,
+  EdgeToken,
+  LogRecord,
+  Operation,
+  ProviderUpstream,
+  UpstreamTarget,
+} from '../domain.js';
 import type { PolicySettings } from '../policy-settings.js';
 import type { AggregateQuery, AggregateRow } from './rollups.js';
 
@@ -21,6 +29,11 @@ export interface ConnectionPatch {
   keyPrefix?: string;
   managedBy?: 'api' | 'file';
 }
+
+export type NewEdgeToken = Pick<EdgeToken, 'name' | 'tokenPrefix' | 'connections'> & {
+  tokenHash: string;
+  tokenEncrypted: string;
+};
 
 export type NewAutoReply = Omit<AutoReply, 'id' | 'createdAt' | 'updatedAt'>;
 export type AutoReplyPatch = Partial<Omit<NewAutoReply, 'managedBy'>>;
@@ -49,6 +62,16 @@ export interface LogPage {
   nextCursor: string | null;
 }
 
+export interface LogPageQuery {
+  limit: number;
+  /** A page's `nextCursor`: the records after (older than) that page. */
+  cursor?: string;
+  /** A record id: only records newer than it, for a live view that asks for what is new. */
+  since?: string;
+  /** false: the records come without request and response bodies (null), as the CSV export needs them. */
+  bodies?: boolean;
+}
+
 /** Refused requests of one minute, IP, source and status. */
 export interface RefusalCount {
   /** Start of the minute, epoch ms. */
@@ -70,8 +93,17 @@ export interface RefusalFilter {
 
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
-  /** Runs pending migrations; called once at start. */
+  /**
+   * Runs pending migrations; called once at start. On PostgreSQL, replicas starting
+   * together take turns (Kysely's migrator holds an advisory lock), so each runs once.
+   */
   migrate(): Promise<void>;
+  /**
+   * Runs `task` unless another replica is running the task of this name: on PostgreSQL a
+   * session advisory lock per schema and name, and a replica that finds it taken skips
+   * (null). A SQLite store belongs to one process: the task just runs.
+   */
+  exclusive<T>(name: string, task: () => Promise<T>): Promise<T | null>;
   close(): Promise<void>;
 
   getSetting(key: string): Promise<string | undefined>;
@@ -88,6 +120,18 @@ export interface Store {
   listConnections(): Promise<Connection[]>;
   /** Soft delete: the key stops working, old log records keep their connection. */
   deleteConnection(id: string): Promise<boolean>;
+
+  /** Every live connection with its key's hash: what an edge gateway needs to recognise keys. */
+  listConnectionsWithKeyHash(): Promise<(Connection & { keyHash: string })[]>;
+
+  insertEdgeToken(token: NewEdgeToken): Promise<EdgeToken>;
+  listEdgeTokens(): Promise<EdgeToken[]>;
+  findEdgeTokenByName(name: string): Promise<EdgeToken | undefined>;
+  /** The token by its hash, with the token sealed (to derive its transport key). */
+  findEdgeTokenByHash(tokenHash: string): Promise<(EdgeToken & { tokenEncrypted: string }) | undefined>;
+  /** Revokes the token: it stops working at once. */
+  deleteEdgeToken(id: string): Promise<boolean>;
+  touchEdgeToken(id: string, at: number): Promise<void>;
 
   insertAutoReply(reply: NewAutoReply): Promise<AutoReply>;
   updateAutoReply(id: string, patch: AutoReplyPatch): Promise<AutoReply | undefined>;
@@ -110,6 +154,6 @@ export interface Store {
   addRefusals(counts: readonly RefusalCount[]): Promise<void>;
   /** Newest minute first, then most refused. */
   queryRefusals(filter: RefusalFilter, limit: number): Promise<RefusalCount[]>;
-  /** Newest first. */
-  queryLogs(filter: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage>;
+  /** Newest first; `since`: only records newer than this record id (ids are time-ordered). */
+  queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage>;
 }

@@ -57,6 +57,7 @@ export async function startWorkerLogWriter(options: WorkerLogWriterOptions): Pro
         case 'written':
           inWorker -= message.records;
           stats.written += message.records;
+          options.onWritten?.(message.records, message.ms);
           break;
         case 'failed':
           inWorker -= message.records;

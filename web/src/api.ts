@@ -1,13 +1,14 @@
 // The admin API client: the shapes of docs/admin-api.md as zod schemas, and one fetch
 // function that sends the session's CSRF token with writes and turns errors into ApiError.
 import { z } from 'zod';
+import type { TargetUpdateInput } from '../../src/connections/upstream';
 import { type PolicySettings, readStoredPolicy } from '../../src/policy-settings';
 
 // ---- shapes -------------------------------------------------------------------------
 
 // The policy settings and operations are the server's own definitions, so the dashboard
 // validates exactly as the API does.
-export { OPERATIONS, type Operation, PROVIDERS } from '../../src/domain';
+export { OPERATIONS, type Operation, PROVIDERS, type ProviderName } from '../../src/domain';
 export {
   DEFAULT_POLICY,
   PolicySchema,
@@ -16,10 +17,27 @@ export {
   WORDLIST_NAMES as WORDLISTS,
   type WordlistName as Wordlist,
 } from '../../src/policy-settings';
+export type { TargetUpdateInput };
 export type Policy = PolicySettings;
 
 /** A gateway may know fewer settings than this dashboard: unknown ones show their default. */
 const StoredPolicy = z.record(z.string(), z.unknown()).transform(readStoredPolicy);
+
+/** A routing target as the admin API shows it: secrets only as hasApiKey / hasSecretAccessKey. */
+export const TargetViewSchema = z.looseObject({
+  provider: z.string(),
+  baseUrl: z.string().optional(),
+  hasApiKey: z.boolean().optional(),
+  apiVersion: z.string().optional(),
+  deployments: z.record(z.string(), z.string()).optional(),
+  region: z.string().optional(),
+  accessKeyId: z.string().optional(),
+  hasSecretAccessKey: z.boolean().optional(),
+  weight: z.number().optional(),
+  models: z.array(z.string()).optional(),
+  modelMap: z.record(z.string(), z.string()).optional(),
+});
+export type TargetView = z.infer<typeof TargetViewSchema>;
 
 export const ConnectionSchema = z.object({
   id: z.string(),
@@ -29,7 +47,7 @@ export const ConnectionSchema = z.object({
   policy: StoredPolicy,
   upstream: z.union([z.string(), z.looseObject({ provider: z.string() })]).nullable(),
   /** Routing targets (issue 14); absent from gateways that predate them. */
-  targets: z.array(z.looseObject({ provider: z.string() })).default([]),
+  targets: z.array(TargetViewSchema).default([]),
   hasProviderKey: z.boolean(),
   managedBy: z.enum(['api', 'file']),
   createdAt: z.string(),
@@ -72,6 +90,8 @@ export const LogRecordSchema = z.object({
   provider: z.string(),
   requestBody: z.string().nullable(),
   responseBody: z.string().nullable(),
+  /** The edge gateway that served the request; null: the central one (absent from older gateways). */
+  edge: z.string().nullable().default(null),
 });
 export type LogRecord = z.infer<typeof LogRecordSchema>;
 const LogPageSchema = z.object({ data: z.array(LogRecordSchema), nextCursor: z.string().nullable() });
@@ -123,6 +143,22 @@ const ModelStatsSchema = z.object({
   ),
 });
 export type ModelStats = z.infer<typeof ModelStatsSchema>['data'][number];
+
+const ProviderStatsSchema = z.object({
+  data: z.array(
+    z.object({
+      provider: z.string(),
+      requests: z.number(),
+      errors: z.number(),
+      promptTokens: z.number(),
+      completionTokens: z.number(),
+      totalTokens: z.number(),
+      costUsd: z.number(),
+      unpriced: z.number(),
+    }),
+  ),
+});
+export type ProviderStats = z.infer<typeof ProviderStatsSchema>['data'][number];
 
 const UserStatsSchema = z.object({
   data: z.array(
@@ -192,6 +228,18 @@ const ErrorBody = z.object({ error: z.object({ message: z.string() }) });
 
 /** Held in memory only: a page on another origin can neither read it nor guess it. */
 let csrfToken: string | null = null;
+export const EdgeTokenSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  tokenPrefix: z.string(),
+  connections: z.array(z.string()).nullable(),
+  createdAt: z.string(),
+  lastSeenAt: z.string().nullable(),
+});
+export type EdgeToken = z.infer<typeof EdgeTokenSchema>;
+const EdgeTokenWithToken = EdgeTokenSchema.extend({ token: z.string() });
+export type EdgeTokenWithToken = z.infer<typeof EdgeTokenWithToken>;
+
 /** Called when the session is gone (expired, signed out elsewhere, token reset). */
 let onSignedOut: () => void = () => {};
 export const setSignedOutHandler = (handler: () => void) => {
@@ -254,8 +302,10 @@ export const connections = {
   list: async () => (await request(z.object({ data: z.array(ConnectionSchema) }), 'GET', '/api/connections')).data,
   create: (body: { name: string; policy?: Partial<Policy> }) =>
     request(ConnectionWithKey, 'POST', '/api/connections', body),
-  update: (id: string, body: { enabled?: boolean; name?: string; policy?: Partial<Policy> }) =>
-    request(ConnectionSchema, 'PATCH', `/api/connections/${encodeURIComponent(id)}`, body),
+  update: (
+    id: string,
+    body: { enabled?: boolean; name?: string; policy?: Partial<Policy>; targets?: TargetUpdateInput[] },
+  ) => request(ConnectionSchema, 'PATCH', `/api/connections/${encodeURIComponent(id)}`, body),
   rotate: (id: string) => request(ConnectionWithKey, 'POST', `/api/connections/${encodeURIComponent(id)}/rotate`),
   remove: (id: string) => request(null, 'DELETE', `/api/connections/${encodeURIComponent(id)}`),
 };
@@ -311,6 +361,8 @@ export const stats = {
   timeseries: (query: Query) => request(TimeseriesSchema, 'GET', `/api/stats/timeseries${queryString(query)}`),
   models: async (query: Query) =>
     (await request(ModelStatsSchema, 'GET', `/api/stats/models${queryString(query)}`)).data,
+  providers: async (query: Query) =>
+    (await request(ProviderStatsSchema, 'GET', `/api/stats/providers${queryString(query)}`)).data,
   users: async (query: Query) => (await request(UserStatsSchema, 'GET', `/api/stats/users${queryString(query)}`)).data,
 };
 
@@ -325,4 +377,11 @@ export const autoReplies = {
 export const alerts = {
   list: async (query: Query) =>
     (await request(z.object({ data: z.array(AlertSchema) }), 'GET', `/api/alerts${queryString(query)}`)).data,
+};
+
+export const edgeTokens = {
+  list: async () => (await request(z.object({ data: z.array(EdgeTokenSchema) }), 'GET', '/api/edge-tokens')).data,
+  create: (body: { name: string; connections?: string[] }) =>
+    request(EdgeTokenWithToken, 'POST', '/api/edge-tokens', body),
+  revoke: (id: string) => request(null, 'DELETE', `/api/edge-tokens/${encodeURIComponent(id)}`),
 };

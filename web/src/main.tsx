@@ -30,6 +30,7 @@ const PAGE_COMPONENTS: Record<PageId, ComponentType> = {
   users: page(() => import('./pages/Users'), 'UsersPage'),
   autoreplies: page(() => import('./pages/AutoReplies'), 'AutoRepliesPage'),
   alerts: page(() => import('./pages/Alerts'), 'AlertsPage'),
+  edges: page(() => import('./pages/Edges'), 'EdgesPage'),
 };
 
 function App() {

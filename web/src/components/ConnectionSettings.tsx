@@ -1,5 +1,5 @@
-// The settings dialog of a connection: one control per policy setting of SPEC §3,
-// validated as the API validates, saved as a patch of only what changed.
+// The settings dialog of a connection: one control per policy setting of SPEC §3 and its
+// routing targets, validated as the API validates, saved as a patch of only what changed.
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import {
@@ -8,12 +8,14 @@ import {
   type Policy,
   PolicySchema,
   PROMPT_REFLECTION,
+  type TargetUpdateInput,
   WORDLIST_ACTIONS,
   WORDLISTS,
   type Wordlist,
 } from '../api';
 import { CancelOrAct, Modal } from './Modal';
 import { SpendBars } from './SpendBars';
+import { fromTargetRows, type TargetRow, TargetsEditor, toTargetRows } from './TargetsEditor';
 
 type WordlistActions = Policy['requestWordlists'];
 type LimitRow = {
@@ -108,32 +110,16 @@ function changedSettings(before: Policy, after: Policy): Partial<Policy> {
   return patch as Partial<Policy>;
 }
 
-/** Where the connection's requests go: its upstream or its targets, as the admin API shows them (no secrets). */
-function Routing({ connection }: { connection: Connection }) {
-  const describe = (upstream: Connection['targets'][number]) =>
-    Object.entries(upstream)
+/** Where the connection's requests go when it has no targets. */
+function UpstreamNotice({ upstream }: { upstream: Connection['upstream'] }) {
+  const describe = (u: Exclude<Connection['upstream'], string | null>) =>
+    Object.entries(u)
       .filter(([name]) => name !== 'provider')
       .map(([name, value]) => `${name}: ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
       .join(', ');
-  if (connection.targets.length > 0) {
-    return (
-      <fieldset className="setting">
-        <legend>Targets (tried in order; see docs/providers.md)</legend>
-        <ol>
-          {connection.targets.map((target, index) => (
-            // biome-ignore lint/suspicious/noArrayIndexKey: targets are an ordered list without ids
-            <li key={index}>
-              <strong>{target.provider}</strong> {describe(target)}
-            </li>
-          ))}
-        </ol>
-      </fieldset>
-    );
-  }
-  const upstream = connection.upstream;
   return (
     <p className="notice">
-      Upstream:{' '}
+      Upstream (without targets):{' '}
       {upstream === null
         ? "the gateway's default"
         : typeof upstream === 'string'
@@ -147,9 +133,12 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
   const queryClient = useQueryClient();
   const [form, setForm] = useState<Form>(() => toForm(connection.policy));
   const [errors, setErrors] = useState<Record<string, string>>({});
+  const [targets, setTargets] = useState<TargetRow[]>(() => toTargetRows(connection.targets));
+  const [savedTargets] = useState(() => JSON.stringify(fromTargetRows(toTargetRows(connection.targets))));
   const readOnly = connection.managedBy === 'file';
   const save = useMutation({
-    mutationFn: (policy: Partial<Policy>) => connections.update(connection.id, { policy }),
+    mutationFn: (body: { policy?: Partial<Policy>; targets?: TargetUpdateInput[] }) =>
+      connections.update(connection.id, body),
     onSuccess: async () => {
       await queryClient.invalidateQueries({ queryKey: ['connections'] });
       onClose();
@@ -165,9 +154,19 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
     }
     setErrors({});
     const patch = changedSettings(connection.policy, parsed.data);
-    if (Object.keys(patch).length === 0) onClose();
-    else save.mutate(patch);
+    const body: { policy?: Partial<Policy>; targets?: TargetUpdateInput[] } = {};
+    if (Object.keys(patch).length > 0) body.policy = patch;
+    // The whole list when anything in it changed: the API replaces the targets.
+    const nextTargets = fromTargetRows(targets);
+    if (JSON.stringify(nextTargets) !== savedTargets) body.targets = nextTargets;
+    if (Object.keys(body).length === 0) onClose();
+    else save.mutate(body);
   };
+  const saveError = save.isError ? (save.error instanceof Error ? save.error.message : String(save.error)) : null;
+  // The API names the field it refuses (`targets.0.baseUrl: …`): a targets error shows beside them.
+  const targetsError = saveError?.match(/targets\.\d/)
+    ? saveError.replace(/targets\.(\d+)\.?/g, (_, i: string) => `Target ${Number(i) + 1} `)
+    : null;
 
   const toggle = (key: keyof Form & keyof Policy, label: string, help: string) => (
     <div className="setting">
@@ -411,9 +410,9 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
       {readOnly && (
         <p className="notice">This connection is declared in the config file: change it there. Shown read-only.</p>
       )}
-      {save.isError && (
+      {saveError && !targetsError && (
         <p className="form-error" role="alert">
-          {save.error instanceof Error ? save.error.message : String(save.error)}
+          {saveError}
         </p>
       )}
       {Object.keys(errors).length > 0 && (
@@ -421,7 +420,8 @@ export function ConnectionSettings({ connection, onClose }: { connection: Connec
           Some settings are not valid; see below.
         </p>
       )}
-      <Routing connection={connection} />
+      {targets.length === 0 && <UpstreamNotice upstream={connection.upstream} />}
+      <TargetsEditor rows={targets} readOnly={readOnly} error={targetsError} onChange={setTargets} />
       <div className="settings-grid">
         {toggle(
           'enforceUserIds',

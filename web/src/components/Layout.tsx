@@ -10,6 +10,7 @@ export const PAGES = [
   { id: 'users', label: 'End-User Tracking' },
   { id: 'autoreplies', label: 'Auto-Replies' },
   { id: 'alerts', label: 'Alerts' },
+  { id: 'edges', label: 'Edges' },
 ] as const;
 export type PageId = (typeof PAGES)[number]['id'];
 

@@ -13,6 +13,7 @@ const FIELDS: { label: string; value(r: LogRecord): string }[] = [
     label: 'Connection',
     value: (r) => (r.connectionName ? `${r.connectionName} (${r.connectionId})` : (r.connectionId ?? DASH)),
   },
+  { label: 'Served by', value: (r) => (r.edge ? `edge ${r.edge}` : 'this gateway') },
   { label: 'Endpoint', value: (r) => `${r.method} ${r.endpoint}` },
   { label: 'Operation', value: (r) => r.operation },
   { label: 'Model', value: (r) => r.model ?? DASH },

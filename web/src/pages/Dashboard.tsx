@@ -1,10 +1,10 @@
 // Dashboard: four cards with sparklines and change against the previous period, cost per
-// day stacked by operation, and requests per model.
+// day stacked by operation, requests per model and per provider.
 import { useQuery } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import type { EChartsCoreOption } from 'echarts/core';
 import { useMemo } from 'react';
-import { type ModelStats, type Summary, stats, type Timeseries } from '../api';
+import { type ModelStats, type ProviderStats, type Summary, stats, type Timeseries } from '../api';
 import { Chart, Sparkline } from '../components/Chart';
 import { DataTable, type TableFeatures } from '../components/DataTable';
 import { FilterBar } from '../components/FilterBar';
@@ -27,6 +27,10 @@ export function DashboardPage() {
     queryFn: () => stats.timeseries({ ...filters.apiQuery(), interval, split: 'operation' }),
   });
   const models = useQuery({ queryKey: ['stats-models', filters.key], queryFn: () => stats.models(filters.apiQuery()) });
+  const providers = useQuery({
+    queryKey: ['stats-providers', filters.key],
+    queryFn: () => stats.providers(filters.apiQuery()),
+  });
 
   return (
     <section>
@@ -66,6 +70,21 @@ export function DashboardPage() {
             columns={modelColumns}
             data={models.data}
             empty={<p className="muted">No model was used in this time range.</p>}
+          />
+        )}
+      </div>
+      <div className="panel">
+        <h2>Providers</h2>
+        {providers.isPending ? (
+          <Loading what="providers" />
+        ) : providers.isError ? (
+          <ErrorState error={providers.error} what="Provider statistics" />
+        ) : (
+          <DataTable
+            label="Requests per provider"
+            columns={providerColumns}
+            data={withShares(providers.data)}
+            empty={<p className="muted">No provider answered in this time range.</p>}
           />
         )}
       </div>
@@ -159,4 +178,28 @@ const modelColumns = modelHelper.columns([
   modelHelper.accessor('requests', { header: 'Requests', cell: (info) => formatCount(info.getValue()) }),
   modelHelper.accessor('totalTokens', { header: 'Tokens', cell: (info) => formatCount(info.getValue()) }),
   modelHelper.accessor('costUsd', { header: 'Cost', cell: (info) => formatMoney(info.getValue()) }),
+]);
+
+type ProviderRow = ProviderStats & { share: number };
+/** Each provider's share of the requests, for its bar. */
+const withShares = (rows: ProviderStats[]): ProviderRow[] => {
+  const total = rows.reduce((sum, row) => sum + row.requests, 0);
+  return rows.map((row) => ({ ...row, share: total === 0 ? 0 : row.requests / total }));
+};
+
+const providerHelper = createColumnHelper<TableFeatures, ProviderRow>();
+const providerColumns = providerHelper.columns([
+  providerHelper.accessor('provider', { header: 'Provider' }),
+  providerHelper.accessor('share', {
+    header: 'Share of requests',
+    cell: (info) => (
+      <div className="provider-share">
+        <div className="provider-bar" style={{ width: `${Math.round(info.getValue() * 100)}%` }} />
+        <span>{formatPercent(info.getValue())}</span>
+      </div>
+    ),
+  }),
+  providerHelper.accessor('requests', { header: 'Requests', cell: (info) => formatCount(info.getValue()) }),
+  providerHelper.accessor('totalTokens', { header: 'Tokens', cell: (info) => formatCount(info.getValue()) }),
+  providerHelper.accessor('costUsd', { header: 'Cost', cell: (info) => formatMoney(info.getValue()) }),
 ]);

@@ -1,9 +1,9 @@
 // Logs: every request, newest first and live; filters kept in the URL; flags as icons
 // with explanations; a details view; CSV export of the current filter.
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import { useEffect, useMemo, useState } from 'react';
-import { type LogRecord, logs, OPERATIONS, PROVIDERS, type Query } from '../api';
+import { type LogPage, type LogRecord, logs, OPERATIONS, PROVIDERS, type Query } from '../api';
 import { DataTable, type TableFeatures } from '../components/DataTable';
 import { FilterBar } from '../components/FilterBar';
 import { FlagIcons, flagInfo, KNOWN_FLAG_TYPES } from '../components/Flags';
@@ -16,6 +16,33 @@ import { useRoute } from '../router';
 const PAGE_SIZE = 50;
 /** How often the first page asks for new records. */
 const LIVE_INTERVAL_MS = 2000;
+/**
+ * How often the live page is read again whole: a record's id is made when its request arrives,
+ * so one that ran long (a stream) is written with an id older than rows already shown.
+ */
+const FULL_REFRESH_MS = 60_000;
+
+/** The live page: the rows shown and when they were last read whole. */
+type LivePage = LogPage & { loadedAt: number };
+
+/**
+ * The next state of the live page: the records newer than its newest row, merged on top
+ * (O(new rows) per refresh), or the page read whole when it is due, has grown past two
+ * pages, or more records are new than one answer holds.
+ */
+async function refreshLive(previous: LivePage | undefined, query: Query): Promise<LivePage> {
+  const newest = previous?.data[0]?.id;
+  const now = Date.now();
+  if (!previous || !newest || now - previous.loadedAt >= FULL_REFRESH_MS) {
+    return { ...(await logs.list({ ...query, limit: PAGE_SIZE })), loadedAt: now };
+  }
+  const fresh = await logs.list({ ...query, limit: PAGE_SIZE, since: newest });
+  if (fresh.data.length === 0) return previous;
+  if (fresh.nextCursor || previous.data.length + fresh.data.length > 2 * PAGE_SIZE) {
+    return { ...(await logs.list({ ...query, limit: PAGE_SIZE })), loadedAt: now };
+  }
+  return { ...previous, data: [...fresh.data, ...previous.data] };
+}
 
 /** The text filters, as URL parameter → API parameter. */
 const TEXT_FILTERS = [
@@ -55,9 +82,14 @@ export function LogsPage() {
   const cursor = cursors.at(-1);
   const live = cursor === undefined;
 
-  const page = useQuery({
-    queryKey: ['logs', filterKey, cursor ?? null],
-    queryFn: () => logs.list({ ...query(), limit: PAGE_SIZE, cursor }),
+  const queryClient = useQueryClient();
+  const queryKey = ['logs', filterKey, cursor ?? null];
+  const page = useQuery<LogPage>({
+    queryKey,
+    queryFn: () =>
+      live
+        ? refreshLive(queryClient.getQueryData<LivePage>(queryKey), query())
+        : logs.list({ ...query(), limit: PAGE_SIZE, cursor }),
     refetchInterval: live ? LIVE_INTERVAL_MS : false,
     placeholderData: keepPreviousData,
   });
@@ -231,6 +263,7 @@ function logColumns(showMeta: boolean) {
       ),
     }),
     h.accessor((r) => r.connectionName ?? r.connectionId ?? DASH, { id: 'connection', header: 'Connection' }),
+    h.accessor((r) => r.edge ?? DASH, { id: 'edge', header: 'Edge' }),
     h.accessor('operation', { header: 'Operation' }),
     h.accessor((r) => r.model ?? DASH, { id: 'model', header: 'Model' }),
     h.accessor('costUsd', { header: 'Cost', cell: (info) => formatMoney(info.getValue()) }),
