@@ -11,6 +11,8 @@ declare module 'autocannon' {
     method?: string;
     headers?: Record<string, string>;
     body?: string | Buffer;
+    /** Cycled through per connection; `setupRequest` may change each request before it is sent. */
+    requests?: { setupRequest?: (request: object) => object }[];
   }
 
   interface Result {

@@ -9,7 +9,16 @@ export interface Target {
   /** Full URL of the chat completions endpoint. */
   url: string;
   headers: Record<string, string>;
+  /** The first of `bodies`: what one-off requests (sanity check, memory checks) send. */
   body: string;
+  /** The bodies the load cycles through, one request after the other. */
+  bodies: readonly string[];
+}
+
+/** The next body of the target's cycle, shared by all connections of a run. */
+function cycle(target: Target): () => string {
+  let next = 0;
+  return () => target.bodies[next++ % target.bodies.length] ?? target.body;
 }
 
 export interface LoadResult {
@@ -43,6 +52,7 @@ class Samples {
 
 export function runAutocannon(target: Target, connections: number, durationSec: number): Promise<LoadResult> {
   const latencies = new Samples();
+  const nextBody = cycle(target);
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -50,6 +60,7 @@ export function runAutocannon(target: Target, connections: number, durationSec: 
         method: 'POST',
         headers: target.headers,
         body: target.body,
+        requests: [{ setupRequest: (request: object) => ({ ...request, body: nextBody() }) }],
         connections,
         pipelining: 1,
         duration: durationSec,
@@ -84,6 +95,7 @@ export async function runStreamLoad(target: Target, connections: number, duratio
   let failures = 0;
   const started = performance.now();
   const deadline = started + durationSec * 1000;
+  const nextBody = cycle(target);
 
   async function loop(): Promise<void> {
     while (performance.now() < deadline) {
@@ -94,7 +106,7 @@ export async function runStreamLoad(target: Target, connections: number, duratio
           path: url.pathname,
           method: 'POST',
           headers: target.headers,
-          body: target.body,
+          body: nextBody(),
         });
         for await (const _chunk of answer.body) {
           if (first === 0) first = performance.now();

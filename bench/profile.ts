@@ -3,7 +3,7 @@
 // (our code, each dependency, Node internals, GC, idle).
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runAutocannon, type Target } from './load.js';
+import { runAutocannon, runStreamLoad, type Target } from './load.js';
 import { type GatewayServer, ROOT, type Server, startGateway } from './processes.js';
 
 interface CallFrame {
@@ -132,6 +132,8 @@ export interface ProfileOptions {
   connections: number;
   durationSec: number;
   warmupSec: number;
+  /** The target answers with a stream (the undici loop instead of autocannon). */
+  stream?: boolean;
   createKey(gateway: GatewayServer): Promise<string>;
   makeTarget(gateway: GatewayServer, key: string): Target;
 }
@@ -145,17 +147,19 @@ export async function profileGateway(options: ProfileOptions): Promise<string> {
     nodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir],
   });
   let load: Awaited<ReturnType<typeof runAutocannon>>;
+  const drive = options.stream ? runStreamLoad : runAutocannon;
   try {
     const target = options.makeTarget(gateway, await options.createKey(gateway));
-    await runAutocannon(target, options.connections, options.warmupSec);
-    load = await runAutocannon(target, options.connections, options.durationSec);
+    await drive(target, options.connections, options.warmupSec);
+    load = await drive(target, options.connections, options.durationSec);
   } finally {
     // The profile is written when the gateway exits.
     await gateway.stop();
   }
   const written = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
   if (written.length === 0) throw new Error(`the gateway wrote no .cpuprofile into ${dir}`);
-  const file = join(dir, written.sort().at(-1) as string);
+  // Each thread writes its own profile (CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile): the main thread's is thread 0.
+  const file = join(dir, (written.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? written.sort()[0]) as string);
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   return [
     `load: ${options.connections} connections, ${options.durationSec} s after ${options.warmupSec} s warm-up: ` +

@@ -30,7 +30,7 @@ import {
   rowTargets,
   writeResult,
 } from './report.js';
-import { CHAT_REQUEST, LIMITS_POLICY, STREAM_CHUNKS, TYPICAL_POLICY, targets } from './targets.js';
+import { CHAT_REQUEST, LIMITS_POLICY, REDACT_POLICY, STREAM_CHUNKS, TYPICAL_POLICY, targets } from './targets.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     /** With --profile: the typical-policy load instead of the no-policy one. */
     typical: { type: 'boolean', default: false },
+    /** With --profile: the streamed answer (with --typical: the typical policy's stream). */
+    stream: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
@@ -68,10 +70,8 @@ const load: LoadSettings = {
   quick: args.quick,
 };
 
-type RunName = RowName | 'bare-stream';
-
 interface Run {
-  name: RunName;
+  name: RowName;
   server: Server;
   target: Target;
   stream: boolean;
@@ -100,15 +100,19 @@ function drive(run: Run, connections: number, durationSec: number): Promise<Load
 async function measure(run: Run, durationSec: number, oneConnectionSec: number): Promise<Measurement> {
   await run.server.resetPeak();
   const cpuBefore = await run.server.cpuMs();
+  const mainBefore = await run.server.cpuMainMs();
   const loaded = await drive(run, load.connections, durationSec);
-  const cpuUsPerRequest = (((await run.server.cpuMs()) - cpuBefore) * 1000) / Math.max(1, loaded.completed);
+  const perRequest = (ms: number) => (ms * 1000) / Math.max(1, loaded.completed);
+  const cpuUsPerRequest = perRequest((await run.server.cpuMs()) - cpuBefore);
+  const cpuUsPerRequestMain = perRequest((await run.server.cpuMainMs()) - mainBefore);
   const rssMb = await run.server.peakRssMb();
-  if (oneConnectionSec === 0) return { ...loaded, rssMb, cpuUsPerRequest };
+  if (oneConnectionSec === 0) return { ...loaded, rssMb, cpuUsPerRequest, cpuUsPerRequestMain };
   const single = await drive(run, 1, oneConnectionSec);
   return {
     ...loaded,
     rssMb,
     cpuUsPerRequest,
+    cpuUsPerRequestMain,
     failures: loaded.failures + single.failures,
     oneConnection: { p50Ms: single.p50Ms, ttfbP50Ms: single.ttfbP50Ms },
   };
@@ -133,10 +137,14 @@ async function createConnections(gateway: GatewayServer) {
   if (!typical.ok && typical.status !== 400) {
     throw new Error(`creating the typical connection failed: ${typical.status} ${typical.message}`);
   }
+  const redact = typical.ok ? await gateway.createConnection('bench-redact', REDACT_POLICY) : null;
+  if (redact && !redact.ok)
+    throw new Error(`creating the redact connection failed: ${redact.status} ${redact.message}`);
   return {
     noPolicy: noPolicy.key,
     typical: typical.ok ? typical.key : null,
     typicalRefusal: typical.ok ? null : typical.message,
+    redact: redact?.ok ? redact.key : null,
   };
 }
 
@@ -161,10 +169,13 @@ async function bench(): Promise<void> {
     if (!keys.typical) {
       const why = `policy settings not available (admin API answered 400: ${keys.typicalRefusal})`;
       skipped['gateway-typical'] = { skipped: why };
+      skipped['gateway-redact-stream'] = { skipped: why };
       notes['gateway-stream'] = 'typical policy not available on this build: measured with no policy';
     } else {
       notes['gateway-typical'] = `policy ${JSON.stringify(TYPICAL_POLICY)}`;
       notes['gateway-stream'] = 'typical policy';
+      notes['gateway-redact-stream'] =
+        `typical policy, response wordlists ${JSON.stringify(REDACT_POLICY.responseWordlists)}`;
     }
 
     // Limits and budgets, counted in the gateway's memory and in Redis (REDIS_URL, else the local one).
@@ -201,6 +212,9 @@ async function bench(): Promise<void> {
       ...limitRuns,
       { name: 'bare-stream', server: bare, target: t.bareStream, stream: true },
       { name: 'gateway-stream', server: gateway, target: t.gatewayStream, stream: true },
+      ...(t.redactStream
+        ? [{ name: 'gateway-redact-stream' as const, server: gateway, target: t.redactStream, stream: true }]
+        : []),
       { name: 'recording-floor', server: floor, target: t.floor, stream: false },
     ];
     for (const run of runs) await sanityCheck(run);
@@ -208,14 +222,14 @@ async function bench(): Promise<void> {
     log(`warming up ${runs.length} targets, ${load.warmupSec} s each`);
     for (const run of runs) await measure(run, load.warmupSec, 0);
 
-    const rounds = new Map<RunName, Measurement[]>();
+    const rounds = new Map<RowName, Measurement[]>();
     for (let r = 0; r < load.rounds; r++) {
       // Each round starts one row later, so no row always runs first (or right after the heaviest).
       const order = runs.map((_, i) => runs[(i + r) % runs.length] as Run);
       for (const run of order) {
         const m = await measure(run, load.durationSec, load.oneConnectionSec);
         log(
-          `round ${r + 1}/${load.rounds} ${run.name.padEnd(18)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50Ms.toFixed(3)} ms  p99 ${m.p99Ms.toFixed(3)} ms  rss ${m.rssMb.toFixed(1)} MB  cpu ${m.cpuUsPerRequest?.toFixed(0)} us/req  1c p50 ${m.oneConnection?.p50Ms.toFixed(3)} ms${m.failures ? `  failures ${m.failures}` : ''}`,
+          `round ${r + 1}/${load.rounds} ${run.name.padEnd(21)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50Ms.toFixed(3)} ms  p99 ${m.p99Ms.toFixed(3)} ms  rss ${m.rssMb.toFixed(1)} MB  cpu ${m.cpuUsPerRequest?.toFixed(0)} us/req (main ${m.cpuUsPerRequestMain?.toFixed(0)})  1c p50 ${m.oneConnection?.p50Ms.toFixed(3)} ms${m.failures ? `  failures ${m.failures}` : ''}`,
         );
         rounds.set(run.name, [...(rounds.get(run.name) ?? []), m]);
       }
@@ -262,8 +276,10 @@ async function profile(): Promise<void> {
       connections: load.connections,
       durationSec: load.durationSec,
       warmupSec: load.warmupSec,
+      stream: args.stream,
       makeTarget: (gateway, key) => {
         const all = targets(mock, mock, gateway, { noPolicy: key, typical: key });
+        if (args.stream) return all.gatewayStream;
         return args.typical && all.typical ? all.typical : all.noPolicy;
       },
       createKey: async (gateway) => {

@@ -1,5 +1,5 @@
-// What the benchmark sends: the ~300-byte chat request, the typical policy, and the
-// targets (URL, headers, body) for each row.
+// What the benchmark sends: ~300-byte chat requests that vary (end user, model, prompt),
+// the typical policy, and the targets (URL, headers, bodies) for each row.
 import { randomBytes } from 'node:crypto';
 import type { Target } from './load.js';
 import type { Server } from './processes.js';
@@ -22,6 +22,12 @@ export const LIMITS_POLICY = {
   budgets: [{ per: 'connection', window: 'total', usd: 1_000_000 }],
 };
 
+/** The redacting stream's policy: the typical one with profanity redacted from answers instead of audited. */
+export const REDACT_POLICY = {
+  ...TYPICAL_POLICY,
+  responseWordlists: { profanity: 'redact', dan: 'audit' },
+};
+
 /** About 300 bytes, with what the typical policy needs (a user, max_tokens) so it passes. */
 export const CHAT_REQUEST = {
   model: 'gpt-4o-mini',
@@ -39,19 +45,68 @@ export const CHAT_REQUEST = {
 
 export const STREAM_CHUNKS = 50;
 
+/** Priced models the mock answers for; their prices are looked up per model, so more than one. */
+const MODELS = ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1-mini', 'gpt-4.1-nano', 'o4-mini', 'gpt-4.1', 'gpt-3.5-turbo'];
+const USERS = 997;
+const SUBJECTS = [
+  'a gateway',
+  'a cache',
+  'a proxy',
+  'a load balancer',
+  'a message queue',
+  'a database driver',
+  'an API client',
+  'a rate limiter',
+  'a log shipper',
+  'a service mesh',
+  'a CDN edge',
+];
+const CLAIMS = [
+  'stay lean',
+  'fail loudly',
+  'keep its memory flat',
+  'stay out of the way',
+  'be boring',
+  'answer fast',
+  'never lose a record',
+  'tell the truth about costs',
+  'be damn simple to run',
+];
+/** Bodies per cycle: users, models and prompts have coprime counts, so combinations keep changing. */
+const BODIES = 4096;
+
+/**
+ * The chat requests the load cycles through: end users, models and prompts drawn from sets large enough that
+ * the gateway's key, price and policy caches see realistic traffic (one prompt in nine has a profane word).
+ */
+export function chatBodies(extra: Record<string, unknown> = {}): string[] {
+  return Array.from({ length: BODIES }, (_, i) => {
+    const prompt = `Summarise in two short sentences why ${SUBJECTS[i % SUBJECTS.length]} on the hot path of every API call has to ${CLAIMS[i % CLAIMS.length]}.`;
+    return JSON.stringify({
+      ...CHAT_REQUEST,
+      model: MODELS[i % MODELS.length],
+      messages: [CHAT_REQUEST.messages[0], { role: 'user', content: prompt }],
+      user: `bench-user-${String(i % USERS).padStart(4, '0')}`,
+      ...extra,
+    });
+  });
+}
+
 export function targets(
   mock: Server,
   bare: Server,
   gateway: Server,
-  keys: { noPolicy: string; typical: string | null },
+  keys: { noPolicy: string; typical: string | null; redact?: string | null },
   floor: Server = bare,
 ): Record<'direct' | 'bare' | 'floor' | 'noPolicy' | 'bareStream' | 'gatewayStream', Target> & {
   typical: Target | null;
+  /** The typical policy redacting profanity from the streamed answers. */
+  redactStream: Target | null;
   /** The limits policy on a gateway: its key there. */
   limitsOn(server: Server, key: string): Target;
 } {
-  const body = JSON.stringify(CHAT_REQUEST);
-  const streamBody = JSON.stringify({ ...CHAT_REQUEST, stream: true });
+  const bodies = chatBodies();
+  const streamBodies = chatBodies({ stream: true });
   const headers = (key?: string): Record<string, string> => ({
     'content-type': 'application/json',
     // A provider key made at run time: the mock takes any.
@@ -59,15 +114,27 @@ export function targets(
     ...(key ? { 'x-usagepanda-api-key': key } : {}),
   });
   const at = (server: Server) => `${server.origin}/v1/chat/completions`;
-  const streamHeaders = (key?: string) => ({ ...headers(key), 'x-mock-chunks': String(STREAM_CHUNKS) });
+  const json = (server: Server, key?: string): Target => ({
+    url: at(server),
+    headers: headers(key),
+    body: bodies[0] as string,
+    bodies,
+  });
+  const stream = (server: Server, key?: string): Target => ({
+    url: at(server),
+    headers: { ...headers(key), 'x-mock-chunks': String(STREAM_CHUNKS) },
+    body: streamBodies[0] as string,
+    bodies: streamBodies,
+  });
   return {
-    direct: { url: at(mock), headers: headers(), body },
-    bare: { url: at(bare), headers: headers(), body },
-    floor: { url: at(floor), headers: headers(), body },
-    noPolicy: { url: at(gateway), headers: headers(keys.noPolicy), body },
-    typical: keys.typical ? { url: at(gateway), headers: headers(keys.typical), body } : null,
-    limitsOn: (server, key) => ({ url: at(server), headers: headers(key), body }),
-    bareStream: { url: at(bare), headers: streamHeaders(), body: streamBody },
-    gatewayStream: { url: at(gateway), headers: streamHeaders(keys.typical ?? keys.noPolicy), body: streamBody },
+    direct: json(mock),
+    bare: json(bare),
+    floor: json(floor),
+    noPolicy: json(gateway, keys.noPolicy),
+    typical: keys.typical ? json(gateway, keys.typical) : null,
+    limitsOn: (server, key) => json(server, key),
+    bareStream: stream(bare),
+    gatewayStream: stream(gateway, keys.typical ?? keys.noPolicy),
+    redactStream: keys.redact ? stream(gateway, keys.redact) : null,
   };
 }

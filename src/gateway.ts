@@ -31,12 +31,12 @@ import { buildServer, type ControlPlaneStatus } from './server.js';
 import { SpendControl } from './spend/control.js';
 import { openState } from './state/index.js';
 import type { SharedState } from './state/state.js';
-import { createLogWriter, type LogWriter } from './store/log-writer.js';
+import type { LogWriter } from './store/log-writer.js';
 import { createRefusalCounter } from './store/refusal-counter.js';
 import { RetentionSchema, startRetention } from './store/retention.js';
-import { Spool } from './store/spool.js';
 import { openStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
+import { startWorkerLogWriter } from './store/worker-log-writer.js';
 import { createRequestTracer } from './telemetry.js';
 
 export interface Gateway {
@@ -100,13 +100,24 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     maxFailures: config.adminAuthMaxFailures,
     windowMs: config.adminAuthWindowMs,
   });
-  let logWriter: LogWriter | undefined;
+  let metrics: GatewayMetrics | undefined;
+  // Records are written in a worker thread with its own connection to the same database.
   // PostgreSQL is another server, which can be away: records wait on local disk meanwhile.
   // (A SQLite file is the gateway's own; when it fails, so does the disk a spool would use.)
-  const spool =
-    store.dialect === 'postgres'
-      ? await Spool.open<LogRecord>(join(config.dataDir, 'spool', 'records'), { maxBytes: config.storeSpoolMaxBytes })
-      : undefined;
+  const logWriter: LogWriter = await startWorkerLogWriter({
+    store: { databaseUrl: config.databaseUrl, dataDir: config.dataDir },
+    spool:
+      store.dialect === 'postgres'
+        ? { dir: join(config.dataDir, 'spool', 'records'), maxBytes: config.storeSpoolMaxBytes }
+        : undefined,
+    onDrop: () => log?.warn('log queue full: a log record was dropped (counted in /metrics)'),
+    onError: (err, records) => log?.error({ err, records }, 'writing log records failed'),
+    onWritten: (records, ms) => metrics?.storeWrite(records, ms),
+    onStoreState: (available) =>
+      available
+        ? log?.info('the store takes log records again; the spooled ones are written')
+        : log?.warn('the store refuses log records: spooling them on disk until it answers'),
+  });
   let stopRetention: () => Promise<void> = async () => {};
   const served = await serve(config, options, {
     connections,
@@ -127,34 +138,23 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       flushRefusals: () => refusals.flush(),
     }),
     logWriter: () => logWriter,
-    store: () => ({ available: logWriter?.stats.storeAvailable ?? true, spooled: logWriter?.stats.spooled ?? 0 }),
+    store: () => ({ available: logWriter.stats.storeAvailable, spooled: logWriter.stats.spooled }),
     onState: (state) => shareChanges(state, connections, autoReplies),
     refused: (record) => refusals.add('proxy', record.status, record.ip),
-    keep: (record) => logWriter?.enqueue(record),
-    beforeListen(app, metrics) {
+    keep: (record) => logWriter.enqueue(record),
+    beforeListen(app, gatewayMetrics) {
       log = app.log;
-      logWriter = createLogWriter(store, {
-        onDrop: () => app.log.warn('log queue full: a log record was dropped (counted in /metrics)'),
-        onError: (err, batch) => app.log.error({ err, records: batch.length }, 'writing log records failed'),
-        onWritten: (records, ms) => metrics.storeWrite(records, ms),
-        spool,
-        onStoreState: (available) =>
-          available
-            ? app.log.info('the store takes log records again; the spooled ones are written')
-            : app.log.warn('the store refuses log records: spooling them on disk until it answers'),
-      });
+      metrics = gatewayMetrics;
       stopRetention = startRetention(store, config.file.retention ?? RetentionSchema.parse({}), app.log);
       if (applied) app.log.info({ file: config.configFile, ...applied }, 'config file applied');
     },
   });
-  const writer = logWriter;
-  if (!writer) throw new Error('the log writer is made before the gateway listens');
   return {
     url: served.url,
     app: served.app,
     store,
     connections,
-    logWriter: writer,
+    logWriter,
     adminToken,
     mockUpstream: served.mockUpstream,
     spend: served.spend,
@@ -162,7 +162,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       await served.close({
         beforeServer: () => stopRetention(),
         afterServer: async () => {
-          await writer.close();
+          await logWriter.close();
           await refusals.close();
         },
       });

@@ -33,14 +33,32 @@ const m = (
 
 const measured = {
   direct: m(20_000, 0.7, 2, 60, { oneConnection: { p50Ms: 0.1 } }),
-  bare: m(10_000, 1.5, 4, 70, { oneConnection: { p50Ms: 0.2 }, cpuUsPerRequest: 100.04 }),
-  'gateway-no-policy': m(9_200, 1.62, 5, 95, { oneConnection: { p50Ms: 0.32 }, cpuUsPerRequest: 131.26 }),
+  bare: m(10_000, 1.5, 4, 70, { oneConnection: { p50Ms: 0.2 }, cpuUsPerRequest: 100.04, cpuUsPerRequestMain: 90 }),
+  'gateway-no-policy': m(9_200, 1.62, 5, 95, {
+    oneConnection: { p50Ms: 0.32 },
+    cpuUsPerRequest: 131.26,
+    cpuUsPerRequestMain: 99,
+  }),
   'gateway-typical': { skipped: 'policy settings not available' },
-  'bare-stream': m(5_000, 3, 6, 70, { ttfbP50Ms: 2.5, ttfbP99Ms: 5, oneConnection: { p50Ms: 0.5, ttfbP50Ms: 0.4 } }),
+  'bare-stream': m(5_000, 3, 6, 70, {
+    ttfbP50Ms: 2.5,
+    ttfbP99Ms: 5,
+    oneConnection: { p50Ms: 0.5, ttfbP50Ms: 0.4 },
+    cpuUsPerRequest: 200,
+    cpuUsPerRequestMain: 180,
+  }),
   'gateway-stream': m(4_000, 3.8, 8, 99, {
     ttfbP50Ms: 3.1,
     ttfbP99Ms: 7,
     oneConnection: { p50Ms: 0.9, ttfbP50Ms: 0.7 },
+    cpuUsPerRequest: 300,
+    cpuUsPerRequestMain: 230,
+  }),
+  'gateway-redact-stream': m(3_000, 4.5, 9, 99, {
+    ttfbP50Ms: 3.3,
+    oneConnection: { p50Ms: 1.1, ttfbP50Ms: 0.8 },
+    cpuUsPerRequest: 400,
+    cpuUsPerRequestMain: 320,
   }),
   'recording-floor': m(9_600, 1.55, 4.5, 80, { oneConnection: { p50Ms: 0.25 }, cpuUsPerRequest: 115 }),
 };
@@ -80,13 +98,21 @@ describe('benchmark report', () => {
     expect(rows.map((r) => r.name)).toEqual([...ROW_NAMES]);
     const [direct, bare, noPolicy] = rows;
     expect(direct).toMatchObject({ rps: 20_000, ratio_to_bare: 2, added_p50_us: null });
-    expect(bare).toMatchObject({ rps: 10_000, ratio_to_bare: 1, added_p50_us: 0, cpu_us_per_req: 100 });
+    expect(bare).toMatchObject({
+      rps: 10_000,
+      ratio_to_bare: 1,
+      added_p50_us: 0,
+      cpu_us_per_req: 100,
+      cpu_us_per_req_main: 90,
+    });
     expect(direct?.cpu_us_per_req).toBeNull();
+    expect(direct?.cpu_us_per_req_main).toBeNull();
     expect(noPolicy).toMatchObject({
       rps: 9_200,
       p50_ms: 1.62,
       rss_mb: 95,
       cpu_us_per_req: 131.3,
+      cpu_us_per_req_main: 99,
       ratio_to_bare: 0.92,
       p50_1conn_ms: 0.32,
       added_p50_us: 120,
@@ -119,36 +145,59 @@ describe('benchmark report', () => {
     });
   });
 
-  it('compares the stream row with the same stream through bare, first byte included', () => {
-    const stream = result().rows.find((r) => r.name === 'gateway-stream');
-    expect(stream).toMatchObject({
+  it('compares the stream rows with the same stream through bare (bare-stream), first byte included', () => {
+    const rows = result().rows;
+    expect(rows.find((r) => r.name === 'bare-stream')).toMatchObject({
+      rps: 5_000,
+      ratio_to_bare: 1,
+      added_p50_us: 0,
+      ttfb_p50_ms: 2.5,
+      ttfb_p50_1conn_ms: 0.4,
+      added_ttfb_ms: 0,
+      cpu_us_per_req_main: 180,
+    });
+    expect(rows.find((r) => r.name === 'gateway-stream')).toMatchObject({
       ratio_to_bare: 0.8,
       added_p50_us: 400,
       ttfb_p50_ms: 3.1,
       ttfb_p50_1conn_ms: 0.7,
       added_ttfb_ms: 0.3,
-      bare_reference: { rps: 5_000, ttfb_p50_ms: 2.5, ttfb_p50_1conn_ms: 0.4 },
       note: 'typical policy not available',
+    });
+    expect(rows.find((r) => r.name === 'gateway-redact-stream')).toMatchObject({
+      ratio_to_bare: 0.6,
+      added_p50_us: 600,
+      added_ttfb_ms: 0.4,
     });
   });
 
   it('checks the targets: met, missed, and not applicable when skipped', () => {
     const checks = result().checks;
-    expect(checks.map((c) => [c.name, c.pass])).toEqual([
-      ['no-policy throughput', true],
-      ['no-policy added p50', true],
-      ['typical-policy throughput', null],
-      ['stream added time to first byte', true],
+    expect(checks.map((c) => [c.name, c.measured, c.pass])).toEqual([
+      ['no-policy CPU per request, request thread', '1.1 x bare', true],
+      ['typical-policy CPU per request, request thread', 'skipped: policy settings not available', null],
+      ['stream CPU per request, request thread', '1.278 x bare-stream', true],
+      ['redacting stream CPU per request, request thread', '1.778 x bare-stream', false],
+      ['no-policy CPU per request, all threads', '1.313 x bare', true],
+      ['no-policy throughput', '0.92 x bare', true],
+      ['typical-policy throughput', 'skipped: policy settings not available', null],
+      ['stream throughput', '0.8 x bare-stream', true],
+      ['no-policy added p50', '120 us', true],
+      ['stream added time to first byte', '0.3 ms', true],
     ]);
     const slow = buildRows({
       ...measured,
-      'gateway-no-policy': m(8_000, 1.8, 5, 95, { oneConnection: { p50Ms: 0.4 } }),
+      'gateway-no-policy': m(7_000, 1.8, 5, 95, {
+        oneConnection: { p50Ms: 0.4 },
+        cpuUsPerRequest: 150,
+        cpuUsPerRequestMain: 110,
+      }),
     });
     expect(
       rowTargets(slow)
-        .slice(0, 2)
+        .filter((c) => c.name.startsWith('no-policy'))
         .map((c) => c.pass),
-    ).toEqual([false, false]);
+    ).toEqual([false, false, false, false]);
   });
 
   it('prints the load settings, every row and the verdicts', () => {
@@ -156,9 +205,12 @@ describe('benchmark report', () => {
     expect(table).toContain(
       '16 connections, pipelining 1, 3 interleaved round(s) of 10 s per row (+ 4 s with 1 connection)',
     );
-    expect(table).toMatch(/gateway-no-policy\s+9200\s+1\.620\s+5\.000\s+95\.0\s+131\s+0\.920\s+0\.320\s+120/);
-    expect(table).toContain('gateway-typical    skipped: policy settings not available');
-    expect(table).toContain('PASS  no-policy throughput: 0.92 x bare (target >= 0.90 x bare)');
+    expect(table).toMatch(/gateway-no-policy\s+9200\s+1\.620\s+5\.000\s+95\.0\s+131\s+99\s+0\.920\s+0\.320\s+120/);
+    expect(table).toMatch(/gateway-typical\s+skipped: policy settings not available/);
+    expect(table).toContain('PASS  no-policy throughput: 0.92 x bare (target >= 0.80 x bare)');
+    expect(table).toContain(
+      'MISS  redacting stream CPU per request, request thread: 1.778 x bare-stream (target <= 1.67 x bare-stream)',
+    );
   });
 
   it('writes latest.json in the shape of the issue', async () => {

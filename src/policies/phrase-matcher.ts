@@ -72,6 +72,8 @@ function hashOf(word: string): number {
  * Calls `fn` with every maximal run of word characters whose hash is in `filter` (start,
  * end in UTF-16 offsets, and the run's hashOf); the others, nearly all of a text's words,
  * cost no call. Word characters as WORD_CHAR says, decided once per BMP code unit.
+ * The filter stays because large prompts pay for it: it takes 10–20 % off the scan of
+ * 100 KB of text (700–870 → 615–685 µs), several % of such a request.
  */
 function forEachWordRun(
   text: string,

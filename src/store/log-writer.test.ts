@@ -81,7 +81,7 @@ describe('log writer', () => {
   it('retries a failed batch once, then reports it as failed', async () => {
     const sink = fakeSink();
     const errors: number[] = [];
-    const writer = createLogWriter(sink, { onError: (_e, batch) => errors.push(batch.length) });
+    const writer = createLogWriter(sink, { onError: (_e, records) => errors.push(records) });
     sink.failNext(1);
     writer.enqueue(logRecord());
     await writer.drain();

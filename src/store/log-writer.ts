@@ -12,9 +12,12 @@ export interface LogWriterOptions {
   batchSize?: number;
   flushIntervalMs?: number;
   onDrop?: (record: LogRecord) => void;
-  onError?: (error: unknown, batch: readonly LogRecord[]) => void;
-  /** A batch was stored: how many records, and how long the write took. */
-  onWritten?: (records: number, ms: number) => void;
+  /** A batch the store refused twice: `records` of them are lost. */
+  onError?: (error: unknown, records: number) => void;
+  /** A batch was stored: how many records, how long the write took, and whether they came from the spool. */
+  onWritten?: (records: number, ms: number, fromSpool: boolean) => void;
+  /** A batch went to the spool: how many records, and how many of them it had no room for. */
+  onSpooled?: (records: number, dropped: number) => void;
   /** Where batches the store refused wait for it; without one they are lost (and counted). */
   spool?: Spool<LogRecord>;
   /** How often a spooling writer asks the store again. */
@@ -67,11 +70,11 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
   // What a previous run left in the spool is written first thing.
   if (spool && spool.stats.items > 0) scheduleRetry();
 
-  async function insert(batch: readonly LogRecord[]): Promise<void> {
+  async function insert(batch: readonly LogRecord[], fromSpool = false): Promise<void> {
     const started = performance.now();
     await store.insertLogs(batch);
     stats.written += batch.length;
-    options.onWritten?.(batch.length, performance.now() - started);
+    options.onWritten?.(batch.length, performance.now() - started, fromSpool);
   }
 
   async function write(batch: LogRecord[]): Promise<void> {
@@ -84,12 +87,12 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
       try {
         await insert(batch);
       } catch (error) {
-        options.onError?.(error, batch);
         if (spool) {
           setAvailable(false);
           return toSpool(batch);
         }
         stats.failed += batch.length;
+        options.onError?.(error, batch.length);
       }
     }
   }
@@ -98,8 +101,10 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
     if (!spool) return;
     const before = spool.stats.dropped;
     await spool.append(batch);
-    stats.dropped += spool.stats.dropped - before;
+    const dropped = spool.stats.dropped - before;
+    stats.dropped += dropped;
     stats.spooled = spool.stats.items;
+    options.onSpooled?.(batch.length, dropped);
     scheduleRetry();
   }
 
@@ -126,7 +131,7 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
         const batch = await spool.peek(batchSize);
         if (batch.length === 0) break;
         // Records are stored idempotently (by id): one written before a crash is not doubled.
-        await insert(batch);
+        await insert(batch, true);
         await spool.commit(batch.length);
         stats.spooled = spool.stats.items;
       }

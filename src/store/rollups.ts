@@ -107,7 +107,7 @@ export function userDaysOf(records: readonly LogRecord[]): LogUserDaysTable[] {
 }
 
 export function zeroTotals(): Totals {
-  const totals = {
+  return {
     requests: 0,
     errors: 0,
     flagged: 0,
@@ -115,15 +115,11 @@ export function zeroTotals(): Totals {
     promptTokens: 0,
     completionTokens: 0,
     totalTokens: 0,
-    // Doubles from the start where sums can be fractional: the object keeps one shape.
-    costUsd: 0.5,
+    costUsd: 0,
     unpriced: 0,
-    latencyMsSum: 0.5,
+    latencyMsSum: 0,
     lastTs: 0,
   };
-  totals.costUsd = 0;
-  totals.latencyMsSum = 0;
-  return totals;
 }
 
 /** Rows per statement: 17 columns each, well under PostgreSQL's bind parameter limit. */

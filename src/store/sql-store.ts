@@ -281,7 +281,8 @@ export function logConditions(filter: LogFilter) {
 /**
  * The request log's insert on SQLite, the hottest write: one prepared statement reused
  * for every row, instead of building, compiling and preparing a new multi-row INSERT
- * for every batch (which cost about a third of the insert's time).
+ * for every batch. It stays because it pays: 70–86 µs of CPU per record (rollups
+ * included) against 110–143 µs through Kysely, measured side by side in issue 17.
  */
 class SqliteLogInserter {
   /** By column list, so rows with other columns (a newer schema) get their own statement. */

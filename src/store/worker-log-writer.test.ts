@@ -1,0 +1,55 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { logRecord } from '../../test/fixtures.js';
+import { openStore } from './sql-store.js';
+import { startWorkerLogWriter } from './worker-log-writer.js';
+
+let dataDir = '';
+afterEach(() => rm(dataDir, { recursive: true, force: true }));
+
+async function migratedStore() {
+  dataDir = await mkdtemp(join(tmpdir(), 'usage-panda-worker-'));
+  const store = await openStore({ dataDir });
+  await store.migrate();
+  return store;
+}
+
+describe('worker log writer', () => {
+  it('writes records and their rollups in the worker, readable through the request thread store once drained', async () => {
+    const store = await migratedStore();
+    const writer = await startWorkerLogWriter({ store: { dataDir } });
+    const records = Array.from({ length: 250 }, () => logRecord({ endUser: 'u1' }));
+    for (const record of records) expect(writer.enqueue(record)).toBe(true);
+    await writer.drain();
+    expect(writer.stats).toMatchObject({ queued: 0, written: 250, dropped: 0, failed: 0 });
+    const page = await store.queryLogs({}, { limit: 500 });
+    expect(page.records.map((r) => r.id).sort()).toEqual(records.map((r) => r.id).sort());
+    const [sum] = await store.aggregateLogs({ boundaries: [0, Date.now() + 3_600_000], groupBy: [] });
+    expect(sum?.requests).toBe(250);
+    await writer.close();
+    await store.close();
+  });
+
+  it('writes everything on close, then drops and counts later records', async () => {
+    const store = await migratedStore();
+    const dropped: string[] = [];
+    const writer = await startWorkerLogWriter({ store: { dataDir }, onDrop: (r) => dropped.push(r.id) });
+    const record = logRecord();
+    writer.enqueue(record);
+    await writer.close();
+    expect((await store.findLog(record.id))?.id).toBe(record.id);
+    const late = logRecord();
+    expect(writer.enqueue(late)).toBe(false);
+    expect(dropped).toEqual([late.id]);
+    expect(writer.stats).toMatchObject({ written: 1, dropped: 1 });
+    await store.close();
+  });
+
+  it('refuses to start when the worker cannot open the store', async () => {
+    await expect(
+      startWorkerLogWriter({ store: { dataDir: '/nonexistent/usage-panda', databaseUrl: null } }),
+    ).rejects.toThrow(/log worker could not open the store/);
+  });
+});
