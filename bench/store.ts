@@ -45,7 +45,7 @@ const MODELS = Array.from({ length: 20 }, (_, i) => `model-${i}`);
 const PROVIDERS = ['openai', 'anthropic', 'gemini', 'azure', 'bedrock'];
 const BATCH = 5_000;
 /** Records written through the log writer (queue, batches, rollups) for the ingest rate. */
-const WRITER_RECORDS = Math.min(200_000, RECORDS);
+const WRITER_RECORDS = Math.min(200_000, Math.ceil(RECORDS / 5));
 const TOKEN = 'bench-admin-token-0123456789';
 const TARGET = { p50: 150, p99: 500, ingestPerSec: 20_000 };
 
