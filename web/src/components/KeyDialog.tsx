@@ -1,5 +1,5 @@
 // Shows a new key once, with copy buttons and ready-to-paste snippets.
-import { useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import type { ConnectionWithKey } from '../api';
 import { Modal } from './Modal';
 import { curlSnippet, gatewayBaseUrl } from './States';
@@ -72,10 +72,24 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
   );
 }
 
-export function KeyDialog({ created, title, onClose }: { created: ConnectionWithKey; title: string; onClose(): void }) {
-  const [tab, setTab] = useState(SNIPPETS[0]?.id ?? 'python');
-  const snippet = SNIPPETS.find((s) => s.id === tab) ?? SNIPPETS[0];
-  const base = gatewayBaseUrl();
+/** A secret (a key, an edge token) shown this once, with a copy button, and what to do with it below. */
+export function SecretDialog({
+  title,
+  name,
+  what,
+  secret,
+  testId,
+  onClose,
+  children,
+}: {
+  title: string;
+  name: string;
+  what: string;
+  secret: string;
+  testId: string;
+  onClose(): void;
+  children: ReactNode;
+}) {
   return (
     <Modal
       title={title}
@@ -83,19 +97,30 @@ export function KeyDialog({ created, title, onClose }: { created: ConnectionWith
       wide
       footer={
         <button type="button" className="primary" onClick={onClose}>
-          I have saved the key
+          I have saved the {what}
         </button>
       }
     >
       <p>
-        This is the only time the key of <strong>{created.name}</strong> is shown. Copy it now and keep it secret.
+        This is the only time the {what} of <strong>{name}</strong> is shown. Copy it now and keep it secret.
       </p>
       <div className="key-row">
-        <code className="api-key" data-testid="new-key">
-          {created.key}
+        <code className="api-key" data-testid={testId}>
+          {secret}
         </code>
-        <CopyButton text={created.key} label="Copy key" />
+        <CopyButton text={secret} label={`Copy ${what}`} />
       </div>
+      {children}
+    </Modal>
+  );
+}
+
+export function KeyDialog({ created, title, onClose }: { created: ConnectionWithKey; title: string; onClose(): void }) {
+  const [tab, setTab] = useState(SNIPPETS[0]?.id ?? 'python');
+  const snippet = SNIPPETS.find((s) => s.id === tab) ?? SNIPPETS[0];
+  const base = gatewayBaseUrl();
+  return (
+    <SecretDialog title={title} name={created.name} what="key" secret={created.key} testId="new-key" onClose={onClose}>
       <div className="tabs" role="tablist" aria-label="Snippets">
         {SNIPPETS.map((s) => (
           <button
@@ -116,6 +141,6 @@ export function KeyDialog({ created, title, onClose }: { created: ConnectionWith
           <CopyButton text={snippet.code(created.key, base)} label={`Copy ${snippet.label} snippet`} />
         </div>
       )}
-    </Modal>
+    </SecretDialog>
   );
 }

@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { type EdgeToken, type EdgeTokenWithToken, edgeTokens } from '../api';
 import { useConnections } from '../components/FilterBar';
-import { CopyButton } from '../components/KeyDialog';
+import { CopyButton, SecretDialog } from '../components/KeyDialog';
 import { CancelOrAct, ConfirmDialog, Modal } from '../components/Modal';
 import { Empty, ErrorState, Loading } from '../components/States';
 import { DASH, formatTime } from '../format';
@@ -166,29 +166,18 @@ function EdgeForm({ onClose, onCreated }: { onClose(): void; onCreated(created: 
 function TokenDialog({ created, onClose }: { created: EdgeTokenWithToken; onClose(): void }) {
   const command = `usage-panda start --control-plane ${window.location.origin} --edge-token ${created.token}`;
   return (
-    <Modal
+    <SecretDialog
       title="Edge token created"
+      name={created.name}
+      what="token"
+      secret={created.token}
+      testId="new-edge-token"
       onClose={onClose}
-      wide
-      footer={
-        <button type="button" className="primary" onClick={onClose}>
-          I have saved the token
-        </button>
-      }
     >
-      <p>
-        This is the only time the token of <strong>{created.name}</strong> is shown. Copy it now and keep it secret.
-      </p>
-      <div className="key-row">
-        <code className="api-key" data-testid="new-edge-token">
-          {created.token}
-        </code>
-        <CopyButton text={created.token} label="Copy token" />
-      </div>
       <div className="snippet">
         <pre className="code">{command}</pre>
         <CopyButton text={command} label="Copy command" />
       </div>
-    </Modal>
+    </SecretDialog>
   );
 }
