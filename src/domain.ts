@@ -158,3 +158,10 @@ export interface EdgeToken {
   /** When the edge last synced or shipped records; null before its first time. */
   lastSeenAt: number | null;
 }
+
+/**
+ * The start of every record id made at `ts` (epoch ms, base 36, fixed width): ids sort as
+ * their times do, so a time range is also a range of ids.
+ */
+export const requestIdPrefix = (ts: number): string =>
+  `req_${Math.max(0, Math.trunc(ts)).toString(36).padStart(9, '0')}`;

@@ -1,7 +1,7 @@
 // One request through the gateway: what came in, the connection and its resolved policy,
 // the flags raised, what upstream answered, and the timings — everything the log record needs.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Connection, Flag, Operation, UpstreamAttempt } from './domain.js';
+import { type Connection, type Flag, type Operation, requestIdPrefix, type UpstreamAttempt } from './domain.js';
 import type { PolicySettings } from './policy-settings.js';
 import type { NativeRoute } from './providers/native.js';
 import { classifyEndpoint, type Endpoint, operationOf } from './providers/openai/endpoints.js';
@@ -28,7 +28,7 @@ let sequence = 0;
 export function newRequestId(now: number): string {
   sequence = (sequence + 1) % 46656;
   const random = Math.floor(Math.random() * 36 ** 6);
-  return `req_${now.toString(36).padStart(9, '0')}${sequence.toString(36).padStart(3, '0')}${random.toString(36).padStart(6, '0')}`;
+  return `${requestIdPrefix(now)}${sequence.toString(36).padStart(3, '0')}${random.toString(36).padStart(6, '0')}`;
 }
 
 export class Exchange {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRecord } from '../src/domain.js';
+import { requestIdPrefix } from '../src/domain.js';
 import { logRecord } from './fixtures.js';
 import { type Stack, startStack } from './harness.js';
 
@@ -48,7 +49,13 @@ const tricky = logRecord({
   traceId: 'trace-1',
 });
 const bulk: LogRecord[] = Array.from({ length: 1203 }, (_, i) =>
-  logRecord({ id: `req_bulk_${String(i).padStart(5, '0')}`, ts: BASE + i, connectionId: 'conn_bulk', costUsd: null }),
+  // Ids begin with their time, as the gateway's do (a time range is read as an id range).
+  logRecord({
+    id: `${requestIdPrefix(BASE + i)}bulk${String(i).padStart(5, '0')}`,
+    ts: BASE + i,
+    connectionId: 'conn_bulk',
+    costUsd: null,
+  }),
 );
 
 beforeAll(async () => {

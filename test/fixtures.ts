@@ -1,12 +1,13 @@
 // Test data shared by unit and end-to-end tests.
-import { randomBytes } from 'node:crypto';
 import type { LogRecord } from '../src/domain.js';
+import { newRequestId } from '../src/exchange.js';
 
-/** A complete, plausible log record; override what the test is about. */
+/** A complete, plausible log record; override what the test is about. Its id begins with its time, as the gateway's do. */
 export function logRecord(overrides: Partial<LogRecord> = {}): LogRecord {
+  const ts = overrides.ts ?? Date.now();
   return {
-    id: `req_${randomBytes(8).toString('hex')}`,
-    ts: Date.now(),
+    id: newRequestId(ts),
+    ts,
     connectionId: 'conn_a',
     connectionName: 'a',
     endpoint: '/v1/chat/completions',

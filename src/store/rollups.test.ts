@@ -140,6 +140,12 @@ describe.each(targets)('rollups on $name', (target) => {
   };
 
   /** Back to the hourly rollups before 0008: the same sums without the provider column. */
+  /** Undoes migration 0010 (the indexes of the Logs filters). */
+  const dropLogFilterIndexes = async () => {
+    for (const index of ['logs_operation_id', 'logs_provider_id', 'logs_errors_id', 'logs_flagged_id'])
+      await sql`drop index ${sql.id(index)}`.execute(store.db);
+  };
+
   const rollupsWithoutProvider = async () => {
     for (const table of ['log_rollups', 'log_hour_totals']) {
       await sql`create table ${sql.table(`${table}_old`)} as select hour, connection_id, model, operation, end_user,
@@ -246,6 +252,7 @@ describe.each(targets)('rollups on $name', (target) => {
     // the tables of 0004 and of every later migration go.
     for (const table of ['log_user_days', 'refusals', 'revoked_sessions', 'edge_tokens'])
       await sql`drop table ${sql.table(table)}`.execute(store.db);
+    await dropLogFilterIndexes();
     await sql`alter table connections drop column targets`.execute(store.db);
     await sql`alter table logs drop column edge`.execute(store.db);
     await rollupsWithoutProvider();
@@ -268,7 +275,8 @@ describe.each(targets)('rollups on $name', (target) => {
     await store.insertLogs(records);
     await sql`delete from logs where connection_id = 'conn_c'`.execute(store.db);
     await rollupsWithoutProvider();
-    // The later migration (edge proxies) goes too, to run again after 0008.
+    // The later migrations (edge proxies, the log filter indexes) go too, to run again after 0008.
+    await dropLogFilterIndexes();
     await sql`drop table edge_tokens`.execute(store.db);
     await sql`alter table logs drop column edge`.execute(store.db);
     await sql`delete from kysely_migration where name >= '0008'`.execute(store.db);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
+import { requestIdPrefix } from '../domain.js';
 import { DEFAULT_POLICY } from '../policy-settings.js';
 import { openStore } from './sql-store.js';
 import type { Store } from './store.js';
@@ -187,7 +188,7 @@ describe.each([sqliteTarget(), postgresTarget()])('store on $name', (target) => 
     const base = 1_800_000_000_000;
     const records = Array.from({ length: 25 }, (_, i) =>
       logRecord({
-        id: `req_page_${String(i).padStart(3, '0')}`,
+        id: `${requestIdPrefix(base + i)}page${String(i).padStart(3, '0')}`,
         ts: base + i,
         connectionId: i % 2 ? 'conn_odd' : 'conn_even',
         endUser: i % 5 === 0 ? 'alice' : null,

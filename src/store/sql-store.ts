@@ -19,19 +19,20 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
-import type {
-  AutoReply,
-  Connection,
-  EdgeToken,
-  Flag,
-  LogRecord,
-  Operation,
-  ProviderUpstream,
-  UpstreamAttempt,
-  UpstreamTarget,
+import {
+  type AutoReply,
+  type Connection,
+  type EdgeToken,
+  type Flag,
+  type LogRecord,
+  type Operation,
+  type ProviderUpstream,
+  requestIdPrefix,
+  type UpstreamAttempt,
+  type UpstreamTarget,
 } from '../domain.js';
 import { readStoredPolicy } from '../policy-settings.js';
-import { migrationProvider } from './migrations.js';
+import { ERRORS_ONLY, FLAGGED_ONLY, migrationProvider } from './migrations.js';
 import {
   type AggregateQuery,
   type AggregateRow,
@@ -267,12 +268,16 @@ export function logConditions(filter: LogFilter) {
     if (filter.operation !== undefined) conditions.push(eb('operation', '=', filter.operation));
     if (filter.provider !== undefined) conditions.push(eb('provider', '=', filter.provider));
     if (filter.traceId !== undefined) conditions.push(eb('traceId', '=', filter.traceId));
-    if (filter.from !== undefined) conditions.push(eb('ts', '>=', filter.from));
-    if (filter.to !== undefined) conditions.push(eb('ts', '<', filter.to));
+    // The same range in ids too (ids begin with their time): a page then reads an id index
+    // newest first and stops after a page, instead of sorting every record of the range.
+    if (filter.from !== undefined)
+      conditions.push(eb('ts', '>=', filter.from), eb('id', '>=', requestIdPrefix(filter.from)));
+    if (filter.to !== undefined) conditions.push(eb('ts', '<', filter.to), eb('id', '<', requestIdPrefix(filter.to)));
     if (filter.flagType !== undefined) {
+      conditions.push(FLAGGED_ONLY);
       conditions.push(sql<SqlBool>`${eb.ref('flags')} like ${flagPattern(filter.flagType)} escape '\\'`);
     }
-    if (filter.error === true) conditions.push(eb.or([eb('status', '>=', 400), eb('error', 'is not', null)]));
+    if (filter.error === true) conditions.push(ERRORS_ONLY);
     if (filter.error === false) conditions.push(eb.and([eb('status', '<', 400), eb('error', 'is', null)]));
     return eb.and(conditions);
   };
