@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSessions } from '../src/admin/session.js';
 import { DEFAULT_DASHBOARD_DIR } from '../src/dashboard.js';
 import { loadSecret } from '../src/secrets/cipher.js';
+import { logRecord } from './fixtures.js';
 import { apiError, readJson, type Stack, startStack } from './harness.js';
 
 let stack: Stack;
@@ -208,6 +209,24 @@ describe('GET /api/alerts', () => {
     // A range before the requests holds nothing.
     const before = await stack.admin('GET', `/api/alerts?connection=${id}&from=0&to=1000`);
     expect(before.json.data).toEqual([]);
+  });
+
+  it('finds upstream error bursts and unpriced models among many ordinary records, each record counted once', async () => {
+    const base = Date.now() - 60_000;
+    const ordinary = Array.from({ length: 2_000 }, (_, i) => logRecord({ ts: base + i, connectionId: 'conn_alerts' }));
+    const errors = [0, 1, 2].map((i) =>
+      logRecord({ ts: base + 10 * i, connectionId: 'conn_alerts', status: 502, error: 'bad gateway' }),
+    );
+    const unpriced = logRecord({ ts: base + 5, connectionId: 'conn_alerts', model: 'mystery-model', costUsd: null });
+    // Unpriced and failed: in both reads, still one upstream error of the burst.
+    const both = logRecord({ ts: base + 40, connectionId: 'conn_alerts', status: 503, costUsd: null, error: 'down' });
+    await stack.gateway.store.insertLogs([...ordinary, ...errors, unpriced, both]);
+
+    const { json } = await stack.admin('GET', `/api/alerts?connection=conn_alerts&from=${base}&to=${base + 60_000}`);
+    expect(json.data.map((a: { kind: string; count: number }) => [a.kind, a.count]).sort()).toEqual([
+      ['unknown_price', 1],
+      ['upstream_errors', 4],
+    ]);
   });
 
   it('answers 400 naming the parameter for bad input', async () => {

@@ -28,7 +28,7 @@ const AlertQuerySchema = z
 export const BURST_GAP_MS = 5 * 60 * 1000;
 /** How many upstream errors make a burst worth an alert. */
 export const BURST_MIN_ERRORS = 3;
-/** Alerts read at most this many records of a range (newest first), so one call stays bounded. */
+/** Alerts read at most this many records of each kind in a range (newest first), so one call stays bounded. */
 const SCAN_LIMIT = 50_000;
 const PAGE = 500;
 
@@ -42,15 +42,23 @@ export async function alertRoutes(app: FastifyInstance, store: Store): Promise<v
   });
 }
 
+/**
+ * The records alerts are made of — errors (blocked requests, upstream errors) and records
+ * without a price — each read from its own index without bodies, not every record of the range.
+ */
 async function readRange(store: Store, filter: LogFilter): Promise<LogRecord[]> {
-  const records: LogRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.queryLogs(filter, { limit: PAGE, cursor });
-    records.push(...page.records);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor && records.length < SCAN_LIMIT);
-  return records;
+  const byId = new Map<string, LogRecord>();
+  for (const only of [{ error: true }, { unpriced: true }] as const) {
+    let cursor: string | undefined;
+    let read = 0;
+    do {
+      const page = await store.queryLogs({ ...filter, ...only }, { limit: PAGE, cursor, bodies: false });
+      for (const record of page.records) byId.set(record.id, record);
+      read += page.records.length;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor && read < SCAN_LIMIT);
+  }
+  return [...byId.values()];
 }
 
 /** Groups records into alerts, most recent first. Records may come in any order. */

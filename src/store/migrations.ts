@@ -275,14 +275,15 @@ const edgeProxies: Migration = {
   },
 };
 
-/** The Logs page filter by operation or provider, errors only, or a flag: each reads its newest rows from an index. */
+/** The Logs filters by operation or provider, errors only, a flag, or no price (alerts): each reads its newest rows from an index. */
 export const ERRORS_ONLY = sql<SqlBool>`(status >= 400 or error is not null)`;
 export const FLAGGED_ONLY = sql<SqlBool>`flags <> '[]'`;
+export const UNPRICED_ONLY = sql<SqlBool>`cost_usd is null`;
 
 /**
  * Issue 16: an index for each Logs filter that had none, so a page is the newest rows of
- * an index instead of a scan of the range. Errors (2 % of records) and flagged records
- * (5 %) get partial indexes; the queries repeat the predicates literally so both
+ * an index instead of a scan of the range. Errors (2 % of records), flagged records (5 %)
+ * and records without a price get partial indexes; the queries repeat the predicates literally so both
  * databases see that the index covers them.
  */
 const logFilterIndexes: Migration = {
@@ -291,6 +292,7 @@ const logFilterIndexes: Migration = {
     await db.schema.createIndex('logs_provider_id').on('logs').columns(['provider', 'id']).execute();
     await db.schema.createIndex('logs_errors_id').on('logs').column('id').where(ERRORS_ONLY).execute();
     await db.schema.createIndex('logs_flagged_id').on('logs').column('id').where(FLAGGED_ONLY).execute();
+    await db.schema.createIndex('logs_unpriced_id').on('logs').column('id').where(UNPRICED_ONLY).execute();
   },
 };
 

@@ -142,7 +142,13 @@ describe.each(targets)('rollups on $name', (target) => {
   /** Back to the hourly rollups before 0008: the same sums without the provider column. */
   /** Undoes migration 0010 (the indexes of the Logs filters). */
   const dropLogFilterIndexes = async () => {
-    for (const index of ['logs_operation_id', 'logs_provider_id', 'logs_errors_id', 'logs_flagged_id'])
+    for (const index of [
+      'logs_operation_id',
+      'logs_provider_id',
+      'logs_errors_id',
+      'logs_flagged_id',
+      'logs_unpriced_id',
+    ])
       await sql`drop index ${sql.id(index)}`.execute(store.db);
   };
 

@@ -32,7 +32,7 @@ import {
   type UpstreamTarget,
 } from '../domain.js';
 import { readStoredPolicy } from '../policy-settings.js';
-import { ERRORS_ONLY, FLAGGED_ONLY, migrationProvider } from './migrations.js';
+import { ERRORS_ONLY, FLAGGED_ONLY, migrationProvider, UNPRICED_ONLY } from './migrations.js';
 import {
   type AggregateQuery,
   type AggregateRow,
@@ -278,6 +278,7 @@ export function logConditions(filter: LogFilter) {
       conditions.push(sql<SqlBool>`${eb.ref('flags')} like ${flagPattern(filter.flagType)} escape '\\'`);
     }
     if (filter.error === true) conditions.push(ERRORS_ONLY);
+    if (filter.unpriced) conditions.push(UNPRICED_ONLY);
     if (filter.error === false) conditions.push(eb.and([eb('status', '<', 400), eb('error', 'is', null)]));
     return eb.and(conditions);
   };

@@ -49,6 +49,8 @@ export interface LogFilter {
   flagType?: string;
   /** true: only records with an error (status >= 400); false: only successes. */
   error?: boolean;
+  /** Only records without a price (cost unknown). */
+  unpriced?: true;
   traceId?: string;
   /** Inclusive lower bound, epoch ms. */
   from?: number;
