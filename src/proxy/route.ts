@@ -26,7 +26,7 @@ import { inspectBatchFile, inspectBatchInput } from '../policies/batch-file.js';
 import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
-import { nativeQueryKey, readNativeTarget } from '../providers/native.js';
+import { readNativeTarget } from '../providers/native.js';
 import { filterAnswerTexts } from '../providers/openai/answer.js';
 import { type Json, parseJsonObject } from '../providers/openai/json.js';
 import { readTarget } from '../providers/openai/target.js';
@@ -238,7 +238,7 @@ function startExchange(req: IncomingMessage): { ex: Exchange; badTarget: Gateway
       req.socket.remoteAddress ?? null,
     );
     const { keyHeader } = native.route.api;
-    native.route.key = ex.header(keyHeader) ?? nativeQueryKey(url);
+    native.route.key = ex.header(keyHeader) ?? native.queryKey;
     // A key never crosses to upstream in the client's header: each target gets its own.
     delete ex.headers[keyHeader];
     ex.native = native.route;
