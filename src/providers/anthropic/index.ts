@@ -2,8 +2,8 @@
 // the messages, content parts and images, tools and tool results, stop reasons, usage with
 // cache tokens, the event stream as `chat.completion.chunk`s, and errors in OpenAI's shape.
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import { chatUsage, contentText, toolArguments } from '../openai/chat.js';
-import { array, isObject, type Json, parseObject, text } from '../openai/json.js';
+import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../openai/chat.js';
+import { array, count, isObject, type Json, parseObject, text } from '../openai/json.js';
 import {
   ChatChunks,
   openAiError,
@@ -134,10 +134,9 @@ export function toAnthropicRequest(call: Pick<ProviderCall, 'json' | 'model' | '
 /** Anthropic's usage as OpenAI's: prompt tokens include the cache reads and writes. */
 export function openAiUsage(usage: unknown): Json {
   const u = isObject(usage) ? usage : {};
-  const n = (value: unknown) => (typeof value === 'number' ? value : 0);
-  const cacheRead = n(u.cache_read_input_tokens);
-  const prompt = n(u.input_tokens) + cacheRead + n(u.cache_creation_input_tokens);
-  return chatUsage({ prompt, completion: n(u.output_tokens), cached: cacheRead });
+  const cacheRead = count(u.cache_read_input_tokens);
+  const prompt = count(u.input_tokens) + cacheRead + count(u.cache_creation_input_tokens);
+  return chatUsage({ prompt, completion: count(u.output_tokens), cached: cacheRead });
 }
 
 /** A Messages answer as a chat completion. */
@@ -259,11 +258,6 @@ class AnthropicStream implements StreamTranslator {
   }
 }
 
-function includeUsage(json: Json | null): boolean {
-  const options = json?.stream_options;
-  return isObject(options) && options.include_usage === true;
-}
-
 export const anthropic: ProviderAdapter = {
   name: 'anthropic',
   defaultBaseUrl: () => 'https://api.anthropic.com',
@@ -286,7 +280,7 @@ export const anthropic: ProviderAdapter = {
   translate: {
     answer: (call, json) => toChatCompletion(json, call.model),
     error: toOpenAiError,
-    stream: (call) => new AnthropicStream(call.model, includeUsage(call.json)),
+    stream: (call) => new AnthropicStream(call.model, asksForStreamUsage(call.json)),
     requestIdHeader: 'request-id',
   },
 };

@@ -4,7 +4,7 @@
 // its stream and its errors written back as Anthropic's.
 import { badRequest } from '../../errors.js';
 import { toolArguments } from '../openai/chat.js';
-import { array, isObject, type Json, text } from '../openai/json.js';
+import { array, count, isObject, type Json, text } from '../openai/json.js';
 import { ChatStreamReader, type NativeApi } from '../provider.js';
 
 /** OpenAI's finish reasons as Anthropic's stop reasons. */
@@ -168,12 +168,11 @@ export function chatRequestOf(body: Json, endUserHeader: string | undefined): Js
 /** OpenAI's usage as Anthropic's: input tokens exclude those read from the cache. */
 function anthropicUsage(usage: unknown): Json {
   const u = isObject(usage) ? usage : {};
-  const n = (value: unknown) => (typeof value === 'number' ? value : 0);
   const details = isObject(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
-  const cached = n(details.cached_tokens);
+  const cached = count(details.cached_tokens);
   return {
-    input_tokens: Math.max(0, n(u.prompt_tokens) - cached),
-    output_tokens: n(u.completion_tokens),
+    input_tokens: Math.max(0, count(u.prompt_tokens) - cached),
+    output_tokens: count(u.completion_tokens),
     cache_creation_input_tokens: 0,
     cache_read_input_tokens: cached,
   };

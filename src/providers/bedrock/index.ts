@@ -6,8 +6,8 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { missingProviderCredentials } from '../../errors.js';
-import { chatUsage, contentText, toolArguments } from '../openai/chat.js';
-import { array, isObject, type Json, parseObject, text } from '../openai/json.js';
+import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../openai/chat.js';
+import { array, count, isObject, type Json, parseObject, text } from '../openai/json.js';
 import {
   ChatChunks,
   openAiError,
@@ -118,10 +118,9 @@ export function toConverseRequest(json: Json | null): Json {
 
 export function openAiUsage(usage: unknown): Json {
   const u = isObject(usage) ? usage : {};
-  const n = (value: unknown) => (typeof value === 'number' ? value : 0);
-  const cacheRead = n(u.cacheReadInputTokens);
-  const prompt = n(u.inputTokens) + cacheRead + n(u.cacheWriteInputTokens);
-  return chatUsage({ prompt, completion: n(u.outputTokens), cached: cacheRead });
+  const cacheRead = count(u.cacheReadInputTokens);
+  const prompt = count(u.inputTokens) + cacheRead + count(u.cacheWriteInputTokens);
+  return chatUsage({ prompt, completion: count(u.outputTokens), cached: cacheRead });
 }
 
 export function toChatCompletion(answer: Json, model: string | null): Json {
@@ -221,11 +220,6 @@ class ConverseStream implements StreamTranslator {
   }
 }
 
-function includeUsage(json: Json | null): boolean {
-  const options = json?.stream_options;
-  return isObject(options) && options.include_usage === true;
-}
-
 /** The request, signed for the `bedrock` service with the target's AWS credentials. */
 async function signedRequest(call: ProviderCall) {
   if (!call.accessKeyId || !call.secretAccessKey) {
@@ -265,7 +259,7 @@ export const bedrock: ProviderAdapter = {
   translate: {
     answer: (call, json) => toChatCompletion(json, call.model),
     error: toOpenAiError,
-    stream: (call) => new ConverseStream(call.model ?? '', includeUsage(call.json)),
+    stream: (call) => new ConverseStream(call.model ?? '', asksForStreamUsage(call.json)),
     requestIdHeader: 'x-amzn-requestid',
   },
 };

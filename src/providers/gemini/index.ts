@@ -3,8 +3,8 @@
 // metadata, safety blocks as a clear error) and embedContent / batchEmbedContents.
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { providerRefused } from '../../errors.js';
-import { chatUsage, contentText, toolArguments } from '../openai/chat.js';
-import { array, isObject, type Json, parseObject, text } from '../openai/json.js';
+import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../openai/chat.js';
+import { array, count, isObject, type Json, parseObject, text } from '../openai/json.js';
 import {
   ChatChunks,
   openAiError,
@@ -122,16 +122,15 @@ export function toGeminiRequest(json: Json | null): Json {
 
 export function openAiUsage(metadata: unknown): Json {
   const u = isObject(metadata) ? metadata : {};
-  const n = (value: unknown) => (typeof value === 'number' ? value : 0);
-  const prompt = n(u.promptTokenCount);
+  const prompt = count(u.promptTokenCount);
   // Thinking tokens are billed as output: they count as completion (reasoning) tokens.
-  const completion = n(u.candidatesTokenCount) + n(u.thoughtsTokenCount);
+  const completion = count(u.candidatesTokenCount) + count(u.thoughtsTokenCount);
   return chatUsage({
     prompt,
     completion,
-    cached: n(u.cachedContentTokenCount),
-    reasoning: n(u.thoughtsTokenCount),
-    total: n(u.totalTokenCount),
+    cached: count(u.cachedContentTokenCount),
+    reasoning: count(u.thoughtsTokenCount),
+    total: count(u.totalTokenCount),
   });
 }
 
@@ -293,11 +292,6 @@ class GeminiStream implements StreamTranslator {
   }
 }
 
-function includeUsage(json: Json | null): boolean {
-  const options = json?.stream_options;
-  return isObject(options) && options.include_usage === true;
-}
-
 export const gemini: ProviderAdapter = {
   name: 'gemini',
   defaultBaseUrl: () => 'https://generativelanguage.googleapis.com',
@@ -322,7 +316,7 @@ export const gemini: ProviderAdapter = {
     answer: (call, json) =>
       call.endpoint === 'embeddings' ? toEmbeddings(json, call) : toChatCompletion(json, call.model),
     error: toOpenAiError,
-    stream: (call) => new GeminiStream(call.model, includeUsage(call.json)),
+    stream: (call) => new GeminiStream(call.model, asksForStreamUsage(call.json)),
     requestIdHeader: 'x-goog-request-id',
   },
 };

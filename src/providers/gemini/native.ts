@@ -5,7 +5,7 @@
 // its stream and its errors written back as Gemini's.
 import { badRequest } from '../../errors.js';
 import { toolArguments } from '../openai/chat.js';
-import { array, isObject, type Json, text } from '../openai/json.js';
+import { array, count, isObject, type Json, text } from '../openai/json.js';
 import { ChatStreamReader, type NativeApi } from '../provider.js';
 
 /** OpenAI's finish reasons as Gemini's. */
@@ -214,15 +214,14 @@ export function chatRequestOf(
 
 function usageMetadata(usage: unknown): Json {
   const u = isObject(usage) ? usage : {};
-  const n = (value: unknown) => (typeof value === 'number' ? value : 0);
   const prompt = isObject(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
   const completion = isObject(u.completion_tokens_details) ? u.completion_tokens_details : {};
-  const thoughts = n(completion.reasoning_tokens);
-  const cached = n(prompt.cached_tokens);
+  const thoughts = count(completion.reasoning_tokens);
+  const cached = count(prompt.cached_tokens);
   return {
-    promptTokenCount: n(u.prompt_tokens),
-    candidatesTokenCount: n(u.completion_tokens) - thoughts,
-    totalTokenCount: n(u.total_tokens) || n(u.prompt_tokens) + n(u.completion_tokens),
+    promptTokenCount: count(u.prompt_tokens),
+    candidatesTokenCount: count(u.completion_tokens) - thoughts,
+    totalTokenCount: count(u.total_tokens) || count(u.prompt_tokens) + count(u.completion_tokens),
     ...(cached > 0 ? { cachedContentTokenCount: cached } : {}),
     ...(thoughts > 0 ? { thoughtsTokenCount: thoughts } : {}),
   };

@@ -20,6 +20,12 @@ export function toolArguments(args: unknown): unknown {
   }
 }
 
+/** True when a chat request asks for the usage chunk at the end of its stream (`stream_options.include_usage`). */
+export function asksForStreamUsage(json: Json | null): boolean {
+  const options = json?.stream_options;
+  return isObject(options) && options.include_usage === true;
+}
+
 export interface ChatUsageCounts {
   prompt: number;
   completion: number;

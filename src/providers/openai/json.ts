@@ -10,6 +10,9 @@ export const array = (value: unknown): unknown[] => (Array.isArray(value) ? valu
 /** A field read as a string: anything else is ''. */
 export const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
+/** A field read as a number (a token count): anything else is 0. */
+export const count = (value: unknown): number => (typeof value === 'number' ? value : 0);
+
 /** Text parsed as JSON when it is an object (or array); undefined for `[DONE]`, text, numbers, bad JSON. */
 export function parseObject(data: string): Json | undefined {
   try {
