@@ -414,20 +414,21 @@ connections:
   const claude = { model: 'claude-3-5-haiku-20241022', messages: [{ role: 'user' as const, content: 'hi' }] };
 
   it('routes by the file’s targets with their sealed keys, and rewrites them only when the file changes', async () => {
-    const env = { ROUTED_UP_KEY: generateApiKey(), ANT_KEY: 'sk-ant-file-1' };
+    const [firstKey, secondKey] = [fakeProviderKey(), fakeProviderKey()];
+    const env = { ROUTED_UP_KEY: generateApiKey(), ANT_KEY: firstKey };
     const first = await start({ mockUpstream: true }, { configYaml: yaml, env });
     const sentKey = () =>
       first.gateway.mockUpstream?.requests.findLast((r) => r.path === '/v1/messages')?.headers['x-api-key'];
     const answer = await first.client(env.ROUTED_UP_KEY).chat.completions.create(claude);
     expect(answer.choices[0]?.message.content).toBe('Echo: hi');
-    expect(sentKey()).toBe('sk-ant-file-1');
+    expect(sentKey()).toBe(firstKey);
     const listed = await first.admin('GET', '/api/connections');
     const before = listed.json.data.find((c: { name: string }) => c.name === 'routed');
     expect(before.targets).toEqual([
       { provider: 'anthropic', models: ['claude-*'], hasApiKey: true },
       { provider: 'openai', hasApiKey: false },
     ]);
-    expect(JSON.stringify(listed.json)).not.toContain('sk-ant-file-1');
+    expect(JSON.stringify(listed.json)).not.toContain(firstKey);
 
     running.splice(running.indexOf(first), 1);
     await first.stop();
@@ -439,11 +440,11 @@ connections:
     await same.stop();
     const changed = await start(
       { mockUpstream: true },
-      { configYaml: yaml, env: { ...env, ANT_KEY: 'sk-ant-file-2' }, restartOf: same },
+      { configYaml: yaml, env: { ...env, ANT_KEY: secondKey }, restartOf: same },
     );
     await changed.client(env.ROUTED_UP_KEY).chat.completions.create(claude);
     expect(
       changed.gateway.mockUpstream?.requests.findLast((r) => r.path === '/v1/messages')?.headers['x-api-key'],
-    ).toBe('sk-ant-file-2');
+    ).toBe(secondKey);
   });
 });

@@ -6,7 +6,10 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, openBrowser, openPage, screenshot, signIn } from './browser.js';
-import { type Stack, startStack } from './harness.js';
+import { fakeProviderKey, type Stack, startStack } from './harness.js';
+
+// Provider keys made at run time: never a real one.
+const BROWSER_KEY = fakeProviderKey();
 
 const CLAUDE = 'claude-3-5-haiku-20241022';
 
@@ -60,7 +63,7 @@ describe('targets in the connection settings', () => {
     // Anthropic shows a key, not Azure's or Bedrock's fields.
     expect(await dialog.getByLabel('Target 1: API version').count()).toBe(0);
     expect(await dialog.getByLabel('Target 1: Region').count()).toBe(0);
-    await dialog.getByLabel('Target 1: API key').fill('sk-ant-from-the-browser');
+    await dialog.getByLabel('Target 1: API key').fill(BROWSER_KEY);
     await dialog.getByLabel('Target 1: Models').fill('claude-*');
     await dialog.getByRole('button', { name: 'Add model map entry' }).click();
     await dialog.getByLabel('Model map 1: request model').fill('claude-latest');
@@ -72,8 +75,8 @@ describe('targets in the connection settings', () => {
     expect(read.json.targets).toEqual([
       { provider: 'anthropic', models: ['claude-*'], modelMap: { 'claude-latest': CLAUDE }, hasApiKey: true },
     ]);
-    expect(JSON.stringify(read.json)).not.toContain('sk-ant-from-the-browser');
-    expect(await storedKeys()).toEqual(['sk-ant-from-the-browser']);
+    expect(JSON.stringify(read.json)).not.toContain(BROWSER_KEY);
+    expect(await storedKeys()).toEqual([BROWSER_KEY]);
 
     dialog = await openSettings();
     const keyField = dialog.getByLabel('Target 1: API key');
@@ -81,7 +84,7 @@ describe('targets in the connection settings', () => {
     expect(await keyField.getAttribute('placeholder')).toBe('stored — empty keeps it');
     expect(await dialog.getByLabel('Target 1: provider').inputValue()).toBe('anthropic');
     expect(await dialog.getByLabel('Target 1: Models').inputValue()).toBe('claude-*');
-    expect(await page.content()).not.toContain('sk-ant-from-the-browser');
+    expect(await page.content()).not.toContain(BROWSER_KEY);
   });
 
   it('shows the API’s validation error in the dialog, then saves an OpenAI target moved first, keeping the key', async () => {
@@ -108,7 +111,7 @@ describe('targets in the connection settings', () => {
       { provider: 'openai', weight: 2, models: ['gpt-*'], hasApiKey: false },
       { provider: 'anthropic', models: ['claude-*'], modelMap: { 'claude-latest': CLAUDE }, hasApiKey: true },
     ]);
-    expect(await storedKeys()).toEqual([null, 'sk-ant-from-the-browser']);
+    expect(await storedKeys()).toEqual([null, BROWSER_KEY]);
   });
 });
 
@@ -129,7 +132,7 @@ describe('provider breakdown on the Dashboard', () => {
     ]);
     // The Anthropic request went with the key saved in the dialog.
     const anthropic = stack.gateway.mockUpstream?.requests.findLast((r) => r.path === '/v1/messages');
-    expect(anthropic?.headers['x-api-key']).toBe('sk-ant-from-the-browser');
+    expect(anthropic?.headers['x-api-key']).toBe(BROWSER_KEY);
 
     const api = await stack.admin('GET', '/api/stats/providers');
     expect(api.json.data.map((p: { provider: string; requests: number }) => [p.provider, p.requests])).toEqual([

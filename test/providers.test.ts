@@ -3,6 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiError, fakeProviderKey, lastRequest, type Stack, startStack } from './harness.js';
 
+// Provider keys made at run time: never a real one.
+const HEADER_KEY = fakeProviderKey();
+
 let stack: Stack;
 let origin: string;
 beforeAll(async () => {
@@ -210,9 +213,9 @@ describe('Anthropic through the openai SDK', () => {
       .client(key)
       .chat.completions.create(
         { model: CLAUDE, messages: [user('k')] },
-        { headers: { 'x-usagepanda-anthropic-api-key': 'sk-ant-from-header' } },
+        { headers: { 'x-usagepanda-anthropic-api-key': HEADER_KEY } },
       );
-    expect(lastRequest(stack.mock, '/v1/messages').headers['x-api-key']).toBe('sk-ant-from-header');
+    expect(lastRequest(stack.mock, '/v1/messages').headers['x-api-key']).toBe(HEADER_KEY);
   });
 });
 

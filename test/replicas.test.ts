@@ -4,8 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type SqlStore } from '../src/store/sql-store.js';
-import { type Stack, startStack } from './harness.js';
+import { fakeProviderKey, type Stack, startStack } from './harness.js';
 import { POSTGRES_URL, pgQuery } from './store-targets.js';
+
+// Provider keys made at run time: never a real one.
+const PROVIDER_KEY = fakeProviderKey();
 
 const schema = `test_replicas_${randomBytes(6).toString('hex')}`;
 
@@ -36,7 +39,7 @@ describe('three replicas on one PostgreSQL', () => {
 
   it('show every request of all three on any one dashboard', async () => {
     const [first, second, third] = replicas as [Stack, Stack, Stack];
-    const { key } = await first.createConnection({ providerKey: 'sk-test-shared-provider-key' });
+    const { key } = await first.createConnection({ providerKey: PROVIDER_KEY });
     const ids: string[] = [];
     for (const [i, replica] of replicas.entries()) {
       // The Usage Panda key as the bearer token: the connection's provider key is used.
@@ -58,7 +61,7 @@ describe('three replicas on one PostgreSQL', () => {
     }
     // The provider key sealed by the first replica opens on the others: the same secret.
     const sent = third.mock.requests.findLast((r) => r.path === '/v1/chat/completions');
-    expect(sent?.headers.authorization).toBe('Bearer sk-test-shared-provider-key');
+    expect(sent?.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
   });
 });
 

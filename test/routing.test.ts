@@ -1,7 +1,13 @@
 // Connections with provider upstreams and routing targets: validation and secrets in the
 // admin API, the fallback from a failing target, cooldowns and weighted balancing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiError, type Stack, startStack } from './harness.js';
+import { apiError, fakeProviderKey, type Stack, startStack } from './harness.js';
+
+// Provider keys made at run time: never a real one.
+const SECRET_KEY = fakeProviderKey();
+const KEPT_KEY = fakeProviderKey();
+const NEW_KEY = fakeProviderKey();
+const OTHER_KEY = fakeProviderKey();
 
 let stack: Stack;
 /** The mock's origin; a base URL under `/__mock/status/NNN` answers NNN to everything. */
@@ -19,7 +25,7 @@ describe('Upstreams and targets in the admin API', () => {
   it('stores a provider upstream with its key encrypted and never returns the key', async () => {
     const { status, json } = await stack.admin('POST', '/api/connections', {
       name: 'claude',
-      upstream: { provider: 'anthropic', apiKey: 'sk-ant-secret-value' },
+      upstream: { provider: 'anthropic', apiKey: SECRET_KEY },
       targets: [{ provider: 'azure', baseUrl: 'https://res.openai.azure.com', apiKey: 'az-secret', weight: 2 }],
     });
     expect(status).toBe(201);
@@ -30,7 +36,7 @@ describe('Upstreams and targets in the admin API', () => {
     const read = await stack.admin('GET', `/api/connections/${json.id}`);
     expect(JSON.stringify(read.json)).not.toMatch(/secret|Encrypted/);
     const stored = await stack.gateway.store.findConnectionById(json.id);
-    expect(JSON.stringify(stored)).not.toContain('sk-ant-secret-value');
+    expect(JSON.stringify(stored)).not.toContain(SECRET_KEY);
   });
 
   it('refuses an unknown provider and a model pattern with an inner * with 400', async () => {
@@ -47,7 +53,7 @@ describe('Upstreams and targets in the admin API', () => {
     const created = await stack.admin('POST', '/api/connections', {
       name: 'keeps-secrets',
       targets: [
-        { provider: 'anthropic', apiKey: 'sk-ant-kept', weight: 2 },
+        { provider: 'anthropic', apiKey: KEPT_KEY, weight: 2 },
         { provider: 'bedrock', region: 'eu-west-1', accessKeyId: 'AKIAKEPT', secretAccessKey: 'aws-kept' },
       ],
     });
@@ -86,18 +92,18 @@ describe('Upstreams and targets in the admin API', () => {
     });
     // A new key given beside keepSecretsOf replaces the stored one.
     const replaced = await stack.admin('PATCH', `/api/connections/${created.json.id}`, {
-      targets: [{ provider: 'anthropic', apiKey: 'sk-ant-new', keepSecretsOf: 1 }],
+      targets: [{ provider: 'anthropic', apiKey: NEW_KEY, keepSecretsOf: 1 }],
     });
     expect(replaced.status).toBe(200);
     const last = await stack.gateway.store.findConnectionById(created.json.id);
     expect(last?.targets[0]?.apiKeyEncrypted).not.toBe(after?.targets[1]?.apiKeyEncrypted);
-    expect(stack.gateway.connections.open(last?.targets[0]?.apiKeyEncrypted ?? '')).toBe('sk-ant-new');
+    expect(stack.gateway.connections.open(last?.targets[0]?.apiKeyEncrypted ?? '')).toBe(NEW_KEY);
   });
 
   it('refuses keepSecretsOf naming a missing target or one of another provider with 400', async () => {
     const { json } = await stack.admin('POST', '/api/connections', {
       name: 'keeps-nothing',
-      targets: [{ provider: 'anthropic', apiKey: 'sk-ant-x' }],
+      targets: [{ provider: 'anthropic', apiKey: OTHER_KEY }],
     });
     const missing = await stack.admin('PATCH', `/api/connections/${json.id}`, {
       targets: [{ provider: 'anthropic', keepSecretsOf: 3 }],

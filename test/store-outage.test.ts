@@ -7,8 +7,11 @@ import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/secrets/keys.js';
-import { apiError, readJson, type Stack, startStack } from './harness.js';
+import { apiError, fakeProviderKey, readJson, type Stack, startStack } from './harness.js';
 import { POSTGRES_URL, pgQuery } from './store-targets.js';
+
+// Provider keys made at run time: never a real one.
+const PROVIDER_KEY = fakeProviderKey();
 
 const schema = `test_outage_${randomBytes(6).toString('hex')}`;
 const target = new URL(POSTGRES_URL);
@@ -76,7 +79,7 @@ async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise
 
 describe('PostgreSQL unreachable', () => {
   it('keeps serving, spools the records on disk, reports degraded, and writes them all when it returns', async () => {
-    const { key } = await stack.createConnection({ providerKey: 'sk-test-outage' });
+    const { key } = await stack.createConnection({ providerKey: PROVIDER_KEY });
     const client = stack.client(key, { apiKey: key });
     const chat = (i: number) =>
       client.chat.completions
