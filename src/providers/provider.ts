@@ -142,6 +142,33 @@ export class ChatChunks {
 }
 
 /**
+ * A provider's server-sent event stream read into chat.completion.chunk events: each
+ * event's data goes to `onEvent`, which writes into `chunks`; `finish` runs at the end.
+ */
+export abstract class ProviderEventStream implements StreamTranslator {
+  private readonly parser = createParser({ onEvent: (event) => this.onEvent(event.data) });
+  private readonly decoder = new TextDecoder();
+
+  constructor(protected readonly chunks: ChatChunks) {}
+
+  push(chunk: Buffer): string {
+    this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+    return this.chunks.take();
+  }
+
+  end(): string {
+    this.parser.feed(this.decoder.decode());
+    this.finish();
+    return this.chunks.take();
+  }
+
+  protected abstract onEvent(data: string): void;
+
+  /** Whatever the stream's end adds (the usage chunk, when the provider's last event does not). */
+  protected finish(): void {}
+}
+
+/**
  * A provider's own API spoken by the client at a native route: its request read as OpenAI's
  * chat completion (so every policy, limit and price applies, whatever target answers), and
  * the chat answer, stream and errors written back in the provider's shapes.

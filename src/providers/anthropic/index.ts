@@ -1,16 +1,9 @@
 // Anthropic's Messages API behind OpenAI's chat completions: the system text taken out of
 // the messages, content parts and images, tools and tool results, stop reasons, usage with
 // cache tokens, the event stream as `chat.completion.chunk`s, and errors in OpenAI's shape.
-import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../openai/chat.js';
 import { array, count, isObject, type Json, parseObject, text } from '../openai/json.js';
-import {
-  ChatChunks,
-  openAiError,
-  type ProviderAdapter,
-  type ProviderCall,
-  type StreamTranslator,
-} from '../provider.js';
+import { ChatChunks, openAiError, type ProviderAdapter, type ProviderCall, ProviderEventStream } from '../provider.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** Anthropic requires max_tokens; OpenAI's clients often leave it out. */
@@ -179,31 +172,17 @@ export function toOpenAiError(status: number, body: string): Json {
 }
 
 /** Anthropic's stream events as chat.completion.chunk events, usage last when asked for. */
-class AnthropicStream implements StreamTranslator {
-  private readonly parser: EventSourceParser;
-  private readonly decoder = new TextDecoder();
-  private readonly chunks: ChatChunks;
+class AnthropicStream extends ProviderEventStream {
   private usage: Json = {};
   /** Anthropic's content block index → OpenAI's tool call index. */
   private readonly toolIndex = new Map<number, number>();
   private finished = false;
 
   constructor(model: string | null, includeUsage: boolean) {
-    this.chunks = new ChatChunks('', model ?? '', includeUsage);
-    this.parser = createParser({ onEvent: (event) => this.onEvent(event.data) });
+    super(new ChatChunks('', model ?? '', includeUsage));
   }
 
-  push(chunk: Buffer): string {
-    this.parser.feed(this.decoder.decode(chunk, { stream: true }));
-    return this.chunks.take();
-  }
-
-  end(): string {
-    this.parser.feed(this.decoder.decode());
-    return this.chunks.take();
-  }
-
-  private onEvent(data: string): void {
+  protected onEvent(data: string): void {
     const event = parseObject(data);
     if (!event || this.finished) return;
     switch (event.type) {

@@ -1,17 +1,10 @@
 // Google Gemini (PaLM's successor) behind OpenAI's chat completions and embeddings:
 // generateContent / streamGenerateContent (roles, system instruction, parts, tools, usage
 // metadata, safety blocks as a clear error) and embedContent / batchEmbedContents.
-import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { providerRefused } from '../../errors.js';
 import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../openai/chat.js';
 import { array, count, isObject, type Json, parseObject, text } from '../openai/json.js';
-import {
-  ChatChunks,
-  openAiError,
-  type ProviderAdapter,
-  type ProviderCall,
-  type StreamTranslator,
-} from '../provider.js';
+import { ChatChunks, openAiError, type ProviderAdapter, type ProviderCall, ProviderEventStream } from '../provider.js';
 
 /** Gemini's finish reasons as OpenAI's; the safety ones are a content filter. */
 const FINISH_REASONS: Record<string, string> = {
@@ -229,31 +222,20 @@ export function toOpenAiError(status: number, body: string): Json {
   return openAiError(status, message, text(error?.status).toLowerCase() || undefined);
 }
 
-class GeminiStream implements StreamTranslator {
-  private readonly parser: EventSourceParser;
-  private readonly decoder = new TextDecoder();
-  private readonly chunks: ChatChunks;
+class GeminiStream extends ProviderEventStream {
   private usage: unknown = null;
   private started = false;
   private toolCalls = 0;
 
   constructor(model: string | null, includeUsage: boolean) {
-    this.chunks = new ChatChunks(`chatcmpl-gemini${Date.now()}`, model ?? '', includeUsage);
-    this.parser = createParser({ onEvent: (event) => this.onEvent(event.data) });
+    super(new ChatChunks(`chatcmpl-gemini${Date.now()}`, model ?? '', includeUsage));
   }
 
-  push(chunk: Buffer): string {
-    this.parser.feed(this.decoder.decode(chunk, { stream: true }));
-    return this.chunks.take();
-  }
-
-  end(): string {
-    this.parser.feed(this.decoder.decode());
+  protected override finish(): void {
     this.chunks.finish(this.usage ? openAiUsage(this.usage) : null);
-    return this.chunks.take();
   }
 
-  private onEvent(data: string): void {
+  protected onEvent(data: string): void {
     const answer = parseObject(data);
     if (!answer) return;
     if (!this.started) {
