@@ -26,7 +26,6 @@ const TOOL_CHOICES: Record<string, Json> = {
   none: { type: 'none' },
 };
 
-/** A message's content as text: a string, or its text parts joined. */
 /** An image_url part as an Anthropic image block: inline base64 from a data URL, else by URL. */
 function imageBlock(part: Json): Json {
   const url = text(isObject(part.image_url) ? part.image_url.url : part.image_url);
