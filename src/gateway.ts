@@ -113,6 +113,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     onDrop: () => log?.warn('log queue full: a log record was dropped (counted in /metrics)'),
     onError: (err, records) => log?.error({ err, records }, 'writing log records failed'),
     onWritten: (records, ms) => metrics?.storeWrite(records, ms),
+    onRollError: (err) => log?.error({ err }, "sliding the end users' windows failed"),
     onStoreState: (available) =>
       available
         ? log?.info('the store takes log records again; the spooled ones are written')

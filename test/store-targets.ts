@@ -60,7 +60,17 @@ export function postgresStoreTarget(): StoreTarget {
 
 /** Empties the request log and every rollup table, for a test that starts from no records. */
 export async function clearLogs(store: SqlStore): Promise<void> {
-  for (const table of ['logs', 'log_rollups', 'log_hour_totals', 'log_user_days']) {
+  for (const table of [
+    'logs',
+    'log_hour_totals',
+    'log_day_totals',
+    'log_hour_overall',
+    'log_day_overall',
+    'log_user_hours',
+    'log_user_days',
+    'log_user_windows',
+  ]) {
     await sql`delete from ${sql.table(table)}`.execute(store.db);
   }
+  await sql`update settings set value = '' where key = 'user_windows_as_of'`.execute(store.db);
 }

@@ -21,6 +21,7 @@ export type FromWorker =
   | { type: 'failed'; records: number; message: string }
   | { type: 'drained'; id: number; spooled: number }
   | { type: 'store'; available: boolean; spooled: number }
+  | { type: 'roll-failed'; message: string }
   | { type: 'start-failed'; message: string };
 
 /** Where the worker spools records while the store is away (PostgreSQL only). */
@@ -28,6 +29,9 @@ export interface SpoolAt {
   dir: string;
   maxBytes: number;
 }
+
+/** How often the end users' windows are slid to the current hour (a roll with nothing to do is one read). */
+const ROLL_EVERY_MS = 60_000;
 
 const port = parentPort;
 if (!port) throw new Error('log-worker.ts runs as a worker thread only');
@@ -48,6 +52,19 @@ try {
     onError: (error, records) => send({ type: 'failed', records, message: String(error) }),
     onStoreState: (available) => send({ type: 'store', available, spooled: writer.stats.spooled }),
   });
+  // The users table's windows slide here, next to the writes, on one replica at a time.
+  let rolling: Promise<unknown> | null = null;
+  const roll = () => {
+    rolling ??= store
+      .exclusive('user-windows', () => store.rollUserWindows(Date.now()))
+      .catch((error: unknown) => send({ type: 'roll-failed', message: String(error) }))
+      .finally(() => {
+        rolling = null;
+      });
+  };
+  roll();
+  const rollTimer = setInterval(roll, ROLL_EVERY_MS);
+  rollTimer.unref();
   port.on('message', async (message: ToWorker) => {
     if (message.type === 'records') {
       for (const record of message.records) writer.enqueue(record);
@@ -55,6 +72,8 @@ try {
       await writer.drain();
       send({ type: 'drained', id: message.id, spooled: writer.stats.spooled });
     } else {
+      clearInterval(rollTimer);
+      await rolling;
       await writer.close();
       await store.close();
       send({ type: 'drained', id: message.id, spooled: writer.stats.spooled });

@@ -296,6 +296,94 @@ const logFilterIndexes: Migration = {
   },
 };
 
+const SUMS = sql`sum(requests), sum(errors), sum(flagged), sum(moderated), sum(prompt_tokens),
+  sum(completion_tokens), sum(total_tokens), sum(cost_usd), sum(unpriced), sum(latency_ms_sum), max(last_ts)`;
+
+/**
+ * Issue 16: rollups shaped by the queries that read them, so a range reads few rows
+ * whatever the record count. Daily sums per connection × model × operation × provider
+ * (long ranges read days, only the edges hours), the same per hour and per day over every
+ * connection (the dashboard without a connection filter), and the end users' hourly sums
+ * without the model, operation and provider (the per-user hourly table had a row for nearly
+ * every record). Each new table is filled from the rollups the store already has; the end
+ * users' sliding windows (see `rollUserWindows`) are built by the log worker's first roll.
+ */
+const rollupsByShape: Migration = {
+  async up(db: Kysely<unknown>) {
+    const day = sql`hour - hour % ${sql.lit(86_400_000)}`;
+    await db.schema
+      .createTable('log_day_totals')
+      .addColumn('day', bigint, (col) => col.notNull())
+      .addColumn('connection_id', 'text', (col) => col.notNull())
+      .addColumn('model', 'text', (col) => col.notNull())
+      .addColumn('operation', 'text', (col) => col.notNull())
+      .addColumn('provider', 'text', (col) => col.notNull())
+      .$call(withTotals)
+      .addPrimaryKeyConstraint('log_day_totals_pk', ['day', 'connection_id', 'model', 'operation', 'provider'])
+      .execute();
+    await db.schema
+      .createIndex('log_day_totals_connection_day')
+      .on('log_day_totals')
+      .columns(['connection_id', 'day'])
+      .execute();
+    await sql`insert into log_day_totals select ${day}, connection_id, model, operation, provider, ${SUMS}
+      from log_hour_totals group by ${day}, connection_id, model, operation, provider`.execute(db);
+
+    for (const [table, unit, source] of [
+      ['log_hour_overall', 'hour', sql`hour`],
+      ['log_day_overall', 'day', day],
+    ] as const) {
+      await db.schema
+        .createTable(table)
+        .addColumn(unit, bigint, (col) => col.notNull())
+        .addColumn('model', 'text', (col) => col.notNull())
+        .addColumn('operation', 'text', (col) => col.notNull())
+        .addColumn('provider', 'text', (col) => col.notNull())
+        .$call(withTotals)
+        .addPrimaryKeyConstraint(`${table}_pk`, [unit, 'model', 'operation', 'provider'])
+        .execute();
+      await sql`insert into ${sql.table(table)} select ${source}, model, operation, provider, ${SUMS}
+        from log_hour_totals group by ${source}, model, operation, provider`.execute(db);
+    }
+
+    await db.schema
+      .createTable('log_user_hours')
+      .addColumn('hour', bigint, (col) => col.notNull())
+      .addColumn('connection_id', 'text', (col) => col.notNull())
+      .addColumn('end_user', 'text', (col) => col.notNull())
+      .$call(withTotals)
+      .addPrimaryKeyConstraint('log_user_hours_pk', ['hour', 'connection_id', 'end_user'])
+      .execute();
+    await sql`insert into log_user_hours select hour, connection_id, end_user, ${SUMS}
+      from log_rollups group by hour, connection_id, end_user`.execute(db);
+    await db.schema.dropTable('log_rollups').execute();
+
+    await db.schema
+      .createTable('log_user_windows')
+      .addColumn('span_hours', 'integer', (col) => col.notNull())
+      .addColumn('connection_id', 'text', (col) => col.notNull())
+      .addColumn('end_user', 'text', (col) => col.notNull())
+      .$call(withTotals)
+      .addPrimaryKeyConstraint('log_user_windows_pk', ['span_hours', 'connection_id', 'end_user'])
+      .execute();
+    // Alerts read a connection's errors and unpriced records: their own small indexes.
+    await db.schema
+      .createIndex('logs_errors_connection_id')
+      .on('logs')
+      .columns(['connection_id', 'id'])
+      .where(ERRORS_ONLY)
+      .execute();
+    await db.schema
+      .createIndex('logs_unpriced_connection_id')
+      .on('logs')
+      .columns(['connection_id', 'id'])
+      .where(UNPRICED_ONLY)
+      .execute();
+    // Present from the start, so writers always have the row to share a lock on with the roll.
+    await sql`insert into settings (key, value) values ('user_windows_as_of', '')`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
@@ -307,6 +395,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0008_rollup_providers': rollupProviders,
   '0009_edge_proxies': edgeProxies,
   '0010_log_filter_indexes': logFilterIndexes,
+  '0011_rollups_by_shape': rollupsByShape,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -2,13 +2,13 @@
 // random records written in random batches (retries included), then the rollup table and
 // the bucketed aggregation must equal what summing the raw records gives — summed here in
 // plain JS, written apart from the helpers that write the rollups.
-import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
 import { clearLogs, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import { DAY_MS, HOUR_MS, type LogRecord } from '../domain.js';
+import { newRequestId } from '../exchange.js';
 import type { AggregateRow, GroupKey, Totals } from './rollups.js';
 import type { SqlStore } from './sql-store.js';
 
@@ -35,7 +35,7 @@ const recordArb = fc
   .map(
     (r): LogRecord =>
       logRecord({
-        id: `req_${randomBytes(8).toString('hex')}`,
+        id: newRequestId(BASE + r.offset),
         ts: BASE + r.offset,
         connectionId: r.connectionId,
         model: r.model,
@@ -127,15 +127,40 @@ describe.each(targets)('rollups on $name', (target) => {
 
   const reset = () => clearLogs(store);
 
-  /** The daily user table holds exactly the sums of the records, per day, connection and end user. */
-  const expectUserDaysOf = async (records: readonly LogRecord[]) => {
-    const days = await store.db.selectFrom('logUserDays').selectAll().execute();
-    const expected = sumsBy(records, (r) => `${dayStart(r.ts)}|${r.connectionId ?? ''}|${r.endUser ?? ''}`);
-    expect(days).toHaveLength(expected.size);
-    const byKey = new Map(days.map((r) => [`${r.day}|${r.connectionId}|${r.endUser}`, r]));
-    for (const [key, e] of expected) {
-      const s = byKey.get(key);
-      expectSameTotals(s && { ...s, lastTs: Number(s.lastTs) }, e);
+  /** Each rollup table holds exactly the sums of the records under its key ('' for none). */
+  const expectRollupTablesOf = async (records: readonly LogRecord[], only?: readonly string[]) => {
+    const hour = (r: LogRecord) => hourStart(r.ts);
+    const day = (r: LogRecord) => dayStart(r.ts);
+    const detail = (r: LogRecord) => `${r.connectionId ?? ''}|${r.model ?? ''}|${r.operation}|${r.provider}`;
+    const overall = (r: LogRecord) => `${r.model ?? ''}|${r.operation}|${r.provider}`;
+    const user = (r: LogRecord) => `${r.connectionId ?? ''}|${r.endUser ?? ''}`;
+    const tables = {
+      logHourTotals: [
+        (r: LogRecord) => `${hour(r)}|${detail(r)}|`,
+        ['hour', 'connectionId', 'model', 'operation', 'provider', 'endUser'],
+      ],
+      logDayTotals: [
+        (r: LogRecord) => `${day(r)}|${detail(r)}`,
+        ['day', 'connectionId', 'model', 'operation', 'provider'],
+      ],
+      logHourOverall: [(r: LogRecord) => `${hour(r)}|${overall(r)}`, ['hour', 'model', 'operation', 'provider']],
+      logDayOverall: [(r: LogRecord) => `${day(r)}|${overall(r)}`, ['day', 'model', 'operation', 'provider']],
+      logUserHours: [(r: LogRecord) => `${hour(r)}|${user(r)}`, ['hour', 'connectionId', 'endUser']],
+      logUserDays: [(r: LogRecord) => `${day(r)}|${user(r)}`, ['day', 'connectionId', 'endUser']],
+    } as const;
+    for (const [table, [keyOf, columns]] of Object.entries(tables)) {
+      if (only && !only.includes(table)) continue;
+      const stored = (await store.db
+        .selectFrom(table as keyof typeof tables)
+        .selectAll()
+        .execute()) as unknown as Array<Record<string, unknown> & Totals>;
+      const expected = sumsBy(records, keyOf);
+      expect(stored, table).toHaveLength(expected.size);
+      const byKey = new Map(stored.map((r) => [columns.map((c) => r[c]).join('|'), r]));
+      for (const [key, e] of expected) {
+        const s = byKey.get(key);
+        expectSameTotals(s && { ...s, lastTs: Number(s.lastTs) }, e);
+      }
     }
   };
 
@@ -150,6 +175,24 @@ describe.each(targets)('rollups on $name', (target) => {
       'logs_unpriced_id',
     ])
       await sql`drop index ${sql.id(index)}`.execute(store.db);
+  };
+
+  /** Undoes migration 0011: the per-user hourly rollups with every key again, the tables shaped by query gone. */
+  const undoRollupsByShape = async () => {
+    for (const table of ['log_day_totals', 'log_hour_overall', 'log_day_overall', 'log_user_hours', 'log_user_windows'])
+      await sql`drop table ${sql.table(table)}`.execute(store.db);
+    await sql`delete from settings where key = 'user_windows_as_of'`.execute(store.db);
+    await sql`drop index logs_errors_connection_id`.execute(store.db);
+    await sql`drop index logs_unpriced_connection_id`.execute(store.db);
+    await sql`create table log_rollups as select ts - ts % 3600000 as hour, coalesce(connection_id, '') as connection_id,
+      coalesce(model, '') as model, operation, provider, coalesce(end_user, '') as end_user, count(*) as requests,
+      sum(case when status >= 400 or error is not null then 1 else 0 end) as errors,
+      sum(case when flags <> '[]' then 1 else 0 end) as flagged, sum(moderated) as moderated,
+      coalesce(sum(prompt_tokens), 0) as prompt_tokens, coalesce(sum(completion_tokens), 0) as completion_tokens,
+      coalesce(sum(total_tokens), 0) as total_tokens, coalesce(sum(cost_usd), 0) as cost_usd,
+      sum(case when cost_usd is null then 1 else 0 end) as unpriced, sum(latency_ms) as latency_ms_sum, max(ts) as last_ts
+      from logs group by ts - ts % 3600000, coalesce(connection_id, ''), coalesce(model, ''), operation, provider,
+      coalesce(end_user, '')`.execute(store.db);
   };
 
   const rollupsWithoutProvider = async () => {
@@ -185,30 +228,7 @@ describe.each(targets)('rollups on $name', (target) => {
         async (records, batchSize, cuts, groupBy, alignToHours) => {
           await reset();
           await insertInBatches(records, batchSize);
-          for (const [table, perUser] of [
-            ['logRollups', true],
-            ['logHourTotals', false],
-          ] as const) {
-            const stored = await store.db.selectFrom(table).selectAll().execute();
-            // One row per hour, connection, model, operation, provider and (in logRollups) end user; '' for none.
-            const expected = sumsBy(
-              records,
-              (r) =>
-                `${hourStart(r.ts)}|${r.connectionId ?? ''}|${r.model ?? ''}|${r.operation}|${r.provider}|${perUser ? (r.endUser ?? '') : ''}`,
-            );
-            expect(stored).toHaveLength(expected.size);
-            const storedByKey = new Map(
-              stored.map((r) => [
-                `${r.hour}|${r.connectionId}|${r.model}|${r.operation}|${r.provider}|${r.endUser}`,
-                r,
-              ]),
-            );
-            for (const [key, e] of expected) {
-              const s = storedByKey.get(key);
-              expectSameTotals(s && { ...s, lastTs: Number(s.lastTs) }, e);
-            }
-          }
-          await expectUserDaysOf(records);
+          await expectRollupTablesOf(records);
 
           const boundaries = cuts
             .map((c) => BASE + (alignToHours ? c - (c % HOUR_MS) : c))
@@ -250,12 +270,13 @@ describe.each(targets)('rollups on $name', (target) => {
     );
   });
 
-  it('fills the daily user sums from the hourly rollups when a store upgrades to them', async () => {
+  it('fills the daily and hourly user sums from the hourly rollups when a store upgrades to them', async () => {
     await reset();
     const records = fc.sample(recordArb, { numRuns: 200, seed: 7 });
     await store.insertLogs(records);
     // Back to the schema before 0004, with the hourly rollups already holding the records:
     // the tables of 0004 and of every later migration go.
+    await undoRollupsByShape();
     for (const table of ['log_user_days', 'refusals', 'revoked_sessions', 'edge_tokens'])
       await sql`drop table ${sql.table(table)}`.execute(store.db);
     await dropLogFilterIndexes();
@@ -264,7 +285,8 @@ describe.each(targets)('rollups on $name', (target) => {
     await rollupsWithoutProvider();
     await sql`delete from kysely_migration where name >= '0004'`.execute(store.db);
     await store.migrate();
-    await expectUserDaysOf(records);
+    // The user tables: the provider keys of the others read as the records' only provider, or openai (0008).
+    await expectRollupTablesOf(records, ['logUserHours', 'logUserDays']);
   });
 
   it('keys the rollups of an older store by the provider of their records, or openai where the log has none', async () => {
@@ -279,6 +301,7 @@ describe.each(targets)('rollups on $name', (target) => {
       logRecord({ ts: hour + 5, connectionId: 'conn_c', model: 'claude', provider: 'anthropic', costUsd: 16 }),
     ];
     await store.insertLogs(records);
+    await undoRollupsByShape();
     await sql`delete from logs where connection_id = 'conn_c'`.execute(store.db);
     await rollupsWithoutProvider();
     // The later migrations (edge proxies, the log filter indexes) go too, to run again after 0008.

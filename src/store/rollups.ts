@@ -1,27 +1,30 @@
-// Hourly rollups of the request log (connection × model × operation × provider × end user), written by
-// the log writer in the same transaction as the records, and the aggregation the stats
-// endpoints run: whole hours from the rollups, only the partial hours at the edges of a
-// range (or of a bucket not aligned to whole hours) from the raw records.
+// Rollups of the request log, written by the log writer in the same transaction as the
+// records, and the aggregation the stats endpoints run. Each table has the shape of the
+// queries that read it: per hour and per UTC day, per connection × model × operation ×
+// provider and over every connection, and per connection × end user. A range is summed
+// from whole days where a bucket holds whole UTC days, whole hours around them, and the
+// raw records only for the partial hours at the edges (or where a bucket boundary cuts an
+// hour, as in zones whose offset is not whole hours).
 import {
   type InsertObject,
   type Kysely,
   type OnConflictTables,
   type OnConflictUpdateDatabase,
-  type RawBuilder,
   sql,
   type Transaction,
   type UpdateObject,
 } from 'kysely';
-import { DAY_MS, HOUR_MS, type LogRecord } from '../domain.js';
-import type { Database, LogRollupsTable, LogUserDaysTable } from './schema.js';
+import { DAY_MS, HOUR_MS, type LogRecord, requestIdPrefix } from '../domain.js';
+import type { Database, LogRollupsTable } from './schema.js';
 
 const floorTo = (unit: number) => (ts: number) => ts - (((ts % unit) + unit) % unit);
 export const hourOf = floorTo(HOUR_MS);
-const dayOf = floorTo(DAY_MS);
-const ceilHour = (ts: number) => (hourOf(ts) === ts ? ts : hourOf(ts) + HOUR_MS);
-const ceilDay = (ts: number) => (dayOf(ts) === ts ? ts : dayOf(ts) + DAY_MS);
+export const dayOf = floorTo(DAY_MS);
+const ceilTo = (unit: number) => (ts: number) => (floorTo(unit)(ts) === ts ? ts : floorTo(unit)(ts) + unit);
+const ceilHour = ceilTo(HOUR_MS);
+const ceilDay = ceilTo(DAY_MS);
 
-/** Key columns a query can group by; they are columns of both tables. */
+/** Key columns a query can group by. */
 export type GroupKey = 'connectionId' | 'model' | 'operation' | 'provider' | 'endUser';
 export const GROUP_KEYS: readonly GroupKey[] = ['connectionId', 'model', 'operation', 'provider', 'endUser'];
 
@@ -33,6 +36,20 @@ export interface AggregateQuery {
   /** Ascending instants: bucket i is [boundaries[i], boundaries[i+1]). At least two. */
   boundaries: readonly number[];
   groupBy: readonly GroupKey[];
+  /**
+   * Only the first `limit` groups in this order are wanted (the users table): the store may
+   * answer with any set of groups that holds them, each with its exact sums.
+   */
+  top?: UserTop;
+}
+
+/** The orders the users table can ask for, each most first. */
+export type UserSort = 'costUsd' | 'requests' | 'errors' | 'flagged' | 'moderated';
+
+/** The first `limit` groups by `by`, then requests (most first), then end user and connection (by code point). */
+export interface UserTop {
+  by: UserSort;
+  limit: number;
 }
 
 /** The sums a rollup row holds, without its key. */
@@ -59,51 +76,23 @@ function addRecord(row: Totals, r: LogRecord): void {
   if (r.ts > row.lastTs) row.lastTs = r.ts;
 }
 
-/** Sums records into one row per id; `rowOf` makes a new row from its first record. */
-function sumBy<Row extends Totals>(
+/** Sums records into one row per id; `rowOf` makes a new row's key columns from its first record. */
+export function sumBy<Key extends object>(
   records: readonly LogRecord[],
   idOf: (r: LogRecord) => string,
-  rowOf: (r: LogRecord) => Row,
-): Row[] {
-  const rows = new Map<string, Row>();
+  keyOf: (r: LogRecord) => Key,
+): Array<Key & Totals> {
+  const rows = new Map<string, Key & Totals>();
   for (const r of records) {
     const id = idOf(r);
     let row = rows.get(id);
     if (!row) {
-      row = rowOf(r);
+      row = { ...keyOf(r), ...zeroTotals() };
       rows.set(id, row);
     }
     addRecord(row, r);
   }
   return [...rows.values()];
-}
-
-/** The hourly rollup rows a batch of records adds up to; `perUser: false` folds every end user into ''. */
-export function rollupsOf(records: readonly LogRecord[], perUser = true): LogRollupsTable[] {
-  const endUserOf = (r: LogRecord) => (perUser ? (r.endUser ?? '') : '');
-  return sumBy(
-    records,
-    (r) =>
-      `${hourOf(r.ts)}\u0000${r.connectionId ?? ''}\u0000${r.model ?? ''}\u0000${r.operation}\u0000${r.provider}\u0000${endUserOf(r)}`,
-    (r) => ({
-      ...zeroTotals(),
-      hour: hourOf(r.ts),
-      connectionId: r.connectionId ?? '',
-      model: r.model ?? '',
-      operation: r.operation,
-      provider: r.provider,
-      endUser: endUserOf(r),
-    }),
-  );
-}
-
-/** The daily connection × end user rows a batch of records adds up to. */
-export function userDaysOf(records: readonly LogRecord[]): LogUserDaysTable[] {
-  return sumBy(
-    records,
-    (r) => `${dayOf(r.ts)}\u0000${r.connectionId ?? ''}\u0000${r.endUser ?? ''}`,
-    (r) => ({ ...zeroTotals(), day: dayOf(r.ts), connectionId: r.connectionId ?? '', endUser: r.endUser ?? '' }),
-  );
 }
 
 export function zeroTotals(): Totals {
@@ -122,10 +111,45 @@ export function zeroTotals(): Totals {
   };
 }
 
+/** What a record is summed under, '' for none: rollup keys are part of primary keys on both databases. */
+const detailOf = (r: LogRecord) => ({
+  connectionId: r.connectionId ?? '',
+  model: r.model ?? '',
+  operation: r.operation as string,
+  provider: r.provider,
+});
+const detailId = (r: LogRecord) =>
+  `${r.connectionId ?? ''}\u0000${r.model ?? ''}\u0000${r.operation}\u0000${r.provider}`;
+const overallId = (r: LogRecord) => `${r.model ?? ''}\u0000${r.operation}\u0000${r.provider}`;
+const overallOf = (r: LogRecord) => ({ model: r.model ?? '', operation: r.operation as string, provider: r.provider });
+const userId = (r: LogRecord) => `${r.connectionId ?? ''}\u0000${r.endUser ?? ''}`;
+const userOf = (r: LogRecord) => ({ connectionId: r.connectionId ?? '', endUser: r.endUser ?? '' });
+
+/** The rows of every rollup table a batch of records adds up to. */
+export function rollupRowsOf(records: readonly LogRecord[]) {
+  const hourly = (id: (r: LogRecord) => string) => (r: LogRecord) => `${hourOf(r.ts)}\u0000${id(r)}`;
+  const daily = (id: (r: LogRecord) => string) => (r: LogRecord) => `${dayOf(r.ts)}\u0000${id(r)}`;
+  return {
+    logHourTotals: sumBy(records, hourly(detailId), (r) => ({ hour: hourOf(r.ts), ...detailOf(r), endUser: '' })),
+    logDayTotals: sumBy(records, daily(detailId), (r) => ({ day: dayOf(r.ts), ...detailOf(r) })),
+    logHourOverall: sumBy(records, hourly(overallId), (r) => ({ hour: hourOf(r.ts), ...overallOf(r) })),
+    logDayOverall: sumBy(records, daily(overallId), (r) => ({ day: dayOf(r.ts), ...overallOf(r) })),
+    logUserHours: sumBy(records, hourly(userId), (r) => ({ hour: hourOf(r.ts), ...userOf(r) })),
+    logUserDays: sumBy(records, daily(userId), (r) => ({ day: dayOf(r.ts), ...userOf(r) })),
+  };
+}
+
 /** Rows per statement: 17 columns each, well under PostgreSQL's bind parameter limit. */
 const UPSERT_CHUNK = 1000;
 
-export type RollupTable = 'logRollups' | 'logHourTotals' | 'logUserDays';
+export type RollupTable =
+  | 'logHourTotals'
+  | 'logDayTotals'
+  | 'logHourOverall'
+  | 'logDayOverall'
+  | 'logUserHours'
+  | 'logUserDays'
+  | 'logUserWindows';
 
 /** Writes rows into a rollup table, adding each to the row with the same key if there is one. */
 export type RollupUpsert = <T extends RollupTable>(
@@ -136,10 +160,15 @@ export type RollupUpsert = <T extends RollupTable>(
 
 /** Adds the batch's sums to every rollup table (inside the caller's transaction). */
 export async function addRollups(upsert: RollupUpsert, records: readonly LogRecord[]): Promise<void> {
-  const hourKey = ['hour', 'connectionId', 'model', 'operation', 'provider', 'endUser'] as const;
-  await upsert('logRollups', hourKey, rollupsOf(records, true));
-  await upsert('logHourTotals', hourKey, rollupsOf(records, false));
-  await upsert('logUserDays', ['day', 'connectionId', 'endUser'], userDaysOf(records));
+  const rows = rollupRowsOf(records);
+  const detail = ['connectionId', 'model', 'operation', 'provider'] as const;
+  const overall = ['model', 'operation', 'provider'] as const;
+  await upsert('logHourTotals', ['hour', ...detail, 'endUser'], rows.logHourTotals);
+  await upsert('logDayTotals', ['day', ...detail], rows.logDayTotals);
+  await upsert('logHourOverall', ['hour', ...overall], rows.logHourOverall);
+  await upsert('logDayOverall', ['day', ...overall], rows.logDayOverall);
+  await upsert('logUserHours', ['hour', 'connectionId', 'endUser'], rows.logUserHours);
+  await upsert('logUserDays', ['day', 'connectionId', 'endUser'], rows.logUserDays);
 }
 
 /** The columns an upsert adds up; `lastTs` takes the later of the two. */
@@ -187,23 +216,6 @@ async function upsertRollups<T extends RollupTable>(
       )
       .execute();
   }
-}
-
-/** Instants where the given bucket boundaries fall inside an hour rather than on its start. */
-function rawIntervals(boundaries: readonly number[]): Array<[number, number]> {
-  const first = boundaries[0] ?? 0;
-  const last = boundaries.at(-1) ?? 0;
-  const intervals: Array<[number, number]> = [];
-  const add = (from: number, to: number) => {
-    const a = Math.max(from, first);
-    const b = Math.min(to, last);
-    if (a >= b) return;
-    const previous = intervals.at(-1);
-    if (previous && previous[1] >= a) previous[1] = Math.max(previous[1], b);
-    else intervals.push([a, b]);
-  };
-  for (const b of boundaries) if (hourOf(b) !== b) add(hourOf(b), hourOf(b) + HOUR_MS);
-  return intervals;
 }
 
 /** Index of the bucket holding `ts`: the last boundary at or before it. */
@@ -293,18 +305,90 @@ export function addTotals(into: Totals, add: Totals): void {
   into.lastTs = Math.max(into.lastTs, add.lastTs);
 }
 
+type Span = [number, number];
+
+/** Where a query's sums come from: whole UTC days, whole hours, and the raw records of partial hours. */
+interface Plan {
+  days: Span[];
+  hours: Span[];
+  raw: Span[];
+}
+
+/** Appends a span, joined to the last one where they touch; empty spans are left out. */
+function push(spans: Span[], [a, b]: Span): void {
+  if (a >= b) return;
+  const previous = spans.at(-1);
+  if (previous && previous[1] === a) previous[1] = b;
+  else spans.push([a, b]);
+}
+
 /**
- * Sums records per bucket and group. Whole hours inside one bucket come from the rollups;
- * the hours a bucket boundary cuts through (range edges, and every boundary of a time zone
- * whose offset is not a whole number of hours) are summed from the raw records.
+ * Splits each bucket into the whole UTC days it holds (when the source has daily sums), the
+ * whole hours around them, and the partial hours at its edges. Every whole day or hour lies
+ * inside one bucket, so a row read per day or hour belongs to the bucket of its start.
+ */
+function planOf(boundaries: readonly number[], daily: boolean): Plan {
+  const plan: Plan = { days: [], hours: [], raw: [] };
+  for (let i = 0; i + 1 < boundaries.length; i++) {
+    const a = boundaries[i] as number;
+    const b = boundaries[i + 1] as number;
+    const firstHour = ceilHour(a);
+    const lastHour = hourOf(b);
+    if (firstHour >= lastHour) {
+      push(plan.raw, [a, b]);
+      continue;
+    }
+    push(plan.raw, [a, firstHour]);
+    const firstDay = ceilDay(firstHour);
+    const lastDay = dayOf(lastHour);
+    if (daily && firstDay < lastDay) {
+      push(plan.hours, [firstHour, firstDay]);
+      push(plan.days, [firstDay, lastDay]);
+      push(plan.hours, [lastDay, lastHour]);
+    } else {
+      push(plan.hours, [firstHour, lastHour]);
+    }
+    push(plan.raw, [lastHour, b]);
+  }
+  return plan;
+}
+
+/** Rollup tables by the keys they can group and filter by. */
+interface Source {
+  hour: string;
+  day: string;
+  keys: readonly GroupKey[];
+}
+const OVERALL: Source = { hour: 'log_hour_overall', day: 'log_day_overall', keys: ['model', 'operation', 'provider'] };
+const PER_CONNECTION: Source = {
+  hour: 'log_hour_totals',
+  day: 'log_day_totals',
+  keys: ['connectionId', 'model', 'operation', 'provider'],
+};
+const PER_USER: Source = { hour: 'log_user_hours', day: 'log_user_days', keys: ['connectionId', 'endUser'] };
+
+/** The smallest rollup tables that hold the query's keys and filters; none: only the raw log can answer. */
+function sourceOf(q: AggregateQuery): Source | null {
+  const needed = new Set<GroupKey>(q.groupBy);
+  if (q.connectionId !== undefined) needed.add('connectionId');
+  if (q.endUser !== undefined || q.withEndUser) needed.add('endUser');
+  return (
+    [OVERALL, PER_CONNECTION, PER_USER].find((source) => [...needed].every((k) => source.keys.includes(k))) ?? null
+  );
+}
+
+/**
+ * Sums records per bucket and group: from the rollup tables shaped for the query (see
+ * `planOf`), and the raw records only for partial hours (or everything, for a shape no rollup
+ * holds). The users table for the dashboard's ranges reads the users' windows instead (user-windows.ts).
  */
 export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promise<AggregateRow[]> {
   const { boundaries, groupBy } = q;
   const first = boundaries[0];
   const last = boundaries.at(-1);
   if (first === undefined || last === undefined || boundaries.length < 2 || first >= last) return [];
-  const raw = rawIntervals(boundaries);
-  const cut = new Set(raw.flatMap(([a, b]) => hoursIn(a, b)));
+  const source = sourceOf(q);
+  const plan: Plan = source ? planOf(boundaries, true) : { days: [], hours: [], raw: [[first, last]] };
   const merged = new Map<string, AggregateRow>();
   const merge = (bucket: number, row: SumRow, blankIsNone: boolean) => {
     const keys: AggregateRow['keys'] = {};
@@ -322,75 +406,45 @@ export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promis
   const keySelect = keyList.length ? sql`, ${sql.join(keyList)}` : sql``;
   const where = (conditions: ReturnType<typeof keyConditions>) =>
     conditions.length ? sql` and ${sql.join(conditions, sql` and `)}` : sql``;
+  const oneBucket = boundaries.length === 2;
 
-  const firstHour = ceilHour(first);
-  const lastHour = hourOf(last);
-  if (firstHour < lastHour) {
-    // Only the users table needs the per-user rollups; everything else reads the small table.
-    const perUser = groupBy.includes('endUser') || q.endUser !== undefined || q.withEndUser === true;
-    const table = sql.raw(perUser ? 'log_rollups' : 'log_hour_totals');
-    if (boundaries.length === 2) {
-      // One bucket (the users table, summaries): the database sums across hours, so a long
-      // range returns a row per group instead of a row per group and hour. (The hours the
-      // two boundaries cut are outside [firstHour, lastHour).) The users table reads whole
-      // UTC days from the daily rollup and only the hours at either end from the hourly one.
-      const sumWhole = async (from: RawBuilder<unknown>, unit: 'hour' | 'day', ranges: Array<[number, number]>) => {
-        const spans = ranges.filter(([a, b]) => a < b);
-        if (spans.length === 0) return;
-        const column = sql.raw(unit);
-        const inSpans = sql.join(
-          spans.map(([a, b]) => sql`(${column} >= ${a} and ${column} < ${b})`),
-          sql` or `,
-        );
-        const { rows } = await sql<SumRow>`select ${SUMS_FROM_ROLLUPS}${keySelect} from ${from}
-          where (${inSpans})${where(keyConditions(q, 'rollups'))}
-          ${keyList.length ? sql`group by ${sql.join(keyList)}` : sql``}`.execute(db);
-        for (const row of rows) if (Number(row.requests) > 0) merge(0, row, true);
-      };
-      const byDay = perUser && groupBy.every((k) => k === 'connectionId' || k === 'endUser');
-      const firstDay = ceilDay(firstHour);
-      const lastDay = dayOf(lastHour);
-      if (byDay && firstDay < lastDay) {
-        await sumWhole(sql.raw('log_user_days'), 'day', [[firstDay, lastDay]]);
-        await sumWhole(table, 'hour', [
-          [firstHour, firstDay],
-          [lastDay, lastHour],
-        ]);
-      } else {
-        await sumWhole(table, 'hour', [[firstHour, lastHour]]);
-      }
-    } else {
-      const { rows } = await sql<SumRow>`select hour${keySelect}, ${SUMS_FROM_ROLLUPS} from ${table}
-        where hour >= ${firstHour} and hour < ${lastHour}${where(keyConditions(q, 'rollups'))}
-        group by hour${keySelect}`.execute(db);
-      for (const row of rows) {
-        const hour = Number(row.hour);
-        if (!cut.has(hour)) merge(bucketOf(boundaries, hour), row, true);
-      }
-    }
-  }
-
-  if (raw.length > 0) {
-    // Each raw interval maps to its bucket, split where a bucket boundary cuts through it.
-    const whens = raw.flatMap(([a, b]) => [
-      ...boundaries.filter((x) => x > a && x < b).map((x) => sql`when ts < ${x} then ${bucketOf(boundaries, x - 1)}`),
-      sql`when ts < ${b} then ${bucketOf(boundaries, b - 1)}`,
-    ]);
-    const inRaw = sql.join(
-      raw.map(([a, b]) => sql`(ts >= ${a} and ts < ${b})`),
+  const sumRollups = async (table: string, unit: 'hour' | 'day', spans: readonly Span[]) => {
+    if (spans.length === 0) return;
+    const column = sql.raw(unit);
+    const inSpans = sql.join(
+      spans.map(([a, b]) => sql`(${column} >= ${a} and ${column} < ${b})`),
       sql` or `,
     );
+    // One bucket: the database sums across days and hours, a row per group; more: a row per group and day or hour.
+    const grouping = oneBucket ? keyList : [column, ...keyList];
+    const { rows } =
+      await sql<SumRow>`select ${oneBucket ? sql`` : sql`${column} as unit, `}${SUMS_FROM_ROLLUPS}${keySelect}
+      from ${sql.table(table)} where (${inSpans})${where(keyConditions(q, 'rollups'))}
+      ${grouping.length ? sql`group by ${sql.join(grouping)}` : sql``}`.execute(db);
+    for (const row of rows)
+      if (Number(row.requests) > 0) merge(oneBucket ? 0 : bucketOf(boundaries, Number(row.unit)), row, true);
+  };
+  if (source) {
+    await sumRollups(source.day, 'day', plan.days);
+    await sumRollups(source.hour, 'hour', plan.hours);
+  }
+
+  if (plan.raw.length > 0) {
+    // A select per raw span, so each reads its own stretch of an index: a time range is also
+    // an id range, which narrows the connection and end-user indexes too. Each span maps to
+    // its bucket, split where a bucket boundary cuts through it.
+    const spans = plan.raw.map(([a, b]) => {
+      const whens = [
+        ...boundaries.filter((x) => x > a && x < b).map((x) => sql`when ts < ${x} then ${bucketOf(boundaries, x - 1)}`),
+        sql`when ts < ${b} then ${bucketOf(boundaries, b - 1)}`,
+      ];
+      return sql`select case ${sql.join(whens, sql` `)} end as bucket, logs.* from logs
+        where ts >= ${a} and ts < ${b} and id >= ${requestIdPrefix(a)} and id < ${requestIdPrefix(b)}${where(keyConditions(q, 'logs'))}`;
+    });
     const { rows } = await sql<SumRow>`select bucket${keySelect}, ${SUMS_FROM_LOGS} from (
-        select case ${sql.join(whens, sql` `)} end as bucket, logs.* from logs
-        where (${inRaw})${where(keyConditions(q, 'logs'))}
+        ${sql.join(spans, sql` union all `)}
       ) as cut group by bucket${keySelect}`.execute(db);
     for (const row of rows) merge(Number(row.bucket), row, false);
   }
   return [...merged.values()];
-}
-
-function hoursIn(from: number, to: number): number[] {
-  const hours: number[] = [];
-  for (let h = hourOf(from); h < to; h += HOUR_MS) hours.push(h);
-  return hours;
 }

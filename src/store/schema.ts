@@ -82,10 +82,34 @@ export interface LogRollupsTable {
   lastTs: number;
 }
 
-/** One UTC day of one connection × end user ('' = none), summed: the users table over long ranges. */
-export interface LogUserDaysTable extends Omit<LogRollupsTable, 'hour' | 'model' | 'operation' | 'provider'> {
+/** One UTC day of one connection × model × operation × provider, summed: long ranges read these. */
+export interface LogDayTotalsTable extends Omit<LogRollupsTable, 'hour' | 'endUser'> {
   /** Start of the UTC day, epoch ms. */
   day: number;
+}
+
+/** One hour of one model × operation × provider over every connection, summed. */
+export type LogHourOverallTable = Omit<LogRollupsTable, 'connectionId' | 'endUser'>;
+
+/** One UTC day of one model × operation × provider over every connection, summed. */
+export type LogDayOverallTable = Omit<LogDayTotalsTable, 'connectionId'>;
+
+/** One hour of one connection × end user ('' = none), summed: the users table's edges and short ranges. */
+export type LogUserHoursTable = Omit<LogRollupsTable, 'model' | 'operation' | 'provider'>;
+
+/** One UTC day of one connection × end user ('' = none), summed: the users table over long ranges. */
+export interface LogUserDaysTable extends Omit<LogUserHoursTable, 'hour'> {
+  /** Start of the UTC day, epoch ms. */
+  day: number;
+}
+
+/**
+ * Each end user's sums over the last `spanHours` whole hours before the windows' mark (the
+ * setting `user_windows_as_of`), per connection: the users table for the dashboard's ranges
+ * (24 h, 7 d, 30 d, 90 d ending now) reads one row per user instead of a row per user and day.
+ */
+export interface LogUserWindowsTable extends Omit<LogUserHoursTable, 'hour'> {
+  spanHours: number;
 }
 
 /** Requests refused before a connection was known, counted per minute, IP, source and status. */
@@ -123,10 +147,14 @@ export interface Database {
   settings: SettingsTable;
   connections: ConnectionsTable;
   logs: LogsTable;
-  logRollups: LogRollupsTable;
-  /** The same sums without the user dimension (endUser always ''): small, for everything but users. */
+  /** Hourly sums per connection × model × operation × provider (endUser always ''). */
   logHourTotals: LogRollupsTable;
+  logDayTotals: LogDayTotalsTable;
+  logHourOverall: LogHourOverallTable;
+  logDayOverall: LogDayOverallTable;
+  logUserHours: LogUserHoursTable;
   logUserDays: LogUserDaysTable;
+  logUserWindows: LogUserWindowsTable;
   refusals: RefusalsTable;
   revokedSessions: RevokedSessionsTable;
   edgeTokens: EdgeTokensTable;

@@ -56,6 +56,7 @@ import type {
   RefusalFilter,
   Store,
 } from './store.js';
+import { addLateRecords, rollUserWindows, userWindowsAggregate } from './user-windows.js';
 
 export interface StoreOptions {
   /** `postgres://…` selects PostgreSQL; otherwise SQLite under dataDir. */
@@ -103,6 +104,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     // reported here; the pool discards it and the next query connects anew. Unheard, the
     // 'error' event would end the process.
     pool.on('error', () => {});
+    // A connection lost while checked out between two statements of a transaction errs on
+    // the client, not the pool: the statement that follows fails, the process stays up.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins });
     return new SqlStore(db, 'postgres', options.schema);
   }
@@ -623,17 +627,25 @@ export class SqlStore implements Store {
   async insertLogs(batch: readonly LogRecord[]): Promise<void> {
     if (batch.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
+      // Only records actually inserted count towards the rollups, so a retry never counts twice.
+      const counted: LogRecord[] = [];
       for (let start = 0; start < batch.length; start += INSERT_CHUNK) {
         const chunk = batch.slice(start, start + INSERT_CHUNK);
-        // Only records actually inserted count towards the rollups, so a retry never counts twice.
-        const counted = this.sqliteLogs ? this.sqliteLogs.insert(chunk) : await insertNewLogs(trx, chunk);
-        await addRollups(this.sqliteLogs?.upsert ?? kyselyUpsert(trx), counted);
+        counted.push(...(this.sqliteLogs ? this.sqliteLogs.insert(chunk) : await insertNewLogs(trx, chunk)));
       }
+      const upsert = this.sqliteLogs?.upsert ?? kyselyUpsert(trx);
+      await addRollups(upsert, counted);
+      await addLateRecords(trx, this.dialect, upsert, counted);
     });
   }
 
-  aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]> {
-    return aggregate(this.db, query);
+  async aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]> {
+    const fromWindows = await userWindowsAggregate(this.db, this.dialect, query, (part) => aggregate(this.db, part));
+    return fromWindows ?? aggregate(this.db, query);
+  }
+
+  rollUserWindows(now: number): Promise<{ asOf: number; rebuilt: boolean } | null> {
+    return rollUserWindows(this.db, this.dialect, now);
   }
 
   async deleteLogsBefore(before: number): Promise<number> {

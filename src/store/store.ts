@@ -145,6 +145,11 @@ export interface Store {
   insertLogs(batch: readonly LogRecord[]): Promise<void>;
   /** Sums per bucket and group, from the rollups wherever whole hours allow. */
   aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]>;
+  /**
+   * Slides the end users' windows (the users table for the dashboard's ranges) to `now`'s
+   * hour; null when they end there already. Run by the log worker, on one replica at a time.
+   */
+  rollUserWindows(now: number): Promise<{ asOf: number; rebuilt: boolean } | null>;
   /** Deletes records (and refusal counts) older than `before` (epoch ms), rollups untouched; returns how many records. */
   deleteLogsBefore(before: number): Promise<number>;
   /** Clears request and response bodies of records older than `before`; returns how many. */

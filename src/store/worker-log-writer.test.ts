@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { openStore } from './sql-store.js';
+import { hourOf } from './rollups.js';
+import { openStore, type SqlStore } from './sql-store.js';
 import { startWorkerLogWriter } from './worker-log-writer.js';
 
 let dataDir = '';
@@ -11,7 +12,7 @@ afterEach(() => rm(dataDir, { recursive: true, force: true }));
 
 async function migratedStore() {
   dataDir = await mkdtemp(join(tmpdir(), 'usage-panda-worker-'));
-  const store = await openStore({ dataDir });
+  const store = (await openStore({ dataDir })) as SqlStore;
   await store.migrate();
   return store;
 }
@@ -28,6 +29,34 @@ describe('worker log writer', () => {
     expect(page.records.map((r) => r.id).sort()).toEqual(records.map((r) => r.id).sort());
     const [sum] = await store.aggregateLogs({ boundaries: [0, Date.now() + 3_600_000], groupBy: [] });
     expect(sum?.requests).toBe(250);
+    await writer.close();
+    await store.close();
+  });
+
+  it("slides the end users' windows to the current hour when it starts, and the users table reads them", async () => {
+    const store = await migratedStore();
+    const earlier = Date.now() - 2 * 3_600_000;
+    const records = [logRecord({ ts: earlier, endUser: 'u1' }), logRecord({ ts: earlier + 1, endUser: 'u2' })];
+    await store.insertLogs(records);
+    const writer = await startWorkerLogWriter({ store: { dataDir } });
+    await writer.drain();
+    const asOf = Number(await store.getSetting('user_windows_as_of'));
+    expect(asOf).toBe(hourOf(Date.now()));
+    const windows = await store.db.selectFrom('logUserWindows').select(['spanHours', 'endUser']).execute();
+    expect(
+      windows
+        .filter((w) => w.spanHours === 24)
+        .map((w) => w.endUser)
+        .sort(),
+    ).toEqual(['u1', 'u2']);
+    const now = Date.now();
+    const users = await store.aggregateLogs({
+      boundaries: [now - 24 * 3_600_000, now],
+      groupBy: ['endUser', 'connectionId'],
+      withEndUser: true,
+      top: { by: 'requests', limit: 5 },
+    });
+    expect(users.map((u) => u.keys.endUser).sort()).toEqual(['u1', 'u2']);
     await writer.close();
     await store.close();
   });

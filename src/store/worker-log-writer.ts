@@ -13,6 +13,8 @@ export interface WorkerLogWriterOptions extends Omit<LogWriterOptions, 'spool'> 
   store: StoreOptions;
   /** Where the worker spools records while the store is away; none: they are lost (and counted). */
   spool?: SpoolAt;
+  /** Sliding the end users' windows failed (it is tried again a minute later). */
+  onRollError?: (error: Error) => void;
 }
 
 /**
@@ -77,6 +79,9 @@ export async function startWorkerLogWriter(options: WorkerLogWriterOptions): Pro
           inWorker -= message.records;
           stats.failed += message.records;
           options.onError?.(new Error(message.message), message.records);
+          break;
+        case 'roll-failed':
+          options.onRollError?.(new Error(message.message));
           break;
         case 'drained':
           stats.spooled = message.spooled;

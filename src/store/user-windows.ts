@@ -1,0 +1,271 @@
+// The users table for the dashboard's ranges. With many end users, any table of per-user
+// sums per day or hour holds nearly a row per record, and a top list over weeks would sum
+// millions of them. Instead each user's sums over the last 24 hours, 7, 30 and 90 days are
+// kept up to date as windows that slide an hour at a time: a roll adds the hour that ended
+// and takes away the hour that left each window (from the hourly user rollups, which
+// retention keeps), and a record that arrives for an hour already rolled is added by the
+// log writer itself. A range ending now then reads one row per user of the window nearest
+// to it, corrected by the few records between the range's ends and the window's.
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { DAY_MS, HOUR_MS, type LogRecord } from '../domain.js';
+import {
+  type AggregateQuery,
+  type AggregateRow,
+  addTotals,
+  dayOf,
+  hourOf,
+  type RollupUpsert,
+  SUMMED,
+  sumBy,
+  type Totals,
+  type UserSort,
+  zeroTotals,
+} from './rollups.js';
+import type { Database, LogUserWindowsTable } from './schema.js';
+
+/** The windows' lengths in hours: the dashboard's ranges. */
+export const WINDOW_SPANS_HOURS = [24, 7 * 24, 30 * 24, 90 * 24] as const;
+/** The setting holding the windows' end (epoch ms of a whole hour; '' before the first roll). */
+export const WINDOWS_AS_OF = 'user_windows_as_of';
+/** How far a range's ends may lie from a window's for the window to be read and corrected. */
+const MAX_CORRECTION_MS = 3 * HOUR_MS;
+/** A roll further behind than this rebuilds the windows instead of stepping an hour at a time. */
+const REBUILD_AFTER_MS = 48 * HOUR_MS;
+
+type Dialect = 'sqlite' | 'postgres';
+type Db = Kysely<Database> | Transaction<Database>;
+
+const SORT_COLUMN: Record<UserSort, string> = {
+  costUsd: 'cost_usd',
+  requests: 'requests',
+  errors: 'errors',
+  flagged: 'flagged',
+  moderated: 'moderated',
+};
+
+/** The summed columns in SQL, in the order of the tables. */
+const SUM_COLUMNS = [
+  'requests',
+  'errors',
+  'flagged',
+  'moderated',
+  'prompt_tokens',
+  'completion_tokens',
+  'total_tokens',
+  'cost_usd',
+  'unpriced',
+  'latency_ms_sum',
+] as const;
+const COLUMNS = sql.raw(['span_hours', 'connection_id', 'end_user', ...SUM_COLUMNS, 'last_ts'].join(', '));
+
+/**
+ * The windows' end. Writers read it sharing a lock the roll takes alone (PostgreSQL), so a
+ * batch is either in the hourly rollups a roll reads or added to the windows as late.
+ */
+async function asOfIn(db: Db, dialect: Dialect, lock: 'share' | 'update' | null): Promise<number | null> {
+  const forLock = dialect === 'postgres' && lock ? sql.raw(` for ${lock}`) : sql``;
+  const { rows } = await sql<{
+    value: string;
+  }>`select value from settings where key = ${WINDOWS_AS_OF}${forLock}`.execute(db);
+  const value = rows[0]?.value;
+  return value ? Number(value) : null;
+}
+
+/** Adds records for hours already rolled to the windows that hold them (inside the writer's transaction). */
+export async function addLateRecords(
+  db: Transaction<Database>,
+  dialect: Dialect,
+  upsert: RollupUpsert,
+  records: readonly LogRecord[],
+): Promise<void> {
+  const withUser = records.filter((r) => r.endUser !== null);
+  if (withUser.length === 0) return;
+  const asOf = await asOfIn(db, dialect, 'share');
+  if (asOf === null) return;
+  for (const span of WINDOW_SPANS_HOURS) {
+    const from = asOf - span * HOUR_MS;
+    const late = withUser.filter((r) => r.ts >= from && r.ts < asOf);
+    if (late.length === 0) continue;
+    const rows = sumBy(
+      late,
+      (r) => `${r.connectionId ?? ''}\u0000${r.endUser}`,
+      (r): Omit<LogUserWindowsTable, keyof Totals> => ({
+        spanHours: span,
+        connectionId: r.connectionId ?? '',
+        endUser: r.endUser ?? '',
+      }),
+    );
+    await upsert('logUserWindows', ['spanHours', 'connectionId', 'endUser'], rows);
+  }
+}
+
+/** Adds (or, with sign -1, takes away) the sums of the selected user rows to a window. */
+async function addToWindow(db: Db, span: number, sign: 1 | -1, select: RawBuilder<unknown>): Promise<void> {
+  const sums = sql.raw(SUM_COLUMNS.map((c) => (sign === 1 ? c : `-${c}`)).join(', '));
+  const updates = sql.raw(
+    [
+      ...SUM_COLUMNS.map((c) => `${c} = log_user_windows.${c} + excluded.${c}`),
+      'last_ts = case when log_user_windows.last_ts > excluded.last_ts then log_user_windows.last_ts else excluded.last_ts end',
+    ].join(', '),
+  );
+  // A row taken away leaves the latest time alone: what stays is newer than what left.
+  const lastTs = sql.raw(sign === 1 ? 'last_ts' : '0');
+  await sql`insert into log_user_windows (${COLUMNS})
+    select ${span}, connection_id, end_user, ${sums}, ${lastTs} from (${select}) as source where true
+    on conflict (span_hours, connection_id, end_user) do update set ${updates}`.execute(db);
+}
+
+const userRows = (table: 'log_user_hours' | 'log_user_days', unit: 'hour' | 'day', from: number, to: number) =>
+  sql`select connection_id, end_user, ${sql.raw(SUM_COLUMNS.join(', '))}, last_ts from ${sql.table(table)}
+    where ${sql.raw(unit)} >= ${from} and ${sql.raw(unit)} < ${to} and end_user <> ''`;
+
+/** Every window summed anew, ending at `asOf`: whole days from the daily user rollups, the rest from the hourly. */
+async function rebuild(db: Db, asOf: number): Promise<void> {
+  await sql`delete from log_user_windows`.execute(db);
+  const sums = sql.raw(SUM_COLUMNS.map((c) => `sum(${c})`).join(', '));
+  for (const span of WINDOW_SPANS_HOURS) {
+    const from = asOf - span * HOUR_MS;
+    const firstDay = dayOf(from) === from ? from : dayOf(from) + DAY_MS;
+    const lastDay = dayOf(asOf);
+    const parts =
+      firstDay < lastDay
+        ? sql`${userRows('log_user_days', 'day', firstDay, lastDay)}
+          union all ${userRows('log_user_hours', 'hour', from, firstDay)}
+          union all ${userRows('log_user_hours', 'hour', lastDay, asOf)}`
+        : userRows('log_user_hours', 'hour', from, asOf);
+    await sql`insert into log_user_windows (${COLUMNS})
+      select ${span}, connection_id, end_user, ${sums}, max(last_ts) from (${parts}) as parts
+      group by connection_id, end_user`.execute(db);
+  }
+}
+
+/**
+ * Slides the windows to end at the start of `now`'s hour: an hour at a time (added where it
+ * ended, taken away where it left each window), or rebuilt when far behind or never built.
+ * Returns the new end, or null when the windows already end there.
+ */
+export async function rollUserWindows(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  now: number,
+): Promise<{ asOf: number; rebuilt: boolean } | null> {
+  const target = hourOf(now);
+  return db.transaction().execute(async (trx) => {
+    // SQLite: a write first, so the transaction holds the write lock from its start.
+    if (dialect === 'sqlite') await sql`update settings set value = value where key = ${WINDOWS_AS_OF}`.execute(trx);
+    const asOf = await asOfIn(trx, dialect, 'update');
+    if (asOf !== null && asOf >= target) return null;
+    const rebuilt = asOf === null || target - asOf > REBUILD_AFTER_MS;
+    if (asOf === null || rebuilt) await rebuild(trx, target);
+    else
+      for (let hour = asOf; hour < target; hour += HOUR_MS)
+        for (const span of WINDOW_SPANS_HOURS) {
+          await addToWindow(trx, span, 1, userRows('log_user_hours', 'hour', hour, hour + HOUR_MS));
+          const left = hour - span * HOUR_MS;
+          await addToWindow(trx, span, -1, userRows('log_user_hours', 'hour', left, left + HOUR_MS));
+        }
+    await sql`delete from log_user_windows where requests <= 0`.execute(trx);
+    await sql`update settings set value = ${String(target)} where key = ${WINDOWS_AS_OF}`.execute(trx);
+    return { asOf: target, rebuilt };
+  });
+}
+
+interface WindowRow extends Totals {
+  connectionId: string;
+  endUser: string;
+}
+
+const userKey = (connectionId: string, endUser: string) => `${connectionId}\u0000${endUser}`;
+
+/**
+ * The users table (one bucket, grouped by end user and connection, only records with an end
+ * user) from the window nearest to the range, or null when no window is within a few hours
+ * of both its ends. With `top`, only the window's first rows in that order are read, plus
+ * every user the corrections touch, summed exactly: a user left out is behind at least
+ * `limit` users whose sums the corrections did not change.
+ */
+export async function userWindowsAggregate(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  q: AggregateQuery,
+  aggregate: (part: AggregateQuery) => Promise<AggregateRow[]>,
+): Promise<AggregateRow[] | null> {
+  const [from, to] = q.boundaries;
+  const groups = new Set(q.groupBy);
+  if (q.boundaries.length !== 2 || from === undefined || to === undefined) return null;
+  if (!q.withEndUser || groups.size !== 2 || !groups.has('endUser') || !groups.has('connectionId')) return null;
+  const asOf = await asOfIn(db, dialect, null);
+  // A range ending before the windows would need records taken away at its end, and the latest time with them.
+  if (asOf === null || to < asOf || to - asOf > MAX_CORRECTION_MS) return null;
+  const span = WINDOW_SPANS_HOURS.find((s) => Math.abs(from - (asOf - s * HOUR_MS)) <= MAX_CORRECTION_MS);
+  if (span === undefined) return null;
+  const start = asOf - span * HOUR_MS;
+
+  const corrections: Array<{ range: [number, number]; sign: 1 | -1 }> = [{ range: [asOf, to], sign: 1 }];
+  if (from < start) corrections.push({ range: [from, start], sign: 1 });
+  else corrections.push({ range: [start, from], sign: -1 });
+  const deltas = new Map<string, WindowRow>();
+  for (const { range, sign } of corrections) {
+    if (range[0] >= range[1]) continue;
+    const rows = await aggregate({ ...q, top: undefined, boundaries: range });
+    for (const row of rows) {
+      const connectionId = row.keys.connectionId ?? '';
+      const endUser = row.keys.endUser ?? '';
+      const key = userKey(connectionId, endUser);
+      const delta = deltas.get(key) ?? { connectionId, endUser, ...zeroTotals() };
+      for (const c of SUMMED) delta[c] += sign * row[c];
+      if (sign === 1) delta.lastTs = Math.max(delta.lastTs, row.lastTs);
+      deltas.set(key, delta);
+    }
+  }
+
+  const conditions = [sql`span_hours = ${span}`];
+  if (q.connectionId !== undefined) conditions.push(sql`connection_id = ${q.connectionId}`);
+  if (q.endUser !== undefined) conditions.push(sql`end_user = ${q.endUser}`);
+  const select = (more: RawBuilder<unknown>[], tail: RawBuilder<unknown>) =>
+    sql<WindowRow>`select * from log_user_windows where ${sql.join([...conditions, ...more], sql` and `)} ${tail}`.execute(
+      db,
+    );
+  const byCodePoint = dialect === 'postgres' ? sql` collate "C"` : sql``;
+  const order = q.top
+    ? sql`order by ${sql.raw(SORT_COLUMN[q.top.by])} desc, requests desc, end_user${byCodePoint}, connection_id${byCodePoint}
+        limit ${q.top.limit + deltas.size}`
+    : sql``;
+  const windows = new Map<string, WindowRow>();
+  for (const row of (await select([], order)).rows) windows.set(userKey(row.connectionId, row.endUser), row);
+  const missing = [...deltas.values()].filter((d) => !windows.has(userKey(d.connectionId, d.endUser)));
+  for (let i = 0; i < missing.length; i += 500) {
+    const users = [...new Set(missing.slice(i, i + 500).map((d) => d.endUser))];
+    const { rows } = await select([sql`end_user in (${sql.join(users)})`], sql``);
+    for (const row of rows) {
+      const key = userKey(row.connectionId, row.endUser);
+      if (deltas.has(key)) windows.set(key, row);
+    }
+  }
+
+  const result: AggregateRow[] = [];
+  for (const key of new Set([...windows.keys(), ...deltas.keys()])) {
+    const window = windows.get(key);
+    const delta = deltas.get(key);
+    const base = window ?? delta;
+    if (!base) continue;
+    const totals = zeroTotals();
+    if (window) addTotals(totals, toNumbers(window));
+    if (delta) addTotals(totals, delta);
+    if (totals.requests <= 0) continue;
+    result.push({
+      bucket: 0,
+      keys: { endUser: base.endUser, connectionId: base.connectionId === '' ? null : base.connectionId },
+      ...totals,
+    });
+  }
+  return result;
+}
+
+/** PostgreSQL returns sums of bigint columns as numbers already (int8 parser); SQLite as numbers too. */
+function toNumbers(row: WindowRow): Totals {
+  const totals = zeroTotals();
+  for (const c of SUMMED) totals[c] = Number(row[c]);
+  totals.lastTs = Number(row.lastTs);
+  return totals;
+}
