@@ -67,7 +67,6 @@ export async function clearLogs(store: SqlStore): Promise<void> {
     'log_hour_overall',
     'log_day_overall',
     'log_user_hours',
-    'log_user_days',
     'log_user_windows',
   ]) {
     await sql`delete from ${sql.table(table)}`.execute(store.db);

@@ -49,7 +49,7 @@ export interface LogWriter {
 
 export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWriterOptions = {}): LogWriter {
   const maxQueue = options.maxQueue ?? 10_000;
-  const batchSize = options.batchSize ?? 500;
+  const batchSize = options.batchSize ?? 5_000;
   const flushIntervalMs = options.flushIntervalMs ?? 50;
   const retryMs = options.retryMs ?? 1_000;
   const { spool } = options;

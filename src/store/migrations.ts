@@ -304,8 +304,8 @@ const SUMS = sql`sum(requests), sum(errors), sum(flagged), sum(moderated), sum(p
  * whatever the record count. Daily sums per connection × model × operation × provider
  * (long ranges read days, only the edges hours), the same per hour and per day over every
  * connection (the dashboard without a connection filter), and the end users' hourly sums
- * without the model, operation and provider (the per-user hourly table had a row for nearly
- * every record). Each new table is filled from the rollups the store already has; the end
+ * without the model, operation and provider (the per-user hourly and daily tables had a row
+ * for nearly every record). Each new table is filled from the rollups the store already has; the end
  * users' sliding windows (see `rollUserWindows`) are built by the log worker's first roll.
  */
 const rollupsByShape: Migration = {
@@ -356,7 +356,10 @@ const rollupsByShape: Migration = {
       .execute();
     await sql`insert into log_user_hours select hour, connection_id, end_user, ${SUMS}
       from log_rollups group by hour, connection_id, end_user`.execute(db);
+    // Both per-user tables had nearly a row per record, each a random write: the users
+    // table now reads the windows, and the hourly user sums for the rest.
     await db.schema.dropTable('log_rollups').execute();
+    await db.schema.dropTable('log_user_days').execute();
 
     await db.schema
       .createTable('log_user_windows')
@@ -365,6 +368,16 @@ const rollupsByShape: Migration = {
       .addColumn('end_user', 'text', (col) => col.notNull())
       .$call(withTotals)
       .addPrimaryKeyConstraint('log_user_windows_pk', ['span_hours', 'connection_id', 'end_user'])
+      .execute();
+    // Every read of a time range also bounds the ids (a time range is an id range), which the
+    // primary key serves; trace ids are rare, so only records with one are indexed.
+    await db.schema.dropIndex('logs_ts').execute();
+    await db.schema.dropIndex('logs_trace_id').execute();
+    await db.schema
+      .createIndex('logs_trace_id')
+      .on('logs')
+      .column('trace_id')
+      .where(sql<SqlBool>`trace_id is not null`)
       .execute();
     // Alerts read a connection's errors and unpriced records: their own small indexes.
     await db.schema

@@ -5,15 +5,7 @@
 // from whole days where a bucket holds whole UTC days, whole hours around them, and the
 // raw records only for the partial hours at the edges (or where a bucket boundary cuts an
 // hour, as in zones whose offset is not whole hours).
-import {
-  type InsertObject,
-  type Kysely,
-  type OnConflictTables,
-  type OnConflictUpdateDatabase,
-  sql,
-  type Transaction,
-  type UpdateObject,
-} from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { DAY_MS, HOUR_MS, type LogRecord, requestIdPrefix } from '../domain.js';
 import type { Database, LogRollupsTable } from './schema.js';
 
@@ -135,12 +127,8 @@ export function rollupRowsOf(records: readonly LogRecord[]) {
     logHourOverall: sumBy(records, hourly(overallId), (r) => ({ hour: hourOf(r.ts), ...overallOf(r) })),
     logDayOverall: sumBy(records, daily(overallId), (r) => ({ day: dayOf(r.ts), ...overallOf(r) })),
     logUserHours: sumBy(records, hourly(userId), (r) => ({ hour: hourOf(r.ts), ...userOf(r) })),
-    logUserDays: sumBy(records, daily(userId), (r) => ({ day: dayOf(r.ts), ...userOf(r) })),
   };
 }
-
-/** Rows per statement: 17 columns each, well under PostgreSQL's bind parameter limit. */
-const UPSERT_CHUNK = 1000;
 
 export type RollupTable =
   | 'logHourTotals'
@@ -148,7 +136,6 @@ export type RollupTable =
   | 'logHourOverall'
   | 'logDayOverall'
   | 'logUserHours'
-  | 'logUserDays'
   | 'logUserWindows';
 
 /** Writes rows into a rollup table, adding each to the row with the same key if there is one. */
@@ -168,7 +155,6 @@ export async function addRollups(upsert: RollupUpsert, records: readonly LogReco
   await upsert('logHourOverall', ['hour', ...overall], rows.logHourOverall);
   await upsert('logDayOverall', ['day', ...overall], rows.logDayOverall);
   await upsert('logUserHours', ['hour', 'connectionId', 'endUser'], rows.logUserHours);
-  await upsert('logUserDays', ['day', 'connectionId', 'endUser'], rows.logUserDays);
 }
 
 /** The columns an upsert adds up; `lastTs` takes the later of the two. */
@@ -184,39 +170,6 @@ export const SUMMED = [
   'unpriced',
   'latencyMsSum',
 ] as const;
-
-/** The upsert through Kysely, for either database (multi-row statements). */
-export const kyselyUpsert =
-  (trx: Transaction<Database>): RollupUpsert =>
-  (table, key, rows) =>
-    upsertRollups(trx, table, key, rows);
-
-async function upsertRollups<T extends RollupTable>(
-  trx: Transaction<Database>,
-  table: T,
-  key: ReadonlyArray<keyof Database[T] & string>,
-  rows: ReadonlyArray<Database[T]>,
-): Promise<void> {
-  const stored = (column: string) => sql.ref(`${table}.${column}`);
-  const excluded = (column: string) => sql.ref(`excluded.${column}`);
-  const updates = {
-    ...Object.fromEntries(SUMMED.map((c) => [c, sql`${stored(c)} + ${excluded(c)}`])),
-    lastTs: sql<number>`case when ${stored('lastTs')} > ${excluded('lastTs')} then ${stored('lastTs')} else ${excluded('lastTs')} end`,
-  };
-  for (let start = 0; start < rows.length; start += UPSERT_CHUNK) {
-    // Kysely cannot check rows and updates against a table named by a type parameter;
-    // the signature ties them to the table instead.
-    await trx
-      .insertInto(table)
-      .values(rows.slice(start, start + UPSERT_CHUNK) as InsertObject<Database, T>[])
-      .onConflict((oc) =>
-        oc
-          .columns(key)
-          .doUpdateSet(updates as unknown as UpdateObject<OnConflictUpdateDatabase<Database, T>, OnConflictTables<T>>),
-      )
-      .execute();
-  }
-}
 
 /** Index of the bucket holding `ts`: the last boundary at or before it. */
 function bucketOf(boundaries: readonly number[], ts: number): number {
@@ -356,7 +309,8 @@ function planOf(boundaries: readonly number[], daily: boolean): Plan {
 /** Rollup tables by the keys they can group and filter by. */
 interface Source {
   hour: string;
-  day: string;
+  /** None for end users: per user and day is nearly a row per record, as per hour. */
+  day?: string;
   keys: readonly GroupKey[];
 }
 const OVERALL: Source = { hour: 'log_hour_overall', day: 'log_day_overall', keys: ['model', 'operation', 'provider'] };
@@ -365,7 +319,7 @@ const PER_CONNECTION: Source = {
   day: 'log_day_totals',
   keys: ['connectionId', 'model', 'operation', 'provider'],
 };
-const PER_USER: Source = { hour: 'log_user_hours', day: 'log_user_days', keys: ['connectionId', 'endUser'] };
+const PER_USER: Source = { hour: 'log_user_hours', keys: ['connectionId', 'endUser'] };
 
 /** The smallest rollup tables that hold the query's keys and filters; none: only the raw log can answer. */
 function sourceOf(q: AggregateQuery): Source | null {
@@ -388,7 +342,9 @@ export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promis
   const last = boundaries.at(-1);
   if (first === undefined || last === undefined || boundaries.length < 2 || first >= last) return [];
   const source = sourceOf(q);
-  const plan: Plan = source ? planOf(boundaries, true) : { days: [], hours: [], raw: [[first, last]] };
+  const plan: Plan = source
+    ? planOf(boundaries, source.day !== undefined)
+    : { days: [], hours: [], raw: [[first, last]] };
   const merged = new Map<string, AggregateRow>();
   const merge = (bucket: number, row: SumRow, blankIsNone: boolean) => {
     const keys: AggregateRow['keys'] = {};
@@ -425,7 +381,7 @@ export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promis
       if (Number(row.requests) > 0) merge(oneBucket ? 0 : bucketOf(boundaries, Number(row.unit)), row, true);
   };
   if (source) {
-    await sumRollups(source.day, 'day', plan.days);
+    if (source.day) await sumRollups(source.day, 'day', plan.days);
     await sumRollups(source.hour, 'hour', plan.hours);
   }
 

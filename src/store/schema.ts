@@ -97,18 +97,13 @@ export type LogDayOverallTable = Omit<LogDayTotalsTable, 'connectionId'>;
 /** One hour of one connection × end user ('' = none), summed: the users table's edges and short ranges. */
 export type LogUserHoursTable = Omit<LogRollupsTable, 'model' | 'operation' | 'provider'>;
 
-/** One UTC day of one connection × end user ('' = none), summed: the users table over long ranges. */
-export interface LogUserDaysTable extends Omit<LogUserHoursTable, 'hour'> {
-  /** Start of the UTC day, epoch ms. */
-  day: number;
-}
-
 /**
  * Each end user's sums over the last `spanHours` whole hours before the windows' mark (the
  * setting `user_windows_as_of`), per connection: the users table for the dashboard's ranges
  * (24 h, 7 d, 30 d, 90 d ending now) reads one row per user instead of a row per user and day.
  */
 export interface LogUserWindowsTable extends Omit<LogUserHoursTable, 'hour'> {
+  /** 24, 168, 720 or 2160. */
   spanHours: number;
 }
 
@@ -153,7 +148,6 @@ export interface Database {
   logHourOverall: LogHourOverallTable;
   logDayOverall: LogDayOverallTable;
   logUserHours: LogUserHoursTable;
-  logUserDays: LogUserDaysTable;
   logUserWindows: LogUserWindowsTable;
   refusals: RefusalsTable;
   revokedSessions: RevokedSessionsTable;

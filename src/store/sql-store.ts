@@ -16,7 +16,6 @@ import {
   type SqlBool,
   SqliteDialect,
   sql,
-  type Transaction,
 } from 'kysely';
 import pg from 'pg';
 import {
@@ -33,15 +32,8 @@ import {
 } from '../domain.js';
 import { readStoredPolicy } from '../policy-settings.js';
 import { ERRORS_ONLY, FLAGGED_ONLY, migrationProvider, UNPRICED_ONLY } from './migrations.js';
-import {
-  type AggregateQuery,
-  type AggregateRow,
-  addRollups,
-  aggregate,
-  kyselyUpsert,
-  type RollupUpsert,
-  SUMMED,
-} from './rollups.js';
+import { PostgresBulk } from './postgres-bulk.js';
+import { type AggregateQuery, type AggregateRow, addRollups, aggregate, type RollupUpsert, SUMMED } from './rollups.js';
 import type { AutoRepliesTable, ConnectionsTable, Database, EdgeTokensTable, LogsTable } from './schema.js';
 import type {
   AutoReplyPatch,
@@ -108,7 +100,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     // the client, not the pool: the statement that follows fails, the process stays up.
     pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins });
-    return new SqlStore(db, 'postgres', options.schema);
+    return new SqlStore(db, 'postgres', new PostgresBulk((name) => names.column(name)), options.schema);
   }
   const file = join(options.dataDir, SQLITE_FILE);
   ownerOnly(file);
@@ -117,7 +109,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }), plugins });
-  return new SqlStore(db, 'sqlite', undefined, new SqliteLogInserter(database, names));
+  return new SqlStore(db, 'sqlite', new SqliteLogInserter(database, names));
 }
 
 /**
@@ -351,26 +343,14 @@ class SqliteLogInserter {
   }
 }
 
-/** Inserts through Kysely; returns the records that were new. */
-async function insertNewLogs(trx: Transaction<Database>, chunk: readonly LogRecord[]): Promise<LogRecord[]> {
-  // A record retried after a failed batch must not fail the whole batch again.
-  const inserted = await trx
-    .insertInto('logs')
-    .values(chunk.map(toLogRow))
-    .onConflict((oc) => oc.column('id').doNothing())
-    .returning('id')
-    .execute();
-  const fresh = new Set(inserted.map((row) => row.id));
-  return fresh.size === chunk.length ? [...chunk] : chunk.filter((record) => fresh.has(record.id));
-}
-
 export class SqlStore implements Store {
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: 'sqlite' | 'postgres',
+    /** The request log's and the rollups' writes, made for each database. */
+    private readonly writes: SqliteLogInserter | PostgresBulk,
     /** PostgreSQL schema holding the tables, when not the default one. */
     private readonly schema?: string,
-    private readonly sqliteLogs?: SqliteLogInserter,
   ) {}
 
   async migrate(): Promise<void> {
@@ -628,12 +608,16 @@ export class SqlStore implements Store {
     if (batch.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
       // Only records actually inserted count towards the rollups, so a retry never counts twice.
-      const counted: LogRecord[] = [];
-      for (let start = 0; start < batch.length; start += INSERT_CHUNK) {
-        const chunk = batch.slice(start, start + INSERT_CHUNK);
-        counted.push(...(this.sqliteLogs ? this.sqliteLogs.insert(chunk) : await insertNewLogs(trx, chunk)));
+      let counted: LogRecord[];
+      let upsert: RollupUpsert;
+      if (this.writes instanceof SqliteLogInserter) {
+        counted = this.writes.insert(batch);
+        upsert = this.writes.upsert;
+      } else {
+        const inserted = await this.writes.insertLogs(trx, batch.map(toLogRow));
+        counted = inserted.size === batch.length ? [...batch] : batch.filter((record) => inserted.has(record.id));
+        upsert = this.writes.upsert(trx);
       }
-      const upsert = this.sqliteLogs?.upsert ?? kyselyUpsert(trx);
       await addRollups(upsert, counted);
       await addLateRecords(trx, this.dialect, upsert, counted);
     });
@@ -654,7 +638,14 @@ export class SqlStore implements Store {
       // Small chunks keep each write transaction short next to the log writer.
       const result = await this.db
         .deleteFrom('logs')
-        .where('id', 'in', (eb) => eb.selectFrom('logs').select('id').where('ts', '<', before).limit(RETENTION_CHUNK))
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('logs')
+            .select('id')
+            .where('id', '<', requestIdPrefix(before))
+            .where('ts', '<', before)
+            .limit(RETENTION_CHUNK),
+        )
         .executeTakeFirst();
       const deleted = Number(result.numDeletedRows);
       total += deleted;
@@ -677,6 +668,8 @@ export class SqlStore implements Store {
           eb
             .selectFrom('logs')
             .select('id')
+            .where('id', '>=', requestIdPrefix(mark))
+            .where('id', '<', requestIdPrefix(before))
             .where('ts', '>=', mark)
             .where('ts', '<', before)
             .where((w) => w.or([w('requestBody', 'is not', null), w('responseBody', 'is not', null)]))

@@ -7,12 +7,11 @@
 // log writer itself. A range ending now then reads one row per user of the window nearest
 // to it, corrected by the few records between the range's ends and the window's.
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import { DAY_MS, HOUR_MS, type LogRecord } from '../domain.js';
+import { HOUR_MS, type LogRecord } from '../domain.js';
 import {
   type AggregateQuery,
   type AggregateRow,
   addTotals,
-  dayOf,
   hourOf,
   type RollupUpsert,
   SUMMED,
@@ -115,28 +114,18 @@ async function addToWindow(db: Db, span: number, sign: 1 | -1, select: RawBuilde
     on conflict (span_hours, connection_id, end_user) do update set ${updates}`.execute(db);
 }
 
-const userRows = (table: 'log_user_hours' | 'log_user_days', unit: 'hour' | 'day', from: number, to: number) =>
-  sql`select connection_id, end_user, ${sql.raw(SUM_COLUMNS.join(', '))}, last_ts from ${sql.table(table)}
-    where ${sql.raw(unit)} >= ${from} and ${sql.raw(unit)} < ${to} and end_user <> ''`;
+const userRows = (from: number, to: number) =>
+  sql`select connection_id, end_user, ${sql.raw(SUM_COLUMNS.join(', '))}, last_ts from log_user_hours
+    where hour >= ${from} and hour < ${to} and end_user <> ''`;
 
-/** Every window summed anew, ending at `asOf`: whole days from the daily user rollups, the rest from the hourly. */
+/** Every window summed anew from the hourly user rollups, ending at `asOf`. */
 async function rebuild(db: Db, asOf: number): Promise<void> {
   await sql`delete from log_user_windows`.execute(db);
   const sums = sql.raw(SUM_COLUMNS.map((c) => `sum(${c})`).join(', '));
-  for (const span of WINDOW_SPANS_HOURS) {
-    const from = asOf - span * HOUR_MS;
-    const firstDay = dayOf(from) === from ? from : dayOf(from) + DAY_MS;
-    const lastDay = dayOf(asOf);
-    const parts =
-      firstDay < lastDay
-        ? sql`${userRows('log_user_days', 'day', firstDay, lastDay)}
-          union all ${userRows('log_user_hours', 'hour', from, firstDay)}
-          union all ${userRows('log_user_hours', 'hour', lastDay, asOf)}`
-        : userRows('log_user_hours', 'hour', from, asOf);
+  for (const span of WINDOW_SPANS_HOURS)
     await sql`insert into log_user_windows (${COLUMNS})
-      select ${span}, connection_id, end_user, ${sums}, max(last_ts) from (${parts}) as parts
+      select ${span}, connection_id, end_user, ${sums}, max(last_ts) from (${userRows(asOf - span * HOUR_MS, asOf)}) as hours
       group by connection_id, end_user`.execute(db);
-  }
 }
 
 /**
@@ -160,9 +149,9 @@ export async function rollUserWindows(
     else
       for (let hour = asOf; hour < target; hour += HOUR_MS)
         for (const span of WINDOW_SPANS_HOURS) {
-          await addToWindow(trx, span, 1, userRows('log_user_hours', 'hour', hour, hour + HOUR_MS));
+          await addToWindow(trx, span, 1, userRows(hour, hour + HOUR_MS));
           const left = hour - span * HOUR_MS;
-          await addToWindow(trx, span, -1, userRows('log_user_hours', 'hour', left, left + HOUR_MS));
+          await addToWindow(trx, span, -1, userRows(left, left + HOUR_MS));
         }
     await sql`delete from log_user_windows where requests <= 0`.execute(trx);
     await sql`update settings set value = ${String(target)} where key = ${WINDOWS_AS_OF}`.execute(trx);

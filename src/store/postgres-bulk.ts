@@ -1,0 +1,77 @@
+// The request log's writes on PostgreSQL: every column of a batch goes as one array
+// parameter and `unnest` turns the arrays back into rows, so a batch of thousands of records
+// (or rollup rows) is one short statement with a parameter per column — not thousands of
+// parameters for the server to parse and plan each time. Column types are read from the
+// catalog once, so the statements follow the tables as migrations left them.
+import { type Kysely, sql, type Transaction } from 'kysely';
+import { type RollupUpsert, SUMMED } from './rollups.js';
+import type { Database, LogsTable } from './schema.js';
+
+type Row = Record<string, unknown>;
+
+export class PostgresBulk {
+  /** Per table: each column's type (its catalog name, as `unnest` casts to), by snake_case name. */
+  private readonly types = new Map<string, Promise<Map<string, string>>>();
+
+  constructor(private readonly column: (name: string) => string) {}
+
+  private typesOf(db: Kysely<Database>, table: string): Promise<Map<string, string>> {
+    let types = this.types.get(table);
+    if (!types) {
+      types = sql<{ name: string; type: string }>`select column_name as name, udt_name as type
+        from information_schema.columns where table_schema = current_schema() and table_name = ${table}`
+        .execute(db)
+        .then(({ rows }) => new Map(rows.map((row) => [row.name, row.type])));
+      // A failed read (the database away) is asked again next time.
+      types.catch(() => this.types.delete(table));
+      this.types.set(table, types);
+    }
+    return types;
+  }
+
+  /** `select * from unnest($1::text[], $2::int8[], …)` over the rows' columns. */
+  private async rowsOf(db: Kysely<Database>, table: string, rows: readonly Row[], columns: readonly string[]) {
+    const types = await this.typesOf(db, table);
+    const arrays = columns.map((c) => {
+      const type = types.get(this.column(c));
+      if (!type) throw new Error(`${table} has no column ${this.column(c)}`);
+      return sql`${rows.map((row) => row[c] ?? null)}::${sql.raw(type)}[]`;
+    });
+    return sql`select * from unnest(${sql.join(arrays)})`;
+  }
+
+  private list(columns: readonly string[]) {
+    return sql.raw(columns.map((c) => `"${this.column(c)}"`).join(', '));
+  }
+
+  /** Inserts the rows a record id does not hold yet; returns the ids inserted. */
+  async insertLogs(trx: Transaction<Database>, rows: readonly LogsTable[]): Promise<Set<string>> {
+    const first = rows[0];
+    if (!first) return new Set();
+    const columns = Object.keys(first);
+    const { rows: inserted } = await sql<{ id: string }>`insert into logs (${this.list(columns)})
+      ${await this.rowsOf(trx, 'logs', rows as unknown as Row[], columns)}
+      on conflict (id) do nothing returning id`.execute(trx);
+    return new Set(inserted.map((row) => row.id));
+  }
+
+  /** Rollup upserts inside the caller's transaction (the rows of a batch have distinct keys). */
+  upsert(trx: Transaction<Database>): RollupUpsert {
+    return async (table, key, rows) => {
+      const first = rows[0];
+      if (!first) return;
+      const name = this.column(table);
+      const columns = Object.keys(first);
+      const quoted = (c: string) => `"${this.column(c)}"`;
+      const updates = sql.raw(
+        [
+          ...SUMMED.map((c) => `${quoted(c)} = ${name}.${quoted(c)} + excluded.${quoted(c)}`),
+          `${quoted('lastTs')} = greatest(${name}.${quoted('lastTs')}, excluded.${quoted('lastTs')})`,
+        ].join(', '),
+      );
+      await sql`insert into ${sql.raw(name)} (${this.list(columns)})
+        ${await this.rowsOf(trx, name, rows as unknown as Row[], columns)}
+        on conflict (${this.list(key)}) do update set ${updates}`.execute(trx);
+    };
+  }
+}
