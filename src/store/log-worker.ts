@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { LogRecord } from '../domain.js';
 import { createLogWriter } from './log-writer.js';
 import { Spool } from './spool.js';
-import { openStore, type StoreOptions } from './sql-store.js';
+import { isPostgresUrl, openStore, type StoreOptions } from './sql-store.js';
 
 /** Messages from the request thread. */
 export type ToWorker =
@@ -45,6 +45,7 @@ try {
     // The request thread bounds the queue; here every record it handed over is kept.
     maxQueue: Number.POSITIVE_INFINITY,
     flushIntervalMs: 0,
+    concurrency: isPostgresUrl((workerData.store as StoreOptions).databaseUrl) ? 2 : 1,
     spool,
     onWritten: (records, ms, fromSpool) =>
       send({ type: 'written', records, ms, fromSpool, spooled: writer.stats.spooled }),

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
+import { postgresStoreTarget } from '../../test/store-targets.js';
 import type { LogRecord } from '../domain.js';
 import { createLogWriter } from './log-writer.js';
 import { Spool } from './spool.js';
@@ -143,5 +144,41 @@ describe('the log writer with a spool (the store away)', () => {
     await vi.waitFor(() => expect(sink.batches.flat()).toHaveLength(kept));
     await again.close();
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('log writer on PostgreSQL, two batches at a time', () => {
+  const target = postgresStoreTarget();
+  afterEach(() => target.cleanup());
+
+  it('writes every record once, with rollups equal to their sum, and no batch fails on a lock', async () => {
+    const store = await target.open();
+    const writer = createLogWriter(store, { batchSize: 500, concurrency: 2, flushIntervalMs: 0 });
+    const hour = Date.UTC(2026, 5, 1, 10);
+    // Few keys, so concurrent batches add to the same rollup rows all the time.
+    const records = Array.from({ length: 6_000 }, (_, i) =>
+      logRecord({
+        ts: hour + (i % 7_200_000),
+        connectionId: `conn_${i % 3}`,
+        model: `model-${i % 2}`,
+        endUser: `user-${i % 5}`,
+      }),
+    );
+    for (const record of records) writer.enqueue(record);
+    await writer.drain();
+    expect(writer.stats).toMatchObject({ written: 6_000, failed: 0, dropped: 0 });
+    const rows = await store.aggregateLogs({ boundaries: [hour, hour + 3 * 3_600_000], groupBy: ['connectionId'] });
+    expect(Object.fromEntries(rows.map((r) => [r.keys.connectionId, r.requests]))).toEqual({
+      conn_0: 2_000,
+      conn_1: 2_000,
+      conn_2: 2_000,
+    });
+    const { count } = (await store.db
+      .selectFrom('logs')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .executeTakeFirstOrThrow()) as { count: number };
+    expect(Number(count)).toBe(6_000);
+    await writer.close();
+    await store.close();
   });
 });

@@ -10,6 +10,11 @@ import type { Store } from './store.js';
 export interface LogWriterOptions {
   maxQueue?: number;
   batchSize?: number;
+  /**
+   * Batches written at the same time (each its own transaction). PostgreSQL writes one batch's
+   * records while the next is prepared and sent; SQLite has one writer at a time anyway.
+   */
+  concurrency?: number;
   flushIntervalMs?: number;
   onDrop?: (record: LogRecord) => void;
   /** A batch the store refused twice: `records` of them are lost. */
@@ -50,6 +55,7 @@ export interface LogWriter {
 export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWriterOptions = {}): LogWriter {
   const maxQueue = options.maxQueue ?? 10_000;
   const batchSize = options.batchSize ?? 5_000;
+  const concurrency = options.concurrency ?? 1;
   const flushIntervalMs = options.flushIntervalMs ?? 50;
   const retryMs = options.retryMs ?? 1_000;
   const { spool } = options;
@@ -141,22 +147,25 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
     }
   }
 
-  /** Writes batches until the queue is empty; at most one writer runs. */
+  /** Writes batches until the queue is empty, at most `concurrency` at a time. */
   function flush(): Promise<void> {
     if (timer) {
       clearTimeout(timer);
       timer = null;
     }
-    inFlight ??= (async () => {
+    const writing = async () => {
       while (queue.length > 0) {
         const batch = queue.length <= batchSize ? queue : queue.slice(0, batchSize);
         queue = queue.length <= batchSize ? [] : queue.slice(batchSize);
         stats.queued = queue.length;
         await write(batch);
       }
-    })().finally(() => {
-      inFlight = null;
-    });
+    };
+    inFlight ??= Promise.all(Array.from({ length: concurrency }, writing))
+      .then(() => {})
+      .finally(() => {
+        inFlight = null;
+      });
     return inFlight;
   }
 

@@ -62,6 +62,15 @@ export class PostgresBulk {
       if (!first) return;
       const name = this.column(table);
       const columns = Object.keys(first);
+      // Batches written at the same time lock shared rows in one order: no deadlock.
+      const sorted = [...rows].sort((a, b) => {
+        for (const k of key) {
+          const x = a[k] as string | number;
+          const y = b[k] as string | number;
+          if (x !== y) return x < y ? -1 : 1;
+        }
+        return 0;
+      });
       const quoted = (c: string) => `"${this.column(c)}"`;
       const updates = sql.raw(
         [
@@ -70,7 +79,7 @@ export class PostgresBulk {
         ].join(', '),
       );
       await sql`insert into ${sql.raw(name)} (${this.list(columns)})
-        ${await this.rowsOf(trx, name, rows as unknown as Row[], columns)}
+        ${await this.rowsOf(trx, name, sorted as unknown as Row[], columns)}
         on conflict (${this.list(key)}) do update set ${updates}`.execute(trx);
     };
   }
