@@ -65,6 +65,8 @@ export async function clearLogs(store: SqlStore): Promise<void> {
     'log_hour_totals',
     'log_day_totals',
     'log_hour_overall',
+    'log_hour_connections',
+    'log_day_connections',
     'log_day_overall',
     'log_user_hours',
     'log_user_windows',

@@ -303,7 +303,8 @@ const SUMS = sql`sum(requests), sum(errors), sum(flagged), sum(moderated), sum(p
  * Issue 16: rollups shaped by the queries that read them, so a range reads few rows
  * whatever the record count. Daily sums per connection × model × operation × provider
  * (long ranges read days, only the edges hours), the same per hour and per day over every
- * connection (the dashboard without a connection filter), and the end users' hourly sums
+ * connection (the dashboard without a connection filter) and per connection alone (its
+ * summary), and the end users' hourly sums
  * without the model, operation and provider (the per-user hourly and daily tables had a row
  * for nearly every record). Each new table is filled from the rollups the store already has; the end
  * users' sliding windows (see `rollUserWindows`) are built by the log worker's first roll.
@@ -344,6 +345,21 @@ const rollupsByShape: Migration = {
         .execute();
       await sql`insert into ${sql.table(table)} select ${source}, model, operation, provider, ${SUMS}
         from log_hour_totals group by ${source}, model, operation, provider`.execute(db);
+    }
+    // A connection's summary in a zone whose days are not UTC days reads one row an hour.
+    for (const [table, unit, source] of [
+      ['log_hour_connections', 'hour', sql`hour`],
+      ['log_day_connections', 'day', day],
+    ] as const) {
+      await db.schema
+        .createTable(table)
+        .addColumn('connection_id', 'text', (col) => col.notNull())
+        .addColumn(unit, bigint, (col) => col.notNull())
+        .$call(withTotals)
+        .addPrimaryKeyConstraint(`${table}_pk`, ['connection_id', unit])
+        .execute();
+      await sql`insert into ${sql.table(table)} select connection_id, ${source}, ${SUMS}
+        from log_hour_totals group by connection_id, ${source}`.execute(db);
     }
 
     await db.schema

@@ -145,6 +145,8 @@ describe.each(targets)('rollups on $name', (target) => {
       ],
       logHourOverall: [(r: LogRecord) => `${hour(r)}|${overall(r)}`, ['hour', 'model', 'operation', 'provider']],
       logDayOverall: [(r: LogRecord) => `${day(r)}|${overall(r)}`, ['day', 'model', 'operation', 'provider']],
+      logHourConnections: [(r: LogRecord) => `${r.connectionId ?? ''}|${hour(r)}`, ['connectionId', 'hour']],
+      logDayConnections: [(r: LogRecord) => `${r.connectionId ?? ''}|${day(r)}`, ['connectionId', 'day']],
       logUserHours: [(r: LogRecord) => `${hour(r)}|${user(r)}`, ['hour', 'connectionId', 'endUser']],
     } as const;
     for (const [table, [keyOf, columns]] of Object.entries(tables)) {
@@ -178,7 +180,15 @@ describe.each(targets)('rollups on $name', (target) => {
 
   /** Undoes migration 0011: the per-user hourly rollups with every key again, the tables shaped by query gone. */
   const undoRollupsByShape = async () => {
-    for (const table of ['log_day_totals', 'log_hour_overall', 'log_day_overall', 'log_user_hours', 'log_user_windows'])
+    for (const table of [
+      'log_day_totals',
+      'log_hour_overall',
+      'log_day_overall',
+      'log_hour_connections',
+      'log_day_connections',
+      'log_user_hours',
+      'log_user_windows',
+    ])
       await sql`drop table ${sql.table(table)}`.execute(store.db);
     await sql`delete from settings where key = 'user_windows_as_of'`.execute(store.db);
     await sql`drop index logs_errors_connection_id`.execute(store.db);
@@ -223,7 +233,14 @@ describe.each(targets)('rollups on $name', (target) => {
   };
 
   it('equal a full recomputation from the raw records, for any batches and any buckets', async () => {
-    const groupings: GroupKey[][] = [[], ['model'], ['connectionId', 'endUser'], ['operation'], ['provider']];
+    const groupings: GroupKey[][] = [
+      [],
+      ['model'],
+      ['connectionId'],
+      ['connectionId', 'endUser'],
+      ['operation'],
+      ['provider'],
+    ];
     await fc.assert(
       fc.asyncProperty(
         fc.array(recordArb, { minLength: 1, maxLength: 60 }),
@@ -231,7 +248,8 @@ describe.each(targets)('rollups on $name', (target) => {
         fc.uniqueArray(fc.integer({ min: -HOUR_MS, max: SPAN + 2 * HOUR_MS }), { minLength: 2, maxLength: 8 }),
         fc.constantFrom(...groupings),
         fc.boolean(),
-        async (records, batchSize, cuts, groupBy, alignToHours) => {
+        fc.constantFrom(undefined, 'conn_a'),
+        async (records, batchSize, cuts, groupBy, alignToHours, connectionId) => {
           await reset();
           await insertInBatches(records, batchSize);
           await expectRollupTablesOf(records);
@@ -241,8 +259,9 @@ describe.each(targets)('rollups on $name', (target) => {
             .sort((a, b) => a - b)
             .filter((b, i, all) => i === 0 || b !== all[i - 1]);
           if (boundaries.length < 2) return;
-          const rows = await store.aggregateLogs({ boundaries, groupBy });
-          expectSameAggregates(rows, recompute(records, boundaries, groupBy), groupBy);
+          const rows = await store.aggregateLogs({ boundaries, groupBy, connectionId });
+          const inConnection = records.filter((r) => connectionId === undefined || r.connectionId === connectionId);
+          expectSameAggregates(rows, recompute(inConnection, boundaries, groupBy), groupBy);
         },
       ),
       { numRuns: target.name === 'postgres' ? 15 : 40 },

@@ -114,6 +114,7 @@ const detailId = (r: LogRecord) =>
   `${r.connectionId ?? ''}\u0000${r.model ?? ''}\u0000${r.operation}\u0000${r.provider}`;
 const overallId = (r: LogRecord) => `${r.model ?? ''}\u0000${r.operation}\u0000${r.provider}`;
 const overallOf = (r: LogRecord) => ({ model: r.model ?? '', operation: r.operation as string, provider: r.provider });
+const connectionOf = (r: LogRecord) => r.connectionId ?? '';
 const userId = (r: LogRecord) => `${r.connectionId ?? ''}\u0000${r.endUser ?? ''}`;
 const userOf = (r: LogRecord) => ({ connectionId: r.connectionId ?? '', endUser: r.endUser ?? '' });
 
@@ -126,6 +127,14 @@ export function rollupRowsOf(records: readonly LogRecord[]) {
     logDayTotals: sumBy(records, daily(detailId), (r) => ({ day: dayOf(r.ts), ...detailOf(r) })),
     logHourOverall: sumBy(records, hourly(overallId), (r) => ({ hour: hourOf(r.ts), ...overallOf(r) })),
     logDayOverall: sumBy(records, daily(overallId), (r) => ({ day: dayOf(r.ts), ...overallOf(r) })),
+    logHourConnections: sumBy(records, hourly(connectionOf), (r) => ({
+      hour: hourOf(r.ts),
+      connectionId: connectionOf(r),
+    })),
+    logDayConnections: sumBy(records, daily(connectionOf), (r) => ({
+      day: dayOf(r.ts),
+      connectionId: connectionOf(r),
+    })),
     logUserHours: sumBy(records, hourly(userId), (r) => ({ hour: hourOf(r.ts), ...userOf(r) })),
   };
 }
@@ -135,6 +144,8 @@ export type RollupTable =
   | 'logDayTotals'
   | 'logHourOverall'
   | 'logDayOverall'
+  | 'logHourConnections'
+  | 'logDayConnections'
   | 'logUserHours'
   | 'logUserWindows';
 
@@ -154,6 +165,8 @@ export async function addRollups(upsert: RollupUpsert, records: readonly LogReco
   await upsert('logDayTotals', ['day', ...detail], rows.logDayTotals);
   await upsert('logHourOverall', ['hour', ...overall], rows.logHourOverall);
   await upsert('logDayOverall', ['day', ...overall], rows.logDayOverall);
+  await upsert('logHourConnections', ['connectionId', 'hour'], rows.logHourConnections);
+  await upsert('logDayConnections', ['connectionId', 'day'], rows.logDayConnections);
   await upsert('logUserHours', ['hour', 'connectionId', 'endUser'], rows.logUserHours);
 }
 
@@ -314,6 +327,7 @@ interface Source {
   keys: readonly GroupKey[];
 }
 const OVERALL: Source = { hour: 'log_hour_overall', day: 'log_day_overall', keys: ['model', 'operation', 'provider'] };
+const CONNECTIONS: Source = { hour: 'log_hour_connections', day: 'log_day_connections', keys: ['connectionId'] };
 const PER_CONNECTION: Source = {
   hour: 'log_hour_totals',
   day: 'log_day_totals',
@@ -327,7 +341,9 @@ function sourceOf(q: AggregateQuery): Source | null {
   if (q.connectionId !== undefined) needed.add('connectionId');
   if (q.endUser !== undefined || q.withEndUser) needed.add('endUser');
   return (
-    [OVERALL, PER_CONNECTION, PER_USER].find((source) => [...needed].every((k) => source.keys.includes(k))) ?? null
+    [OVERALL, CONNECTIONS, PER_CONNECTION, PER_USER].find((source) =>
+      [...needed].every((k) => source.keys.includes(k)),
+    ) ?? null
   );
 }
 

@@ -94,6 +94,12 @@ export type LogHourOverallTable = Omit<LogRollupsTable, 'connectionId' | 'endUse
 /** One UTC day of one model × operation × provider over every connection, summed. */
 export type LogDayOverallTable = Omit<LogDayTotalsTable, 'connectionId'>;
 
+/** One hour of one connection, summed. */
+export type LogHourConnectionsTable = Omit<LogRollupsTable, 'model' | 'operation' | 'provider' | 'endUser'>;
+
+/** One UTC day of one connection, summed. */
+export type LogDayConnectionsTable = Omit<LogDayTotalsTable, 'model' | 'operation' | 'provider'>;
+
 /** One hour of one connection × end user ('' = none), summed: the users table's edges and short ranges. */
 export type LogUserHoursTable = Omit<LogRollupsTable, 'model' | 'operation' | 'provider'>;
 
@@ -147,6 +153,8 @@ export interface Database {
   logDayTotals: LogDayTotalsTable;
   logHourOverall: LogHourOverallTable;
   logDayOverall: LogDayOverallTable;
+  logHourConnections: LogHourConnectionsTable;
+  logDayConnections: LogDayConnectionsTable;
   logUserHours: LogUserHoursTable;
   logUserWindows: LogUserWindowsTable;
   refusals: RefusalsTable;
