@@ -195,6 +195,8 @@ describe.each(targets)('rollups on $name', (target) => {
     await sql`drop index logs_trace_id`.execute(store.db);
     await sql`create index logs_trace_id on logs (trace_id)`.execute(store.db);
     await sql`create index logs_ts on logs (ts)`.execute(store.db);
+    await sql`drop index logs_end_user_day`.execute(store.db);
+    await sql`create index logs_end_user_id on logs (end_user, id)`.execute(store.db);
     await sql`drop index logs_unpriced_connection_id`.execute(store.db);
     await sql`create table log_rollups as select ts - ts % 3600000 as hour, coalesce(connection_id, '') as connection_id,
       coalesce(model, '') as model, operation, provider, coalesce(end_user, '') as end_user, count(*) as requests,

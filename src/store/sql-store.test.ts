@@ -4,12 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { requestIdPrefix } from '../domain.js';
+import { DAY_MS, requestIdPrefix } from '../domain.js';
 import { DEFAULT_POLICY } from '../policy-settings.js';
-import { openStore } from './sql-store.js';
+import { openStore, type SqlStore } from './sql-store.js';
 import type { Store } from './store.js';
 
 const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -220,6 +221,53 @@ describe.each([sqliteTarget(), postgresTarget()])('store on $name', (target) => 
     expect(await ids({ traceId: 'trace-3' })).toEqual(['003']);
     expect(await ids({ from: base + 20 })).toHaveLength(5);
     expect(await ids({ to: base + 2 })).toEqual(['001', '000']);
+  });
+
+  it("pages one end user's records over many days newest first, with cursor, since and range, from the user index", async () => {
+    const base = Date.UTC(2026, 3, 1);
+    // Names of their own: the store holds the other tests' records too.
+    const alice = `alice-${randomBytes(4).toString('hex')}`;
+    const bob = `bob-${randomBytes(4).toString('hex')}`;
+    // Alice every other day at two times, Bob in between: days with and without her.
+    const records = Array.from({ length: 40 }, (_, i) =>
+      logRecord({ ts: base + Math.floor(i / 2) * 2 * DAY_MS + (i % 2) * 3_600_000, endUser: alice }),
+    ).concat(Array.from({ length: 20 }, (_, i) => logRecord({ ts: base + i * DAY_MS + 60_000, endUser: bob })));
+    await store.insertLogs(records);
+    const expected = records
+      .filter((r) => r.endUser === alice)
+      .map((r) => r.id)
+      .sort()
+      .reverse();
+    const pages: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.queryLogs({ endUser: alice }, { limit: 7, cursor });
+      pages.push(...page.records.map((r) => r.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(pages).toEqual(expected);
+    const ids = async (filter: Parameters<Store['queryLogs']>[0], since?: string) =>
+      (await store.queryLogs({ endUser: alice, ...filter }, { limit: 500, since })).records.map((r) => r.id);
+    const inRange = records.filter(
+      (r) => r.endUser === alice && r.ts >= base + 5 * DAY_MS && r.ts < base + 11 * DAY_MS,
+    );
+    expect(await ids({ from: base + 5 * DAY_MS, to: base + 11 * DAY_MS })).toEqual(
+      inRange
+        .map((r) => r.id)
+        .sort()
+        .reverse(),
+    );
+    expect(await ids({}, expected[3])).toEqual(expected.slice(0, 3));
+    expect(await ids({ endUser: 'nobody' })).toEqual([]);
+    // The page reads the day-first index on either database.
+    const sqlStore = store as SqlStore;
+    const plan = await sql<
+      Record<string, string>
+    >`${sql.raw(sqlStore.dialect === 'sqlite' ? 'explain query plan' : 'explain')}
+      select id from logs where ts / 86400000 = 20000 and end_user = 'alice' order by id desc limit 8`.execute(
+      sqlStore.db,
+    );
+    expect(JSON.stringify(plan.rows)).toMatch(/logs_end_user_day/);
   });
 
   it('writes a large batch in one go', async () => {

@@ -13,6 +13,7 @@ import {
   Migrator,
   PostgresDialect,
   type Selectable,
+  type SelectQueryBuilder,
   type SqlBool,
   SqliteDialect,
   sql,
@@ -21,6 +22,7 @@ import pg from 'pg';
 import {
   type AutoReply,
   type Connection,
+  DAY_MS,
   type EdgeToken,
   type Flag,
   type LogRecord,
@@ -738,21 +740,71 @@ export class SqlStore implements Store {
 
   async queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage> {
     const limit = Math.min(Math.max(Math.trunc(page.limit) || 1, 1), MAX_PAGE);
-    let query = (
-      page.bodies === false
-        ? this.db
-            .selectFrom('logs')
-            .select([...LOG_METADATA_COLUMNS, sql<null>`null`.as('requestBody'), sql<null>`null`.as('responseBody')])
-        : this.db.selectFrom('logs').selectAll()
-    ).where(logConditions(filter));
-    if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
-    if (page.since) query = query.where('id', '>', page.since);
-    const rows = await query
-      .orderBy('id', 'desc')
-      .limit(limit + 1)
-      .execute();
+    const select = () => {
+      let query = (
+        page.bodies === false
+          ? this.db
+              .selectFrom('logs')
+              .select([...LOG_METADATA_COLUMNS, sql<null>`null`.as('requestBody'), sql<null>`null`.as('responseBody')])
+          : this.db.selectFrom('logs').selectAll()
+      ).where(logConditions(filter));
+      if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
+      if (page.since) query = query.where('id', '>', page.since);
+      return query.orderBy('id', 'desc');
+    };
+    const rows =
+      filter.endUser === undefined
+        ? await select()
+            .limit(limit + 1)
+            .execute()
+        : await this.userPage(select, filter, page, limit + 1);
     const records = rows.slice(0, limit).map(toLogRecord);
     const last = records.at(-1);
     return { records, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
   }
+
+  /**
+   * A page of one end user's records. Their index starts with the UTC day (see migration
+   * 0011: a new record's entry then lands among today's, not at a random place in all of
+   * them), so the page is read a day at a time, newest first, each day newest first, until
+   * it is full or the days run out: those of the range, the cursor and the log.
+   */
+  private async userPage<Row>(
+    select: () => SelectQueryBuilder<Database, 'logs', Row>,
+    filter: LogFilter,
+    page: LogPageQuery,
+    wanted: number,
+  ): Promise<Row[]> {
+    const bounds = await this.db
+      .selectFrom('logs')
+      .select((eb) => [eb.fn.min('id').as('oldest'), eb.fn.max('id').as('newest')])
+      .executeTakeFirst();
+    if (!bounds?.oldest || !bounds.newest) return [];
+    const newest = Math.min(
+      idTime(bounds.newest),
+      filter.to === undefined ? Number.POSITIVE_INFINITY : filter.to - 1,
+      page.cursor ? idTime(decodeCursor(page.cursor)) : Number.POSITIVE_INFINITY,
+    );
+    const oldest = Math.max(
+      idTime(bounds.oldest),
+      filter.from ?? Number.NEGATIVE_INFINITY,
+      page.since ? idTime(page.since) : Number.NEGATIVE_INFINITY,
+    );
+    const rows: Row[] = [];
+    for (let day = Math.floor(newest / DAY_MS); day >= Math.floor(oldest / DAY_MS) && rows.length < wanted; day--) {
+      rows.push(
+        ...(await select()
+          .where(sql<number>`${LOG_DAY}`, '=', day)
+          .limit(wanted - rows.length)
+          .execute()),
+      );
+    }
+    return rows;
+  }
 }
+
+/** A record's UTC day as the end users' index has it (written the same way, so both databases use the index). */
+const LOG_DAY = sql.raw('ts / 86400000');
+
+/** The time a record id begins with (see `requestIdPrefix`). */
+const idTime = (id: string) => Number.parseInt(id.slice(4, 13), 36);
