@@ -383,7 +383,13 @@ const rollupsByShape: Migration = {
       .addColumn('connection_id', 'text', (col) => col.notNull())
       .addColumn('end_user', 'text', (col) => col.notNull())
       .$call(withTotals)
-      .addPrimaryKeyConstraint('log_user_windows_pk', ['span_hours', 'connection_id', 'end_user'])
+      // Users are looked up by name (the users a range's corrections touch), listed per connection.
+      .addPrimaryKeyConstraint('log_user_windows_pk', ['span_hours', 'end_user', 'connection_id'])
+      .execute();
+    await db.schema
+      .createIndex('log_user_windows_connection')
+      .on('log_user_windows')
+      .columns(['span_hours', 'connection_id'])
       .execute();
     // Every read of a time range also bounds the ids (a time range is an id range), which the
     // primary key serves; trace ids are rare, so only records with one are indexed.

@@ -94,7 +94,7 @@ export async function addLateRecords(
         endUser: r.endUser ?? '',
       }),
     );
-    await upsert('logUserWindows', ['spanHours', 'connectionId', 'endUser'], rows);
+    await upsert('logUserWindows', ['spanHours', 'endUser', 'connectionId'], rows);
   }
 }
 
@@ -111,7 +111,7 @@ async function addToWindow(db: Db, span: number, sign: 1 | -1, select: RawBuilde
   const lastTs = sql.raw(sign === 1 ? 'last_ts' : '0');
   await sql`insert into log_user_windows (${COLUMNS})
     select ${span}, connection_id, end_user, ${sums}, ${lastTs} from (${select}) as source where true
-    on conflict (span_hours, connection_id, end_user) do update set ${updates}`.execute(db);
+    on conflict (span_hours, end_user, connection_id) do update set ${updates}`.execute(db);
 }
 
 const userRows = (from: number, to: number) =>
