@@ -222,11 +222,18 @@ export async function userWindowsAggregate(
     : sql``;
   const windows = new Map<string, WindowRow>();
   for (const row of (await select([], order)).rows) windows.set(userKey(row.connectionId, row.endUser), row);
-  const missing = [...deltas.values()].filter((d) => !windows.has(userKey(d.connectionId, d.endUser)));
-  for (let i = 0; i < missing.length; i += 500) {
-    const users = [...new Set(missing.slice(i, i + 500).map((d) => d.endUser))];
-    const { rows } = await select([sql`end_user in (${sql.join(users)})`], sql``);
-    for (const row of rows) {
+  const missing = [
+    ...new Set(
+      [...deltas.values()].filter((d) => !windows.has(userKey(d.connectionId, d.endUser))).map((d) => d.endUser),
+    ),
+  ];
+  if (missing.length > 0) {
+    // One statement for every user the corrections touch, however many: a list parameter.
+    const named =
+      dialect === 'postgres'
+        ? sql`end_user = any(${missing}::text[])`
+        : sql`end_user in (select value from json_each(${JSON.stringify(missing)}))`;
+    for (const row of (await select([named], sql``)).rows) {
       const key = userKey(row.connectionId, row.endUser);
       if (deltas.has(key)) windows.set(key, row);
     }
