@@ -355,6 +355,20 @@ describe.each(targets)('rollups on $name', (target) => {
     ]);
   });
 
+  it('sums daily buckets of a zone off the whole hours over 600 days (a raw span at every boundary)', async () => {
+    await reset();
+    const offset = 5.5 * HOUR_MS; // Asia/Kolkata: every boundary cuts an hour
+    const first = Date.UTC(2024, 0, 1) - offset;
+    const boundaries = Array.from({ length: 601 }, (_, i) => first + i * DAY_MS);
+    const records = boundaries
+      .slice(0, -1)
+      .flatMap((b, i) => [logRecord({ ts: b + (i % 2) * 60_000 }), logRecord({ ts: b - 60_000 + DAY_MS })]);
+    await store.insertLogs(records);
+    const rows = await store.aggregateLogs({ boundaries, groupBy: [] });
+    expect(rows).toHaveLength(600);
+    expect(rows.every((row) => row.requests === 2)).toBe(true);
+  });
+
   it('filters by connection and end user and leaves out records without one', async () => {
     await reset();
     const records = [

@@ -68,7 +68,7 @@ function addRecord(row: Totals, r: LogRecord): void {
   if (r.ts > row.lastTs) row.lastTs = r.ts;
 }
 
-/** Sums records into one row per id; `rowOf` makes a new row's key columns from its first record. */
+/** Sums records into one row per id; `keyOf` gives a new row's key columns from its first record. */
 export function sumBy<Key extends object>(
   records: readonly LogRecord[],
   idOf: (r: LogRecord) => string,
@@ -273,6 +273,8 @@ export function addTotals(into: Totals, add: Totals): void {
 
 type Span = [number, number];
 
+const RAW_SPANS_PER_QUERY = 200;
+
 /** Where a query's sums come from: whole UTC days, whole hours, and the raw records of partial hours. */
 interface Plan {
   days: Span[];
@@ -401,11 +403,12 @@ export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promis
     await sumRollups(source.hour, 'hour', plan.hours);
   }
 
-  if (plan.raw.length > 0) {
-    // A select per raw span, so each reads its own stretch of an index: a time range is also
-    // an id range, which narrows the connection and end-user indexes too. Each span maps to
-    // its bucket, split where a bucket boundary cuts through it.
-    const spans = plan.raw.map(([a, b]) => {
+  // A select per raw span, so each reads its own stretch of an index (a time range is also an
+  // id range, which narrows the connection index too), each span mapped to its bucket and split
+  // where a bucket boundary cuts through it; at most RAW_SPANS_PER_QUERY spans a statement
+  // (SQLite takes 500 selects in one compound).
+  for (let start = 0; start < plan.raw.length; start += RAW_SPANS_PER_QUERY) {
+    const spans = plan.raw.slice(start, start + RAW_SPANS_PER_QUERY).map(([a, b]) => {
       const whens = [
         ...boundaries.filter((x) => x > a && x < b).map((x) => sql`when ts < ${x} then ${bucketOf(boundaries, x - 1)}`),
         sql`when ts < ${b} then ${bucketOf(boundaries, b - 1)}`,
