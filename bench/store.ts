@@ -231,7 +231,9 @@ async function main() {
     add('summary, one connection, Europe/Berlin', `/api/stats/summary?connection=${one}&tz=Europe/Berlin`);
     add(`time series by model (${interval})`, `/api/stats/timeseries?interval=${interval}&split=model`);
     add(`costs by operation (${interval})`, `/api/stats/timeseries?interval=${interval}&split=operation`);
+    add(`costs by connection (${interval})`, `/api/stats/timeseries?interval=${interval}&split=connection`);
     add('models', '/api/stats/models');
+    add('providers', '/api/stats/providers');
     add('users, top by cost', '/api/stats/users?sort=cost');
     add('users, top by errors', '/api/stats/users?sort=errors');
     add('users, one connection', `/api/stats/users?connection=${one}`);

@@ -1,8 +1,8 @@
-// The request log's writes on PostgreSQL: every column of a batch goes as one array
-// parameter and `unnest` turns the arrays back into rows, so a batch of thousands of records
-// (or rollup rows) is one short statement with a parameter per column — not thousands of
-// parameters for the server to parse and plan each time. Column types are read from the
-// catalog once, so the statements follow the tables as migrations left them.
+// The request log's writes on PostgreSQL: a batch goes as one JSON parameter that
+// `json_to_recordset` turns back into rows, so a batch of thousands of records (or rollup
+// rows) is one short statement — not thousands of parameters for the server to parse and
+// plan each time, nor a value at a time for the driver to escape. Column types are read
+// from the catalog once, so the statements follow the tables as migrations left them.
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { type RollupUpsert, SUMMED } from './rollups.js';
 import type { Database, LogsTable } from './schema.js';
@@ -10,7 +10,7 @@ import type { Database, LogsTable } from './schema.js';
 type Row = Record<string, unknown>;
 
 export class PostgresBulk {
-  /** Per table: each column's type (its catalog name, as `unnest` casts to), by snake_case name. */
+  /** Per table: each column's type (its catalog name), by snake_case name. */
   private readonly types = new Map<string, Promise<Map<string, string>>>();
 
   constructor(private readonly column: (name: string) => string) {}
@@ -29,15 +29,15 @@ export class PostgresBulk {
     return types;
   }
 
-  /** `select * from unnest($1::text[], $2::int8[], …)` over the rows' columns. */
+  /** `select * from json_to_recordset($1) as rows("id" text, "ts" int8, …)` over the rows' columns. */
   private async rowsOf(db: Kysely<Database>, table: string, rows: readonly Row[], columns: readonly string[]) {
     const types = await this.typesOf(db, table);
-    const arrays = columns.map((c) => {
+    const definitions = columns.map((c) => {
       const type = types.get(this.column(c));
       if (!type) throw new Error(`${table} has no column ${this.column(c)}`);
-      return sql`${rows.map((row) => row[c] ?? null)}::${sql.raw(type)}[]`;
+      return `"${c}" ${type}`;
     });
-    return sql`select * from unnest(${sql.join(arrays)})`;
+    return sql`select * from json_to_recordset(${JSON.stringify(rows)}::json) as rows(${sql.raw(definitions.join(', '))})`;
   }
 
   private list(columns: readonly string[]) {
