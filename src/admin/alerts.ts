@@ -3,8 +3,8 @@
 // answered without a known price. Delivery (mail, webhooks) comes later.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { DAY_MS, type LogRecord } from '../domain.js';
-import type { LogFilter, Store } from '../store/store.js';
+import { DAY_MS } from '../domain.js';
+import type { AlertRecord, LogFilter, Store } from '../store/store.js';
 import { Instant } from './logs.js';
 
 export type AlertKind = 'blocked_requests' | 'upstream_errors' | 'unknown_price';
@@ -30,7 +30,6 @@ export const BURST_GAP_MS = 5 * 60 * 1000;
 export const BURST_MIN_ERRORS = 3;
 /** Alerts read at most this many records of each kind in a range (newest first), so one call stays bounded. */
 const SCAN_LIMIT = 50_000;
-const PAGE = 500;
 
 export async function alertRoutes(app: FastifyInstance, store: Store): Promise<void> {
   app.get('/alerts', async (request) => {
@@ -44,37 +43,30 @@ export async function alertRoutes(app: FastifyInstance, store: Store): Promise<v
 
 /**
  * The records alerts are made of — errors (blocked requests, upstream errors) and records
- * without a price — each read from its own index without bodies, not every record of the range.
+ * without a price — each read from its own index, only the fields alerts use, not every
+ * record of the range.
  */
-async function readRange(store: Store, filter: LogFilter): Promise<LogRecord[]> {
-  const byId = new Map<string, LogRecord>();
-  for (const only of [{ error: true }, { unpriced: true }] as const) {
-    let cursor: string | undefined;
-    let read = 0;
-    do {
-      const page = await store.queryLogs({ ...filter, ...only }, { limit: PAGE, cursor, bodies: false });
-      for (const record of page.records) byId.set(record.id, record);
-      read += page.records.length;
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor && read < SCAN_LIMIT);
-  }
+async function readRange(store: Store, filter: LogFilter): Promise<AlertRecord[]> {
+  const byId = new Map<string, AlertRecord>();
+  for (const only of [{ error: true }, { unpriced: true }] as const)
+    for (const record of await store.queryAlertRecords({ ...filter, ...only }, SCAN_LIMIT)) byId.set(record.id, record);
   return [...byId.values()];
 }
 
 /** Groups records into alerts, most recent first. Records may come in any order. */
-export function computeAlerts(records: readonly LogRecord[]): Alert[] {
+export function computeAlerts(records: readonly AlertRecord[]): Alert[] {
   const sorted = [...records].sort((a, b) => a.ts - b.ts);
   const alerts = [...blockedRequests(sorted), ...upstreamErrorBursts(sorted), ...unknownPrices(sorted)];
   return alerts.sort((a, b) => b.lastSeen.localeCompare(a.lastSeen));
 }
 
 interface Group {
-  first: LogRecord;
-  last: LogRecord;
+  first: AlertRecord;
+  last: AlertRecord;
   count: number;
 }
 
-function groupBy(records: readonly LogRecord[], keyOf: (record: LogRecord) => string[]): Map<string, Group> {
+function groupBy(records: readonly AlertRecord[], keyOf: (record: AlertRecord) => string[]): Map<string, Group> {
   const groups = new Map<string, Group>();
   for (const record of records) {
     for (const key of keyOf(record)) {
@@ -91,7 +83,7 @@ function groupBy(records: readonly LogRecord[], keyOf: (record: LogRecord) => st
 const iso = (ts: number) => new Date(ts).toISOString();
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-function blockedRequests(records: readonly LogRecord[]): Alert[] {
+function blockedRequests(records: readonly AlertRecord[]): Alert[] {
   const blocked = records.filter((r) => r.status >= 400 && r.flags.length > 0);
   const groups = groupBy(blocked, (r) => [...new Set(r.flags.map((f) => JSON.stringify([f.type, r.connectionId])))]);
   return [...groups].map(([key, group]) => {
@@ -109,8 +101,8 @@ function blockedRequests(records: readonly LogRecord[]): Alert[] {
   });
 }
 
-function upstreamErrorBursts(records: readonly LogRecord[]): Alert[] {
-  const byConnection = new Map<string | null, LogRecord[]>();
+function upstreamErrorBursts(records: readonly AlertRecord[]): Alert[] {
+  const byConnection = new Map<string | null, AlertRecord[]>();
   for (const record of records) {
     if (record.status < 500) continue;
     const list = byConnection.get(record.connectionId) ?? [];
@@ -119,7 +111,7 @@ function upstreamErrorBursts(records: readonly LogRecord[]): Alert[] {
   }
   const alerts: Alert[] = [];
   for (const [connectionId, errors] of byConnection) {
-    let burst: LogRecord[] = [];
+    let burst: AlertRecord[] = [];
     const close = () => {
       const first = burst[0];
       const last = burst.at(-1);
@@ -147,7 +139,7 @@ function upstreamErrorBursts(records: readonly LogRecord[]): Alert[] {
   return alerts;
 }
 
-function unknownPrices(records: readonly LogRecord[]): Alert[] {
+function unknownPrices(records: readonly AlertRecord[]): Alert[] {
   const unpriced = records.filter(
     (r) => r.status < 400 && r.model !== null && r.costUsd === null && (r.totalTokens ?? 0) > 0,
   );

@@ -38,6 +38,7 @@ import { PostgresBulk } from './postgres-bulk.js';
 import { type AggregateQuery, type AggregateRow, addRollups, aggregate, type RollupUpsert, SUMMED } from './rollups.js';
 import type { AutoRepliesTable, ConnectionsTable, Database, EdgeTokensTable, LogsTable } from './schema.js';
 import type {
+  AlertRecord,
   AutoReplyPatch,
   ConnectionPatch,
   LogFilter,
@@ -761,6 +762,28 @@ export class SqlStore implements Store {
     const records = rows.slice(0, limit).map(toLogRecord);
     const last = records.at(-1);
     return { records, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
+  }
+
+  async queryAlertRecords(filter: LogFilter, limit: number): Promise<AlertRecord[]> {
+    const rows = await this.db
+      .selectFrom('logs')
+      .select([
+        'id',
+        'ts',
+        'connectionId',
+        'connectionName',
+        'model',
+        'status',
+        'error',
+        'flags',
+        'costUsd',
+        'totalTokens',
+      ])
+      .where(logConditions(filter))
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ ...row, ts: Number(row.ts), flags: JSON.parse(row.flags) as Flag[] }));
   }
 
   /**

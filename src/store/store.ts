@@ -64,6 +64,12 @@ export interface LogPage {
   nextCursor: string | null;
 }
 
+/** What alerts read of a record. */
+export type AlertRecord = Pick<
+  LogRecord,
+  'id' | 'ts' | 'connectionId' | 'connectionName' | 'model' | 'status' | 'error' | 'flags' | 'costUsd' | 'totalTokens'
+>;
+
 export interface LogPageQuery {
   limit: number;
   /** A page's `nextCursor`: the records after (older than) that page. */
@@ -163,4 +169,6 @@ export interface Store {
   queryRefusals(filter: RefusalFilter, limit: number): Promise<RefusalCount[]>;
   /** Newest first; `since`: only records newer than this record id (ids are time-ordered). */
   queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage>;
+  /** The newest `limit` records of the filter, only the fields alerts read. */
+  queryAlertRecords(filter: LogFilter, limit: number): Promise<AlertRecord[]>;
 }
