@@ -165,6 +165,26 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])("end users' windows 
     );
   });
 
+  it('put first a user whom the records after the window lift past the top of the window', async () => {
+    await clearLogs(store);
+    const asOf = NOW - (NOW % HOUR_MS);
+    const spend = (endUser: string, costUsd: number, ts: number) =>
+      logRecord({ id: newRequestId(ts), ts, endUser, connectionId: 'conn_a', costUsd });
+    await store.insertLogs(['a', 'b', 'c', 'd', 'e'].map((user, i) => spend(user, 10 - i, asOf - 5 * HOUR_MS)));
+    await store.rollUserWindows(NOW);
+    // After the window's end: e spends 5 more, 11 in all.
+    await store.insertLogs([spend('e', 5, asOf + 60_000)]);
+    const rows = await windowsQuery({
+      boundaries: [asOf - 24 * HOUR_MS, NOW],
+      groupBy: ['endUser', 'connectionId'],
+      withEndUser: true,
+      top: { by: 'costUsd', limit: 1 },
+    });
+    const best = rows?.sort((x, y) => y.costUsd - x.costUsd)[0];
+    expect(best?.keys.endUser).toBe('e');
+    expect(best?.costUsd).toBeCloseTo(11, 9);
+  });
+
   it('slid an hour at a time, hold what a rebuild at the same hour holds', async () => {
     await clearLogs(store);
     const records = fc.sample(recordArb(OLDEST, NOW), { numRuns: 300, seed: 3 });

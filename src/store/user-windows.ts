@@ -165,13 +165,13 @@ interface WindowRow extends Totals {
 }
 
 const userKey = (connectionId: string, endUser: string) => `${connectionId}\u0000${endUser}`;
+const byCodePoints = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The users table (one bucket, grouped by end user and connection, only records with an end
  * user) from the window nearest to the range, or null when no window is within a few hours
- * of both its ends. With `top`, only the window's first rows in that order are read, plus
- * every user the corrections touch, summed exactly: a user left out is behind at least
- * `limit` users whose sums the corrections did not change.
+ * of both its ends. With `top`, only the window's rows that could end up in the top list
+ * are read: at least the `limit`-th corrected sum less the most the corrections add to anyone.
  */
 export async function userWindowsAggregate(
   db: Kysely<Database>,
@@ -215,45 +215,59 @@ export async function userWindowsAggregate(
     sql<WindowRow>`select * from log_user_windows where ${sql.join([...conditions, ...more], sql` and `)} ${tail}`.execute(
       db,
     );
-  const byCodePoint = dialect === 'postgres' ? sql` collate "C"` : sql``;
-  const order = q.top
-    ? sql`order by ${sql.raw(SORT_COLUMN[q.top.by])} desc, requests desc, end_user${byCodePoint}, connection_id${byCodePoint}
-        limit ${q.top.limit + deltas.size}`
-    : sql``;
-  const windows = new Map<string, WindowRow>();
-  for (const row of (await select([], order)).rows) windows.set(userKey(row.connectionId, row.endUser), row);
-  const missing = [
-    ...new Set(
-      [...deltas.values()].filter((d) => !windows.has(userKey(d.connectionId, d.endUser))).map((d) => d.endUser),
-    ),
-  ];
-  if (missing.length > 0) {
-    // One statement for every user the corrections touch, however many: a list parameter.
-    const named =
-      dialect === 'postgres'
-        ? sql`end_user = any(${missing}::text[])`
-        : sql`end_user in (select value from json_each(${JSON.stringify(missing)}))`;
-    for (const row of (await select([named], sql``)).rows) {
-      const key = userKey(row.connectionId, row.endUser);
-      if (deltas.has(key)) windows.set(key, row);
-    }
-  }
-
-  const result: AggregateRow[] = [];
-  for (const key of new Set([...windows.keys(), ...deltas.keys()])) {
-    const window = windows.get(key);
+  const exactOf = (key: string, window: WindowRow | undefined): WindowRow | undefined => {
     const delta = deltas.get(key);
     const base = window ?? delta;
-    if (!base) continue;
+    if (!base) return undefined;
     const totals = zeroTotals();
     if (window) addTotals(totals, toNumbers(window));
     if (delta) addTotals(totals, delta);
-    if (totals.requests <= 0) continue;
-    result.push({
-      bucket: 0,
-      keys: { endUser: base.endUser, connectionId: base.connectionId === '' ? null : base.connectionId },
-      ...totals,
-    });
+    return { ...totals, connectionId: base.connectionId, endUser: base.endUser };
+  };
+  const windows = new Map<string, WindowRow>();
+  const keep = (rows: readonly WindowRow[]) => {
+    for (const row of rows) windows.set(userKey(row.connectionId, row.endUser), row);
+  };
+  // Whether every window row of the filter was read: then users the corrections add are new ones too.
+  let complete = true;
+  if (!q.top) keep((await select([], sql``)).rows);
+  else {
+    const { by, limit } = q.top;
+    const column = sql.raw(SORT_COLUMN[by]);
+    const byCodePoint = dialect === 'postgres' ? sql` collate "C"` : sql``;
+    const first = await select(
+      [],
+      sql`order by ${column} desc, requests desc, end_user${byCodePoint}, connection_id${byCodePoint} limit ${limit}`,
+    );
+    // The limit-th of those, corrected: whoever ends up in the top list sums at least as much.
+    // A user the corrections raise by at most `rise` must have had `floor` in the window to get there.
+    const corrected = first.rows
+      .map((row) => exactOf(userKey(row.connectionId, row.endUser), row))
+      .filter((row): row is WindowRow => row !== undefined)
+      .sort(
+        (a, b) =>
+          b[by] - a[by] ||
+          b.requests - a.requests ||
+          byCodePoints(a.endUser, b.endUser) ||
+          byCodePoints(a.connectionId, b.connectionId),
+      );
+    const last = corrected.length >= limit ? corrected[limit - 1] : undefined;
+    const rise = Math.max(0, ...[...deltas.values()].map((d) => d[by]));
+    const floor = last ? last[by] - rise : 0;
+    if (floor > 0) {
+      // Sums added and taken away leave rounding in the windows' costs: a hair lower.
+      const bound = by === 'costUsd' ? floor - Math.abs(floor) * 1e-9 : floor;
+      keep((await select([sql`${column} >= ${bound}`], sql``)).rows);
+      complete = false;
+    } else keep((await select([], sql``)).rows);
+  }
+
+  const result: AggregateRow[] = [];
+  for (const key of new Set([...windows.keys(), ...(complete ? deltas.keys() : [])])) {
+    const totals = exactOf(key, windows.get(key));
+    if (!totals || totals.requests <= 0) continue;
+    const { connectionId, endUser, ...sums } = totals;
+    result.push({ bucket: 0, keys: { endUser, connectionId: connectionId === '' ? null : connectionId }, ...sums });
   }
   return result;
 }
