@@ -353,13 +353,14 @@ const rollupsByShape: Migration = {
     ] as const) {
       await db.schema
         .createTable(table)
-        .addColumn('connection_id', 'text', (col) => col.notNull())
         .addColumn(unit, bigint, (col) => col.notNull())
+        .addColumn('connection_id', 'text', (col) => col.notNull())
         .$call(withTotals)
-        .addPrimaryKeyConstraint(`${table}_pk`, ['connection_id', unit])
+        .addPrimaryKeyConstraint(`${table}_pk`, [unit, 'connection_id'])
         .execute();
-      await sql`insert into ${sql.table(table)} select connection_id, ${source}, ${SUMS}
-        from log_hour_totals group by connection_id, ${source}`.execute(db);
+      await db.schema.createIndex(`${table}_connection`).on(table).columns(['connection_id', unit]).execute();
+      await sql`insert into ${sql.table(table)} select ${source}, connection_id, ${SUMS}
+        from log_hour_totals group by ${source}, connection_id`.execute(db);
     }
 
     await db.schema

@@ -165,8 +165,8 @@ export async function addRollups(upsert: RollupUpsert, records: readonly LogReco
   await upsert('logDayTotals', ['day', ...detail], rows.logDayTotals);
   await upsert('logHourOverall', ['hour', ...overall], rows.logHourOverall);
   await upsert('logDayOverall', ['day', ...overall], rows.logDayOverall);
-  await upsert('logHourConnections', ['connectionId', 'hour'], rows.logHourConnections);
-  await upsert('logDayConnections', ['connectionId', 'day'], rows.logDayConnections);
+  await upsert('logHourConnections', ['hour', 'connectionId'], rows.logHourConnections);
+  await upsert('logDayConnections', ['day', 'connectionId'], rows.logDayConnections);
   await upsert('logUserHours', ['hour', 'connectionId', 'endUser'], rows.logUserHours);
 }
 

@@ -765,7 +765,10 @@ export class SqlStore implements Store {
   }
 
   async queryAlertRecords(filter: LogFilter, limit: number): Promise<AlertRecord[]> {
-    const rows = await this.db
+    // The filter planned apart from the order and limit (`offset 0` keeps them apart): with
+    // both, PostgreSQL walked the whole primary key newest first for a connection's errors
+    // of 90 days (1.5 s at 10 M records) instead of reading their own small index.
+    const matching = this.db
       .selectFrom('logs')
       .select([
         'id',
@@ -780,6 +783,10 @@ export class SqlStore implements Store {
         'totalTokens',
       ])
       .where(logConditions(filter))
+      .offset(0);
+    const rows = await this.db
+      .selectFrom(matching.as('matching'))
+      .selectAll()
       .orderBy('id', 'desc')
       .limit(limit)
       .execute();
