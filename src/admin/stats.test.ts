@@ -52,6 +52,34 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])('stats API on $name'
   };
   const insert = (records: LogRecord[]) => store.insertLogs(records);
 
+  it("answers a connection's alerts from its errors and unpriced records in the range", async () => {
+    const burst = (i: number) =>
+      logRecord({ ts: FROM + HOUR + i * 60_000, connectionId: 'conn_a', status: 502, error: 'bad gateway' });
+    await insert([
+      burst(0),
+      burst(1),
+      burst(2),
+      logRecord({
+        ts: FROM + 2 * HOUR,
+        connectionId: 'conn_a',
+        status: 422,
+        error: 'blocked',
+        flags: [{ type: 'policy_max_tokens', description: 'too many tokens' }],
+      }),
+      logRecord({ ts: FROM + 3 * HOUR, connectionId: 'conn_a', model: 'mystery-1', costUsd: null, totalTokens: 9 }),
+      // Another connection's errors, and this connection's outside the range: not its alerts.
+      logRecord({ ts: FROM + HOUR, connectionId: 'conn_b', status: 500, error: 'upstream' }),
+      logRecord({ ts: TO + 1, connectionId: 'conn_a', status: 422, flags: [{ type: 'policy_x', description: 'x' }] }),
+    ]);
+    const { status, json } = await get(`/api/alerts?connection=conn_a&from=${FROM}&to=${TO}`);
+    expect(status).toBe(200);
+    expect(json.data.map((a: { kind: string; count: number }) => `${a.kind}:${a.count}`).sort()).toEqual([
+      'blocked_requests:1',
+      'unknown_price:1',
+      'upstream_errors:3',
+    ]);
+  });
+
   it('compares with the period of equal length right before, counting each boundary record once', async () => {
     await insert([
       logRecord({ ts: FROM - LENGTH - 1, costUsd: 100, totalTokens: 100 }), // before both periods

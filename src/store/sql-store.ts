@@ -765,10 +765,11 @@ export class SqlStore implements Store {
   }
 
   async queryAlertRecords(filter: LogFilter, limit: number): Promise<AlertRecord[]> {
-    // The filter planned apart from the order and limit (`offset 0` keeps them apart): with
-    // both, PostgreSQL walked the whole primary key newest first for a connection's errors
-    // of 90 days (1.5 s at 10 M records) instead of reading their own small index.
-    const matching = this.db
+    // On PostgreSQL the filter is planned apart from the order and limit (`offset 0` keeps them
+    // apart): with both, it walked the whole primary key newest first for a connection's errors
+    // of 90 days (1.5 s at 10 M records) instead of reading their own small index. (SQLite
+    // takes no offset without a limit, nor needs one.)
+    const filtered = this.db
       .selectFrom('logs')
       .select([
         'id',
@@ -782,8 +783,8 @@ export class SqlStore implements Store {
         'costUsd',
         'totalTokens',
       ])
-      .where(logConditions(filter))
-      .offset(0);
+      .where(logConditions(filter));
+    const matching = this.dialect === 'postgres' ? filtered.offset(0) : filtered;
     const rows = await this.db
       .selectFrom(matching.as('matching'))
       .selectAll()

@@ -171,7 +171,8 @@ const byCodePoints = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * The users table (one bucket, grouped by end user and connection, only records with an end
  * user) from the window nearest to the range, or null when no window is within a few hours
  * of both its ends. With `top`, only the window's rows that could end up in the top list
- * are read: at least the `limit`-th corrected sum less the most the corrections add to anyone.
+ * are read: those with at least the `limit`-th corrected sum, and the users the corrections
+ * raise with at least that less what they were raised by.
  */
 export async function userWindowsAggregate(
   db: Kysely<Database>,
@@ -230,6 +231,7 @@ export async function userWindowsAggregate(
   };
   // Whether every window row of the filter was read: then users the corrections add are new ones too.
   let complete = true;
+  const newUsers: string[] = [];
   if (!q.top) keep((await select([], sql``)).rows);
   else {
     const { by, limit } = q.top;
@@ -239,8 +241,8 @@ export async function userWindowsAggregate(
       [],
       sql`order by ${column} desc, requests desc, end_user${byCodePoint}, connection_id${byCodePoint} limit ${limit}`,
     );
+    keep(first.rows);
     // The limit-th of those, corrected: whoever ends up in the top list sums at least as much.
-    // A user the corrections raise by at most `rise` must have had `floor` in the window to get there.
     const corrected = first.rows
       .map((row) => exactOf(userKey(row.connectionId, row.endUser), row))
       .filter((row): row is WindowRow => row !== undefined)
@@ -251,19 +253,43 @@ export async function userWindowsAggregate(
           byCodePoints(a.endUser, b.endUser) ||
           byCodePoints(a.connectionId, b.connectionId),
       );
-    const last = corrected.length >= limit ? corrected[limit - 1] : undefined;
-    const rise = Math.max(0, ...[...deltas.values()].map((d) => d[by]));
-    const floor = last ? last[by] - rise : 0;
-    if (floor > 0) {
-      // Sums added and taken away leave rounding in the windows' costs: a hair lower.
-      const bound = by === 'costUsd' ? floor - Math.abs(floor) * 1e-9 : floor;
-      keep((await select([sql`${column} >= ${bound}`], sql``)).rows);
+    const last = corrected[limit - 1];
+    if (!last) keep((await select([], sql``)).rows);
+    else {
       complete = false;
-    } else keep((await select([], sql``)).rows);
+      const least = last[by];
+      // Sums added and taken away leave rounding in the windows' costs: bounds a hair lower.
+      const lower = (value: number) => (by === 'costUsd' ? value - Math.abs(value) * 1e-9 : value);
+      // A user the corrections leave alone or lower needs `least` in the window already.
+      keep((await select([sql`${column} >= ${lower(least)}`], sql``)).rows);
+      // One they raise by d needs least - d: looked up by name, each with that bound.
+      const raised = [...deltas.values()].filter((d) => d[by] > 0 && !windows.has(userKey(d.connectionId, d.endUser)));
+      if (raised.length > 0) {
+        const names = raised.map((d) => d.endUser);
+        const bounds = raised.map((d) => lower(least - d[by]));
+        const where = sql.join(conditions, sql` and `);
+        const { rows } =
+          dialect === 'postgres'
+            ? await sql<WindowRow>`select log_user_windows.* from log_user_windows
+                join unnest(${names}::text[], ${bounds}::float8[]) as needed(name, bound) on end_user = needed.name
+                where ${where} and ${column} >= needed.bound`.execute(db)
+            : await sql<WindowRow>`select log_user_windows.* from json_each(${JSON.stringify(raised.map((d, i) => [d.endUser, bounds[i]]))}) as needed
+                join log_user_windows on end_user = json_extract(needed.value, '$[0]')
+                where ${where} and ${column} >= json_extract(needed.value, '$[1]')`.execute(db);
+        for (const row of rows) {
+          const key = userKey(row.connectionId, row.endUser);
+          if (deltas.has(key)) windows.set(key, row);
+        }
+        // Raised past `least` on their own: a new user is one without a window row.
+        for (const d of raised)
+          if (d[by] >= least && !windows.has(userKey(d.connectionId, d.endUser)))
+            newUsers.push(userKey(d.connectionId, d.endUser));
+      }
+    }
   }
 
   const result: AggregateRow[] = [];
-  for (const key of new Set([...windows.keys(), ...(complete ? deltas.keys() : [])])) {
+  for (const key of new Set([...windows.keys(), ...(complete ? deltas.keys() : newUsers)])) {
     const totals = exactOf(key, windows.get(key));
     if (!totals || totals.requests <= 0) continue;
     const { connectionId, endUser, ...sums } = totals;
