@@ -9,7 +9,14 @@ import { logRecord } from '../../test/fixtures.js';
 import { clearLogs, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import { HOUR_MS, type LogRecord } from '../domain.js';
 import { newRequestId } from '../exchange.js';
-import { type AggregateQuery, type AggregateRow, aggregate, type Totals, type UserSort } from './rollups.js';
+import {
+  type AggregateQuery,
+  type AggregateRow,
+  aggregate,
+  type Totals,
+  type UserSort,
+  zeroTotals,
+} from './rollups.js';
 import type { SqlStore } from './sql-store.js';
 import { userWindowsAggregate, WINDOW_SPANS_HOURS } from './user-windows.js';
 
@@ -58,23 +65,11 @@ const SORT_OF: Record<UserSort, (t: Totals) => number> = {
 
 /** The users table summed from the records in memory: `user@connection` → requests, errors, cost, last seen. */
 function reference(records: readonly LogRecord[], from: number, to: number) {
-  const rows = new Map<string, { requests: number; errors: number; costUsd: number; lastTs: number } & Totals>();
+  const rows = new Map<string, Totals>();
   for (const r of records) {
     if (r.ts < from || r.ts >= to || r.endUser === null) continue;
     const key = `${r.endUser}@${r.connectionId ?? ''}`;
-    const row = rows.get(key) ?? {
-      requests: 0,
-      errors: 0,
-      flagged: 0,
-      moderated: 0,
-      promptTokens: 0,
-      completionTokens: 0,
-      totalTokens: 0,
-      costUsd: 0,
-      unpriced: 0,
-      latencyMsSum: 0,
-      lastTs: 0,
-    };
+    const row = rows.get(key) ?? zeroTotals();
     row.requests += 1;
     if (r.status >= 400) row.errors += 1;
     if (r.flags.length) row.flagged += 1;
