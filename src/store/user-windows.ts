@@ -273,12 +273,14 @@ export async function userWindowsAggregate(
             ? await sql<WindowRow>`select log_user_windows.* from log_user_windows
                 join unnest(${names}::text[], ${bounds}::float8[]) as needed(name, bound) on end_user = needed.name
                 where ${where} and ${column} >= needed.bound`.execute(db)
-            : await sql<WindowRow>`select log_user_windows.* from json_each(${JSON.stringify(raised.map((d, i) => [d.endUser, bounds[i]]))}) as needed
-                join log_user_windows on end_user = json_extract(needed.value, '$[0]')
-                where ${where} and ${column} >= json_extract(needed.value, '$[1]')`.execute(db);
+            : // SQLite looks the names up through the key (a join on json_each scanned the table), bounds applied here.
+              await sql<WindowRow>`select * from log_user_windows
+                where ${where} and end_user in (select value from json_each(${JSON.stringify(names)}))`.execute(db);
+        const boundOf = new Map(raised.map((d, i) => [userKey(d.connectionId, d.endUser), bounds[i] as number]));
         for (const row of rows) {
           const key = userKey(row.connectionId, row.endUser);
-          if (deltas.has(key)) windows.set(key, row);
+          const bound = boundOf.get(key);
+          if (bound !== undefined && Number(row[by]) >= bound) windows.set(key, row);
         }
         // Raised past `least` on their own: a new user is one without a window row.
         for (const d of raised)
