@@ -765,11 +765,7 @@ export class SqlStore implements Store {
   }
 
   async queryAlertRecords(filter: LogFilter, limit: number): Promise<AlertRecord[]> {
-    // On PostgreSQL the filter is planned apart from the order and limit (`offset 0` keeps them
-    // apart): with both, it walked the whole primary key newest first for a connection's errors
-    // of 90 days (1.5 s at 10 M records) instead of reading their own small index. (SQLite
-    // takes no offset without a limit, nor needs one.)
-    const filtered = this.db
+    const rows = await this.db
       .selectFrom('logs')
       .select([
         'id',
@@ -783,11 +779,7 @@ export class SqlStore implements Store {
         'costUsd',
         'totalTokens',
       ])
-      .where(logConditions(filter));
-    const matching = this.dialect === 'postgres' ? filtered.offset(0) : filtered;
-    const rows = await this.db
-      .selectFrom(matching.as('matching'))
-      .selectAll()
+      .where(logConditions(filter))
       .orderBy('id', 'desc')
       .limit(limit)
       .execute();
