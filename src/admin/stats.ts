@@ -9,6 +9,7 @@ import { isTimeZone } from '../policy-settings.js';
 import {
   type AggregateRow,
   addTotals,
+  byCodePoint,
   type GroupKey,
   type Totals,
   type UserSort,
@@ -112,8 +113,6 @@ const USER_SORT: Record<z.infer<typeof UsersQuerySchema>['sort'], UserSort> = {
   flags: 'flagged',
   moderations: 'moderated',
 };
-
-const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The key name of records without a model or connection. */
 const NONE = '(none)';

@@ -44,6 +44,9 @@ export interface UserTop {
   limit: number;
 }
 
+/** Strings in code-point order, as both databases compare them in a top list's order (see `UserTop`). */
+export const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** The sums a rollup row holds, without its key. */
 export type Totals = Omit<LogRollupsTable, 'hour' | 'connectionId' | 'model' | 'operation' | 'provider' | 'endUser'>;
 

@@ -12,6 +12,7 @@ import {
   type AggregateQuery,
   type AggregateRow,
   addTotals,
+  byCodePoint,
   hourOf,
   type RollupUpsert,
   SUMMED,
@@ -165,7 +166,6 @@ interface WindowRow extends Totals {
 }
 
 const userKey = (connectionId: string, endUser: string) => `${connectionId}\u0000${endUser}`;
-const byCodePoints = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The users table (one bucket, grouped by end user and connection, only records with an end
@@ -236,10 +236,10 @@ export async function userWindowsAggregate(
   else {
     const { by, limit } = q.top;
     const column = sql.raw(SORT_COLUMN[by]);
-    const byCodePoint = dialect === 'postgres' ? sql` collate "C"` : sql``;
+    const codePoints = dialect === 'postgres' ? sql` collate "C"` : sql``;
     const first = await select(
       [],
-      sql`order by ${column} desc, requests desc, end_user${byCodePoint}, connection_id${byCodePoint} limit ${limit}`,
+      sql`order by ${column} desc, requests desc, end_user${codePoints}, connection_id${codePoints} limit ${limit}`,
     );
     keep(first.rows);
     // The limit-th of those, corrected: whoever ends up in the top list sums at least as much.
@@ -250,8 +250,8 @@ export async function userWindowsAggregate(
         (a, b) =>
           b[by] - a[by] ||
           b.requests - a.requests ||
-          byCodePoints(a.endUser, b.endUser) ||
-          byCodePoints(a.connectionId, b.connectionId),
+          byCodePoint(a.endUser, b.endUser) ||
+          byCodePoint(a.connectionId, b.connectionId),
       );
     const last = corrected[limit - 1];
     if (!last) keep((await select([], sql``)).rows);
