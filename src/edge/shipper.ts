@@ -90,8 +90,8 @@ export class Shipper {
     if (this.working) return;
     this.working = this.work().finally(() => {
       this.working = null;
-      // A batch that came in as the worker was finishing.
-      if (this.pending.length > 0) this.kick();
+      // A batch that came in as the worker was finishing, or a retry that fell due while it spooled.
+      if (this.pending.length > 0 || (!this.down && this.options.spool.stats.items > 0)) this.kick();
     });
   }
 
