@@ -7,6 +7,9 @@
 // query the dashboard, the stats API and the log pages make — for 24 h, 7 d, 30 d and 90 d —
 // through the real admin API (Fastify inject), and writes p50 / p99 and the issue's targets
 // to bench/results/store-latest.json (and store-<engine>-latest.json).
+// `--keep` leaves the filled store in place and prints how to time its queries again with
+// `--reuse <directory or schema>` (no load, no ingest: for reading plans and trying queries);
+// `--only <text>` times only the queries whose name holds it.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +34,9 @@ const { values: args } = parseArgs({
     records: { type: 'string', default: '10000000' },
     engine: { type: 'string', default: 'sqlite' },
     runs: { type: 'string', default: '20' },
+    keep: { type: 'boolean', default: false },
+    reuse: { type: 'string' },
+    only: { type: 'string' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -61,24 +67,28 @@ function random(seed: number) {
   };
 }
 
-async function openBenchStore(): Promise<{ store: Store; cleanup(): Promise<void> }> {
+/** The store to fill (or with `--reuse`, the one filled before), its location, and how to remove it. */
+async function openBenchStore(): Promise<{ store: Store; location: string; cleanup(): Promise<void> }> {
+  const reuse = args.reuse;
   if (ENGINE === 'sqlite') {
-    const dir = await mkdtemp(join(tmpdir(), 'usage-panda-bench-store-'));
+    const dir = reuse ?? (await mkdtemp(join(tmpdir(), 'usage-panda-bench-store-')));
     const store = await openStore({ dataDir: dir });
     await store.migrate();
-    return { store, cleanup: () => rm(dir, { recursive: true, force: true }) };
+    return { store, location: dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
   }
-  const schema = `bench_store_${randomBytes(4).toString('hex')}`;
+  if (reuse !== undefined && !/^bench_store_[0-9a-f]{8}$/.test(reuse))
+    throw new Error('--reuse: a schema the bench printed (bench_store_…)');
+  const schema = reuse ?? `bench_store_${randomBytes(4).toString('hex')}`;
   const admin = async (text: string) => {
     const client = new pg.Client({ connectionString: args['database-url'] });
     await client.connect();
     await client.query(text);
     await client.end();
   };
-  await admin(`create schema ${schema}`);
+  if (reuse === undefined) await admin(`create schema ${schema}`);
   const store = await openStore({ databaseUrl: args['database-url'], dataDir: '.', schema });
   await store.migrate();
-  return { store, cleanup: () => admin(`drop schema if exists ${schema} cascade`) };
+  return { store, location: schema, cleanup: () => admin(`drop schema if exists ${schema} cascade`) };
 }
 
 /**
@@ -133,24 +143,15 @@ function recordMaker(connections: { id: string; name: string }[], seed: number) 
   };
 }
 
-async function main() {
-  const { store, cleanup } = await openBenchStore();
-  const connections = [];
-  for (let i = 0; i < CONNECTIONS; i++) {
-    connections.push(
-      await store.insertConnection({
-        name: `connection-${i}`,
-        keyHash: `bench-${i}`,
-        keyPrefix: `up-${i}`,
-        enabled: true,
-        policy: DEFAULT_POLICY,
-        upstream: null,
-        providerKeyEncrypted: null,
-        managedBy: 'api',
-      }),
-    );
-  }
-  const end = Date.now();
+interface Load {
+  bulkPerSec: number;
+  ingestPerSec: number;
+  windowsBuildMs: number;
+  windowsRollMs: number;
+}
+
+/** Fills the store: connections, the bulk of the records, the windows, the rest through the log writer. */
+async function load(store: Store, connections: { id: string; name: string }[], end: number): Promise<Load> {
   const start = end - SPAN_MS;
   const make = recordMaker(connections, 42);
 
@@ -200,6 +201,42 @@ async function main() {
   if (ENGINE === 'postgres') {
     await sql`vacuum log_user_windows`.execute((store as SqlStore).db);
     await sql`analyze`.execute((store as SqlStore).db);
+  }
+  return { bulkPerSec, ingestPerSec, windowsBuildMs, windowsRollMs };
+}
+
+async function main() {
+  const { store, location, cleanup } = await openBenchStore();
+  let connections: { id: string; name: string }[] = [];
+  let end = Date.now();
+  let loaded: Load | null = null;
+  let records = RECORDS;
+  if (args.reuse === undefined) {
+    for (let i = 0; i < CONNECTIONS; i++) {
+      connections.push(
+        await store.insertConnection({
+          name: `connection-${i}`,
+          keyHash: `bench-${i}`,
+          keyPrefix: `up-${i}`,
+          enabled: true,
+          policy: DEFAULT_POLICY,
+          upstream: null,
+          providerKeyEncrypted: null,
+          managedBy: 'api',
+        }),
+      );
+    }
+    loaded = await load(store, connections, end);
+  } else {
+    // The records end where the load ended: just after the last one.
+    const byNumber = (c: { name: string }) => Number(c.name.replace('connection-', ''));
+    connections = (await store.listConnections()).sort((a, b) => byNumber(a) - byNumber(b));
+    const { rows } = await sql<{
+      last: number | string | null;
+      records: number | string;
+    }>`select max(ts) as last, count(*) as records from logs`.execute((store as SqlStore).db);
+    end = Number(rows[0]?.last ?? end) + 1;
+    records = Number(rows[0]?.records ?? 0);
   }
 
   const app = Fastify();
@@ -251,6 +288,7 @@ async function main() {
   const results: Array<{ name: string; range: string; p50_ms: number; p99_ms: number }> = [];
   console.log(`\n${RUNS} runs each (after one warm-up):   p50 ms   p99 ms`);
   for (const query of queries) {
+    if (args.only !== undefined && !query.name.includes(args.only)) continue;
     const times: number[] = [];
     for (let run = 0; run <= RUNS; run++) {
       const t0 = performance.now();
@@ -275,13 +313,18 @@ async function main() {
   }
   await app.close();
   await store.close();
-  await cleanup();
+  if (args.keep || args.reuse !== undefined) console.log(`\nkept: --engine ${ENGINE} --reuse ${location}`);
+  else await cleanup();
 
   const targets = [
-    {
-      name: `ingest through the log writer >= ${TARGET.ingestPerSec} records/s`,
-      pass: ingestPerSec >= TARGET.ingestPerSec,
-    },
+    ...(loaded
+      ? [
+          {
+            name: `ingest through the log writer >= ${TARGET.ingestPerSec} records/s`,
+            pass: loaded.ingestPerSec >= TARGET.ingestPerSec,
+          },
+        ]
+      : []),
     ...results.flatMap((r) => [
       { name: `${r.name} (${r.range}) p50 < ${TARGET.p50} ms`, pass: r.p50_ms < TARGET.p50 },
       { name: `${r.name} (${r.range}) p99 < ${TARGET.p99} ms`, pass: r.p99_ms < TARGET.p99 },
@@ -289,11 +332,12 @@ async function main() {
   ];
   const report = {
     engine: ENGINE,
-    records: RECORDS,
-    bulkPerSec,
-    ingestPerSec,
-    windowsBuildMs,
-    windowsRollMs,
+    records,
+    // Null when the store was reused: nothing loaded.
+    bulkPerSec: loaded?.bulkPerSec ?? null,
+    ingestPerSec: loaded?.ingestPerSec ?? null,
+    windowsBuildMs: loaded?.windowsBuildMs ?? null,
+    windowsRollMs: loaded?.windowsRollMs ?? null,
     queries: results,
     targets,
   };
