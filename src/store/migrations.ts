@@ -425,6 +425,28 @@ const rollupsByShape: Migration = {
   },
 };
 
+/**
+ * The users table's top lists read the windows in the list's order: an index per order, so
+ * a top list and its bound read a few rows instead of sorting every user of the window. The
+ * one on requests also finds the users whose every record left a window.
+ */
+const userWindowOrders: Migration = {
+  async up(db: Kysely<unknown>) {
+    for (const [name, columns] of [
+      ['cost', ['cost_usd', 'requests']],
+      ['requests', ['requests']],
+      ['errors', ['errors', 'requests']],
+      ['flagged', ['flagged', 'requests']],
+      ['moderated', ['moderated', 'requests']],
+    ] as const)
+      await db.schema
+        .createIndex(`log_user_windows_${name}`)
+        .on('log_user_windows')
+        .columns(['span_hours', ...columns])
+        .execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
@@ -437,6 +459,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009_edge_proxies': edgeProxies,
   '0010_log_filter_indexes': logFilterIndexes,
   '0011_rollups_by_shape': rollupsByShape,
+  '0012_user_window_orders': userWindowOrders,
 };
 
 export const migrationProvider: MigrationProvider = {

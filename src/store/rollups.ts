@@ -13,7 +13,7 @@ const floorTo = (unit: number) => (ts: number) => ts - (((ts % unit) + unit) % u
 export const hourOf = floorTo(HOUR_MS);
 export const dayOf = floorTo(DAY_MS);
 const ceilTo = (unit: number) => (ts: number) => (floorTo(unit)(ts) === ts ? ts : floorTo(unit)(ts) + unit);
-const ceilHour = ceilTo(HOUR_MS);
+export const ceilHour = ceilTo(HOUR_MS);
 const ceilDay = ceilTo(DAY_MS);
 
 /** Key columns a query can group by. */
@@ -216,12 +216,14 @@ function keyConditions(q: AggregateQuery, table: 'logs' | 'rollups') {
   return conditions;
 }
 
-const SUMS_FROM_ROLLUPS = sql`sum(requests) as requests, sum(errors) as errors, sum(flagged) as flagged,
+/** The sums of rollup rows, named as the rollup tables' columns. */
+export const SUMS_FROM_ROLLUPS = sql`sum(requests) as requests, sum(errors) as errors, sum(flagged) as flagged,
   sum(moderated) as moderated, sum(prompt_tokens) as prompt_tokens, sum(completion_tokens) as completion_tokens,
   sum(total_tokens) as total_tokens, sum(cost_usd) as cost_usd, sum(unpriced) as unpriced,
   sum(latency_ms_sum) as latency_ms_sum, max(last_ts) as last_ts`;
 
-const SUMS_FROM_LOGS = sql`count(*) as requests,
+/** The sums of log records, named as the rollup tables' columns. */
+export const SUMS_FROM_LOGS = sql`count(*) as requests,
   sum(case when status >= 400 or error is not null then 1 else 0 end) as errors,
   sum(case when flags <> '[]' then 1 else 0 end) as flagged, sum(moderated) as moderated,
   coalesce(sum(prompt_tokens), 0) as prompt_tokens, coalesce(sum(completion_tokens), 0) as completion_tokens,

@@ -104,9 +104,10 @@ export type LogDayConnectionsTable = Omit<LogDayTotalsTable, 'model' | 'operatio
 export type LogUserHoursTable = Omit<LogRollupsTable, 'model' | 'operation' | 'provider'>;
 
 /**
- * Each end user's sums over the last `spanHours` whole hours before the windows' mark (the
- * setting `user_windows_as_of`), per connection: the users table for the dashboard's ranges
- * (24 h, 7 d, 30 d, 90 d ending now) reads one row per user instead of a row per user and day.
+ * Each end user's sums over about the last `spanHours` hours, per connection: from the whole
+ * hour nearest to `spanHours` before the windows' end (a whole minute) to that end, both in
+ * the setting `user_windows_as_of`. The users table for the dashboard's ranges (24 h, 7 d,
+ * 30 d, 90 d ending now) reads one row per user instead of a row per user and day.
  */
 export interface LogUserWindowsTable extends Omit<LogUserHoursTable, 'hour'> {
   /** 24, 168, 720 or 2160. */

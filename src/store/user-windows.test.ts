@@ -13,6 +13,7 @@ import {
   type AggregateQuery,
   type AggregateRow,
   aggregate,
+  hourOf,
   type Totals,
   type UserSort,
   zeroTotals,
@@ -110,26 +111,31 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])("end users' windows 
     await fc.assert(
       fc.asyncProperty(
         fc.array(recordArb(OLDEST, NOW - 30 * HOUR_MS), { maxLength: 40 }),
+        fc.integer({ min: NOW - 29 * HOUR_MS, max: NOW - 60_000 }),
         fc.array(recordArb(OLDEST, NOW + 3 * HOUR_MS), { maxLength: 40 }),
-        fc.array(recordArb(OLDEST, NOW + 3 * HOUR_MS), { maxLength: 20 }),
+        // Late ones: any time, or the last minutes before the roll (requests that were under way).
+        fc.array(fc.oneof(recordArb(OLDEST, NOW + 3 * HOUR_MS), recordArb(NOW - 120_000, NOW)), { maxLength: 20 }),
         fc.constantFrom(...WINDOW_SPANS_HOURS),
         fc.integer({ min: 0, max: 3 * HOUR_MS }),
         fc.integer({ min: -3 * HOUR_MS, max: 3 * HOUR_MS }),
         fc.constantFrom<UserSort>('costUsd', 'requests', 'errors', 'flagged', 'moderated'),
         fc.integer({ min: 1, max: 4 }),
         fc.constantFrom(undefined, 'conn_a'),
-        async (before, after, late, span, toOffset, fromOffset, by, limit, connectionId) => {
+        async (before, between, after, late, span, toOffset, fromOffset, by, limit, connectionId) => {
           await clearLogs(store);
           await store.insertLogs(before);
           expect(await store.rollUserWindows(NOW - 30 * HOUR_MS)).toMatchObject({ rebuilt: true });
-          await store.insertLogs(after);
-          // 30 hours later: rolled an hour at a time, then records arrive for hours already rolled.
+          // Rolled at some minute in between, then at NOW: what came since added, whole hours taken away.
+          await store.insertLogs(after.slice(0, 20));
+          await store.rollUserWindows(between);
+          await store.insertLogs(after.slice(20));
           expect(await store.rollUserWindows(NOW)).toMatchObject({ rebuilt: false });
+          // Then records arrive for times already rolled.
           await store.insertLogs(late);
           const records = [...before, ...after, ...late];
-          const asOf = NOW - (NOW % HOUR_MS);
-          const to = asOf + toOffset;
-          const from = asOf - span * HOUR_MS + fromOffset;
+          // The windows end at NOW (a whole minute) and start at the whole hour nearest to NOW less their span.
+          const to = NOW + toOffset;
+          const from = hourOf(NOW - span * HOUR_MS + HOUR_MS / 2) + fromOffset;
           const query = { boundaries: [from, to], groupBy: ['endUser', 'connectionId'] as const, withEndUser: true };
           const expected = reference(
             records.filter((r) => connectionId === undefined || r.connectionId === connectionId),
@@ -168,9 +174,9 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])("end users' windows 
     await store.insertLogs(['a', 'b', 'c', 'd', 'e'].map((user, i) => spend(user, 10 - i, asOf - 5 * HOUR_MS)));
     await store.rollUserWindows(NOW);
     // After the window's end: e spends 5 more, 11 in all.
-    await store.insertLogs([spend('e', 5, asOf + 60_000)]);
+    await store.insertLogs([spend('e', 5, NOW + 60_000)]);
     const rows = await windowsQuery({
-      boundaries: [asOf - 24 * HOUR_MS, NOW],
+      boundaries: [asOf - 24 * HOUR_MS, NOW + 120_000],
       groupBy: ['endUser', 'connectionId'],
       withEndUser: true,
       top: { by: 'costUsd', limit: 1 },
@@ -180,7 +186,7 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])("end users' windows 
     expect(best?.costUsd).toBeCloseTo(11, 9);
   });
 
-  it('slid an hour at a time, hold what a rebuild at the same hour holds', async () => {
+  it('slid by minutes and whole hours, hold what a rebuild at the same minute holds', async () => {
     await clearLogs(store);
     const records = fc.sample(recordArb(OLDEST, NOW), { numRuns: 300, seed: 3 });
     await store.insertLogs(records);

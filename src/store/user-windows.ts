@@ -1,21 +1,27 @@
 // The users table for the dashboard's ranges. With many end users, any table of per-user
 // sums per day or hour holds nearly a row per record, and a top list over weeks would sum
 // millions of them. Instead each user's sums over the last 24 hours, 7, 30 and 90 days are
-// kept up to date as windows that slide an hour at a time: a roll adds the hour that ended
-// and takes away the hour that left each window (from the hourly user rollups, which
-// retention keeps), and a record that arrives for an hour already rolled is added by the
-// log writer itself. A range ending now then reads one row per user of the window nearest
-// to it, corrected by the few records between the range's ends and the window's.
+// kept up to date as windows that slide: every minute a roll adds the records since the
+// windows' end (from the log), and once a window's start lies more than half an hour behind
+// where it should be, takes away its oldest hour (from the hourly user rollups, which
+// retention keeps). A record that arrives for a time already rolled is added by the log
+// writer itself. A range ending now then reads one row per user of the window nearest to
+// it, corrected by the few records between the range's ends and the window's: at most half
+// an hour at its start and a minute or two at its end.
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import { HOUR_MS, type LogRecord } from '../domain.js';
+import { z } from 'zod';
+import { HOUR_MS, type LogRecord, requestIdPrefix } from '../domain.js';
 import {
   type AggregateQuery,
   type AggregateRow,
   addTotals,
   byCodePoint,
+  ceilHour,
   hourOf,
   type RollupUpsert,
   SUMMED,
+  SUMS_FROM_LOGS,
+  SUMS_FROM_ROLLUPS,
   sumBy,
   type Totals,
   type UserSort,
@@ -25,12 +31,24 @@ import type { Database, LogUserWindowsTable } from './schema.js';
 
 /** The windows' lengths in hours: the dashboard's ranges. */
 export const WINDOW_SPANS_HOURS = [24, 7 * 24, 30 * 24, 90 * 24] as const;
-/** The setting holding the windows' end (epoch ms of a whole hour; '' before the first roll). */
-export const WINDOWS_AS_OF = 'user_windows_as_of';
+/** The setting holding where the windows start and end (`WindowState` as JSON; '' before the first roll). */
+export const WINDOWS_SETTING = 'user_windows_as_of';
+/** The windows end at a whole minute: a roll sooner than that has nothing to do. */
+const ROLL_STEP_MS = 60_000;
 /** How far a range's ends may lie from a window's for the window to be read and corrected. */
 const MAX_CORRECTION_MS = 3 * HOUR_MS;
-/** A roll further behind than this rebuilds the windows instead of stepping an hour at a time. */
+/** A roll further behind than this rebuilds the windows instead of stepping. */
 const REBUILD_AFTER_MS = 48 * HOUR_MS;
+
+/**
+ * Every window ends at `end`; each starts at a whole hour (its oldest hour is taken away as
+ * a whole, from the hourly user rollups), the one nearest to `end` less its span.
+ */
+const WindowStateSchema = z.object({
+  end: z.number().int(),
+  starts: z.record(z.string(), z.number().int()),
+});
+export type WindowState = z.infer<typeof WindowStateSchema>;
 
 type Dialect = 'sqlite' | 'postgres';
 type Db = Kysely<Database> | Transaction<Database>;
@@ -58,20 +76,27 @@ const SUM_COLUMNS = [
 ] as const;
 const COLUMNS = sql.raw(['span_hours', 'connection_id', 'end_user', ...SUM_COLUMNS, 'last_ts'].join(', '));
 
+/** Where a window of `span` hours ending at `end` starts: the whole hour nearest to `end` less the span. */
+const startFor = (end: number, span: number) => hourOf(end - span * HOUR_MS + HOUR_MS / 2);
+const startOf = (state: WindowState, span: number) => state.starts[String(span)] ?? startFor(state.end, span);
+
 /**
- * The windows' end. Writers read it sharing a lock the roll takes alone (PostgreSQL), so a
- * batch is either in the hourly rollups a roll reads or added to the windows as late.
+ * The windows' state. Writers read it sharing a lock the roll takes alone (PostgreSQL), so a
+ * batch is either in the log a roll reads or added to the windows as late. Anything else
+ * (never rolled, or a format of an earlier version) is null: the next roll rebuilds.
  */
-async function asOfIn(db: Db, dialect: Dialect, lock: 'share' | 'update' | null): Promise<number | null> {
+async function stateIn(db: Db, dialect: Dialect, lock: 'share' | 'update' | null): Promise<WindowState | null> {
   const forLock = dialect === 'postgres' && lock ? sql.raw(` for ${lock}`) : sql``;
   const { rows } = await sql<{
     value: string;
-  }>`select value from settings where key = ${WINDOWS_AS_OF}${forLock}`.execute(db);
+  }>`select value from settings where key = ${WINDOWS_SETTING}${forLock}`.execute(db);
   const value = rows[0]?.value;
-  return value ? Number(value) : null;
+  if (!value) return null;
+  const parsed = WindowStateSchema.safeParse(JSON.parse(value));
+  return parsed.success ? parsed.data : null;
 }
 
-/** Adds records for hours already rolled to the windows that hold them (inside the writer's transaction). */
+/** Adds records for times already rolled to the windows that hold them (inside the writer's transaction). */
 export async function addLateRecords(
   db: Transaction<Database>,
   dialect: Dialect,
@@ -80,11 +105,11 @@ export async function addLateRecords(
 ): Promise<void> {
   const withUser = records.filter((r) => r.endUser !== null);
   if (withUser.length === 0) return;
-  const asOf = await asOfIn(db, dialect, 'share');
-  if (asOf === null) return;
+  const state = await stateIn(db, dialect, 'share');
+  if (state === null) return;
   for (const span of WINDOW_SPANS_HOURS) {
-    const from = asOf - span * HOUR_MS;
-    const late = withUser.filter((r) => r.ts >= from && r.ts < asOf);
+    const from = startOf(state, span);
+    const late = withUser.filter((r) => r.ts >= from && r.ts < state.end);
     if (late.length === 0) continue;
     const rows = sumBy(
       late,
@@ -99,8 +124,32 @@ export async function addLateRecords(
   }
 }
 
-/** Adds (or, with sign -1, takes away) the sums of the selected user rows to a window. */
-async function addToWindow(db: Db, span: number, sign: 1 | -1, select: RawBuilder<unknown>): Promise<void> {
+/**
+ * Each end user's sums (per connection) over [from, to): whole hours from the hourly user
+ * rollups, the partial hours at the edges from the log.
+ */
+function userSums(from: number, to: number): RawBuilder<unknown> {
+  const fromLog = (a: number, b: number) =>
+    sql`select coalesce(connection_id, '') as connection_id, end_user, ${SUMS_FROM_LOGS} from logs
+      where ts >= ${a} and ts < ${b} and id >= ${requestIdPrefix(a)} and id < ${requestIdPrefix(b)}
+      and end_user is not null group by connection_id, end_user`;
+  const [firstHour, lastHour] = [ceilHour(from), hourOf(to)];
+  const parts =
+    firstHour < lastHour
+      ? [
+          sql`select connection_id, end_user, ${sql.raw(SUM_COLUMNS.join(', '))}, last_ts from log_user_hours
+            where hour >= ${firstHour} and hour < ${lastHour} and end_user <> ''`,
+          ...(from < firstHour ? [fromLog(from, firstHour)] : []),
+          ...(lastHour < to ? [fromLog(lastHour, to)] : []),
+        ]
+      : [fromLog(from, to)];
+  return sql`select connection_id, end_user, ${SUMS_FROM_ROLLUPS} from (${sql.join(parts, sql` union all `)}) as parts
+    group by connection_id, end_user`;
+}
+
+/** Adds (or, with sign -1, takes away) each user's sums over [from, to) to a window. */
+async function addToWindow(db: Db, span: number, sign: 1 | -1, [from, to]: [number, number]): Promise<void> {
+  if (from >= to) return;
   const sums = sql.raw(SUM_COLUMNS.map((c) => (sign === 1 ? c : `-${c}`)).join(', '));
   const updates = sql.raw(
     [
@@ -111,52 +160,44 @@ async function addToWindow(db: Db, span: number, sign: 1 | -1, select: RawBuilde
   // A row taken away leaves the latest time alone: what stays is newer than what left.
   const lastTs = sql.raw(sign === 1 ? 'last_ts' : '0');
   await sql`insert into log_user_windows (${COLUMNS})
-    select ${span}, connection_id, end_user, ${sums}, ${lastTs} from (${select}) as source where true
+    select ${span}, connection_id, end_user, ${sums}, ${lastTs} from (${userSums(from, to)}) as source where true
     on conflict (span_hours, end_user, connection_id) do update set ${updates}`.execute(db);
-}
-
-const userRows = (from: number, to: number) =>
-  sql`select connection_id, end_user, ${sql.raw(SUM_COLUMNS.join(', '))}, last_ts from log_user_hours
-    where hour >= ${from} and hour < ${to} and end_user <> ''`;
-
-/** Every window summed anew from the hourly user rollups, ending at `asOf`. */
-async function rebuild(db: Db, asOf: number): Promise<void> {
-  await sql`delete from log_user_windows`.execute(db);
-  const sums = sql.raw(SUM_COLUMNS.map((c) => `sum(${c})`).join(', '));
-  for (const span of WINDOW_SPANS_HOURS)
-    await sql`insert into log_user_windows (${COLUMNS})
-      select ${span}, connection_id, end_user, ${sums}, max(last_ts) from (${userRows(asOf - span * HOUR_MS, asOf)}) as hours
-      group by connection_id, end_user`.execute(db);
+  // Users whose every record left the window (found through the index on requests).
+  if (sign === -1) await sql`delete from log_user_windows where span_hours = ${span} and requests <= 0`.execute(db);
 }
 
 /**
- * Slides the windows to end at the start of `now`'s hour: an hour at a time (added where it
- * ended, taken away where it left each window), or rebuilt when far behind or never built.
- * Returns the new end, or null when the windows already end there.
+ * Slides the windows to end at `now`'s minute: adds what came since their end, and takes
+ * away each window's oldest hours while its start lies more than half an hour behind; or
+ * rebuilds them when far behind or never built. Returns the new end, or null when the
+ * windows already end there.
  */
 export async function rollUserWindows(
   db: Kysely<Database>,
   dialect: Dialect,
   now: number,
 ): Promise<{ asOf: number; rebuilt: boolean } | null> {
-  const target = hourOf(now);
+  const end = now - (now % ROLL_STEP_MS);
   return db.transaction().execute(async (trx) => {
     // SQLite: a write first, so the transaction holds the write lock from its start.
-    if (dialect === 'sqlite') await sql`update settings set value = value where key = ${WINDOWS_AS_OF}`.execute(trx);
-    const asOf = await asOfIn(trx, dialect, 'update');
-    if (asOf !== null && asOf >= target) return null;
-    const rebuilt = asOf === null || target - asOf > REBUILD_AFTER_MS;
-    if (asOf === null || rebuilt) await rebuild(trx, target);
-    else
-      for (let hour = asOf; hour < target; hour += HOUR_MS)
-        for (const span of WINDOW_SPANS_HOURS) {
-          await addToWindow(trx, span, 1, userRows(hour, hour + HOUR_MS));
-          const left = hour - span * HOUR_MS;
-          await addToWindow(trx, span, -1, userRows(left, left + HOUR_MS));
-        }
-    await sql`delete from log_user_windows where requests <= 0`.execute(trx);
-    await sql`update settings set value = ${String(target)} where key = ${WINDOWS_AS_OF}`.execute(trx);
-    return { asOf: target, rebuilt };
+    if (dialect === 'sqlite') await sql`update settings set value = value where key = ${WINDOWS_SETTING}`.execute(trx);
+    const state = await stateIn(trx, dialect, 'update');
+    if (state !== null && state.end >= end) return null;
+    const rebuilt = state === null || end - state.end > REBUILD_AFTER_MS;
+    const starts: Record<string, number> = {};
+    if (rebuilt) await sql`delete from log_user_windows`.execute(trx);
+    for (const span of WINDOW_SPANS_HOURS) {
+      const start = startFor(end, span);
+      starts[String(span)] = start;
+      if (state === null || rebuilt) await addToWindow(trx, span, 1, [start, end]);
+      else {
+        await addToWindow(trx, span, 1, [state.end, end]);
+        await addToWindow(trx, span, -1, [startOf(state, span), start]);
+      }
+    }
+    const next: WindowState = { end, starts };
+    await sql`update settings set value = ${JSON.stringify(next)} where key = ${WINDOWS_SETTING}`.execute(trx);
+    return { asOf: end, rebuilt };
   });
 }
 
@@ -184,14 +225,14 @@ export async function userWindowsAggregate(
   const groups = new Set(q.groupBy);
   if (q.boundaries.length !== 2 || from === undefined || to === undefined) return null;
   if (!q.withEndUser || groups.size !== 2 || !groups.has('endUser') || !groups.has('connectionId')) return null;
-  const asOf = await asOfIn(db, dialect, null);
+  const state = await stateIn(db, dialect, null);
   // A range ending before the windows would need records taken away at its end, and the latest time with them.
-  if (asOf === null || to < asOf || to - asOf > MAX_CORRECTION_MS) return null;
-  const span = WINDOW_SPANS_HOURS.find((s) => Math.abs(from - (asOf - s * HOUR_MS)) <= MAX_CORRECTION_MS);
+  if (state === null || to < state.end || to - state.end > MAX_CORRECTION_MS) return null;
+  const span = WINDOW_SPANS_HOURS.find((s) => Math.abs(from - startOf(state, s)) <= MAX_CORRECTION_MS);
   if (span === undefined) return null;
-  const start = asOf - span * HOUR_MS;
+  const start = startOf(state, span);
 
-  const corrections: Array<{ range: [number, number]; sign: 1 | -1 }> = [{ range: [asOf, to], sign: 1 }];
+  const corrections: Array<{ range: [number, number]; sign: 1 | -1 }> = [{ range: [state.end, to], sign: 1 }];
   if (from < start) corrections.push({ range: [from, start], sign: 1 });
   else corrections.push({ range: [start, from], sign: -1 });
   const deltas = new Map<string, WindowRow>();

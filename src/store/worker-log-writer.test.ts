@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { hourOf } from './rollups.js';
 import { openStore, type SqlStore } from './sql-store.js';
 import { startWorkerLogWriter } from './worker-log-writer.js';
 
@@ -33,15 +32,18 @@ describe('worker log writer', () => {
     await store.close();
   });
 
-  it("slides the end users' windows to the current hour when it starts, and the users table reads them", async () => {
+  it("slides the end users' windows to the current minute when it starts, and the users table reads them", async () => {
     const store = await migratedStore();
-    const earlier = Date.now() - 2 * 3_600_000;
+    const started = Date.now();
+    const earlier = started - 2 * 3_600_000;
     const records = [logRecord({ ts: earlier, endUser: 'u1' }), logRecord({ ts: earlier + 1, endUser: 'u2' })];
     await store.insertLogs(records);
     const writer = await startWorkerLogWriter({ store: { dataDir } });
     await writer.drain();
-    const asOf = Number(await store.getSetting('user_windows_as_of'));
-    expect(asOf).toBe(hourOf(Date.now()));
+    const { end } = JSON.parse((await store.getSetting('user_windows_as_of')) ?? '{}') as { end: number };
+    expect(end % 60_000).toBe(0);
+    expect(end).toBeGreaterThan(started - 60_000);
+    expect(end).toBeLessThanOrEqual(Date.now());
     const windows = await store.db.selectFrom('logUserWindows').select(['spanHours', 'endUser']).execute();
     expect(
       windows
