@@ -151,9 +151,22 @@ describe('log writer on PostgreSQL, two batches at a time', () => {
   const target = postgresStoreTarget();
   afterEach(() => target.cleanup());
 
-  it('writes every record once, with rollups equal to their sum, and no batch fails on a lock', async () => {
+  it('writes two batches at once, every record once, with rollups equal to their sum, and no batch fails on a lock', async () => {
     const store = await target.open();
-    const writer = createLogWriter(store, { batchSize: 500, concurrency: 2, flushIntervalMs: 0 });
+    // The real store, counting how many batches it is writing at once.
+    let writing = 0;
+    let mostAtOnce = 0;
+    const counted = {
+      insertLogs: async (batch: readonly LogRecord[]) => {
+        mostAtOnce = Math.max(mostAtOnce, ++writing);
+        try {
+          await store.insertLogs(batch);
+        } finally {
+          writing--;
+        }
+      },
+    };
+    const writer = createLogWriter(counted, { batchSize: 500, concurrency: 2, flushIntervalMs: 0 });
     const hour = Date.UTC(2026, 5, 1, 10);
     // Few keys, so concurrent batches add to the same rollup rows all the time.
     const records = Array.from({ length: 6_000 }, (_, i) =>
@@ -167,6 +180,7 @@ describe('log writer on PostgreSQL, two batches at a time', () => {
     for (const record of records) writer.enqueue(record);
     await writer.drain();
     expect(writer.stats).toMatchObject({ written: 6_000, failed: 0, dropped: 0 });
+    expect(mostAtOnce).toBe(2);
     const rows = await store.aggregateLogs({ boundaries: [hour, hour + 3 * 3_600_000], groupBy: ['connectionId'] });
     expect(Object.fromEntries(rows.map((r) => [r.keys.connectionId, r.requests]))).toEqual({
       conn_0: 2_000,

@@ -69,7 +69,8 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
   };
 
   let queue: LogRecord[] = [];
-  let inFlight: Promise<void> | null = null;
+  /** The writers at work, at most `concurrency`; each writes batches until the queue is empty. */
+  const writers = new Set<Promise<void>>();
   let timer: NodeJS.Timeout | null = null;
   let retry: NodeJS.Timeout | null = null;
   let closed = false;
@@ -147,7 +148,10 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
     }
   }
 
-  /** Writes batches until the queue is empty, at most `concurrency` at a time. */
+  /**
+   * Writes batches until the queue is empty, at most `concurrency` at a time: another writer
+   * starts whenever a full batch waits and fewer are at work.
+   */
   function flush(): Promise<void> {
     if (timer) {
       clearTimeout(timer);
@@ -161,16 +165,15 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
         await write(batch);
       }
     };
-    inFlight ??= Promise.all(Array.from({ length: concurrency }, writing))
-      .then(() => {})
-      .finally(() => {
-        inFlight = null;
-      });
-    return inFlight;
+    while (writers.size < concurrency && queue.length > 0) {
+      const writer: Promise<void> = writing().finally(() => writers.delete(writer));
+      writers.add(writer);
+    }
+    return Promise.all(writers).then(() => {});
   }
 
   function schedule(): void {
-    if (timer || inFlight) return;
+    if (timer || writers.size > 0) return;
     timer = setTimeout(flush, flushIntervalMs);
     timer.unref();
   }
@@ -190,7 +193,7 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
       return true;
     },
     async drain() {
-      while (queue.length > 0 || inFlight) await (inFlight ?? flush());
+      while (queue.length > 0 || writers.size > 0) await flush();
     },
     async close() {
       closed = true;
