@@ -286,6 +286,7 @@ async function main() {
     add('logs page, provider', '/api/logs?provider=gemini&limit=50');
     add('logs page, flag', '/api/logs?flag=policy_wordlists&limit=50');
     add('logs page, errors', '/api/logs?error=true&limit=50');
+    add('alerts', '/api/alerts');
     add('alerts, one connection', `/api/alerts?connection=${one}`);
   }
 
