@@ -165,3 +165,6 @@ export interface EdgeToken {
  */
 export const requestIdPrefix = (ts: number): string =>
   `req_${Math.max(0, Math.trunc(ts)).toString(36).padStart(9, '0')}`;
+
+/** The time a record id begins with: what `requestIdPrefix` wrote. */
+export const requestIdTime = (id: string): number => Number.parseInt(id.slice(4, 13), 36);

@@ -9,9 +9,9 @@ import { isTimeZone } from '../policy-settings.js';
 import {
   type AggregateRow,
   addTotals,
-  byCodePoint,
   type GroupKey,
   type Totals,
+  topOrder,
   type UserSort,
   zeroTotals,
 } from '../store/rollups.js';
@@ -256,15 +256,9 @@ export async function statsRoutes(app: FastifyInstance, store: Store): Promise<v
       }),
       store.connectionNames(),
     ]);
-    // The order the store's `top` promises (ties by code point, as the databases compare).
+    // The order the store's `top` promises.
     const data = rows
-      .sort(
-        (a, b) =>
-          b[by] - a[by] ||
-          b.requests - a.requests ||
-          byCodePoint(a.keys.endUser ?? '', b.keys.endUser ?? '') ||
-          byCodePoint(a.keys.connectionId ?? '', b.keys.connectionId ?? ''),
-      )
+      .sort(topOrder(by, (row) => row.keys))
       .slice(0, query.limit)
       .map((row) => ({
         user: row.keys.endUser ?? '',

@@ -30,7 +30,7 @@ export interface SpoolAt {
   maxBytes: number;
 }
 
-/** How often the end users' windows are slid to the current hour (a roll with nothing to do is one read). */
+/** How often the end users' windows are slid to the current minute (tens of milliseconds at 10 M records). */
 const ROLL_EVERY_MS = 60_000;
 
 const port = parentPort;

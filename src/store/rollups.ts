@@ -5,7 +5,7 @@
 // from whole days where a bucket holds whole UTC days, whole hours around them, and the
 // raw records only for the partial hours at the edges (or where a bucket boundary cuts an
 // hour, as in zones whose offset is not whole hours).
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type SqlBool, sql } from 'kysely';
 import { DAY_MS, HOUR_MS, type LogRecord, requestIdPrefix } from '../domain.js';
 import type { Database, LogRollupsTable } from './schema.js';
 
@@ -13,7 +13,7 @@ const floorTo = (unit: number) => (ts: number) => ts - (((ts % unit) + unit) % u
 export const hourOf = floorTo(HOUR_MS);
 export const dayOf = floorTo(DAY_MS);
 const ceilTo = (unit: number) => (ts: number) => (floorTo(unit)(ts) === ts ? ts : floorTo(unit)(ts) + unit);
-export const ceilHour = ceilTo(HOUR_MS);
+const ceilHour = ceilTo(HOUR_MS);
 const ceilDay = ceilTo(DAY_MS);
 
 /** Key columns a query can group by. */
@@ -45,7 +45,21 @@ export interface UserTop {
 }
 
 /** Strings in code-point order, as both databases compare them in a top list's order (see `UserTop`). */
-export const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A top list's order (see `UserTop`), for rows whose end user and connection `keysOf` gives (none sorts as ''). */
+export const topOrder =
+  <Row extends Totals>(by: UserSort, keysOf: (row: Row) => { endUser?: string | null; connectionId?: string | null }) =>
+  (a: Row, b: Row): number => {
+    const x = keysOf(a);
+    const y = keysOf(b);
+    return (
+      b[by] - a[by] ||
+      b.requests - a.requests ||
+      byCodePoint(x.endUser ?? '', y.endUser ?? '') ||
+      byCodePoint(x.connectionId ?? '', y.connectionId ?? '')
+    );
+  };
 
 /** The sums a rollup row holds, without its key. */
 export type Totals = Omit<LogRollupsTable, 'hour' | 'connectionId' | 'model' | 'operation' | 'provider' | 'endUser'>;
@@ -280,6 +294,10 @@ type Span = [number, number];
 
 const RAW_SPANS_PER_QUERY = 200;
 
+/** Log records of [a, b): by time and, since ids begin with their time, by id, so the id indexes narrow it. */
+export const inSpan = (a: number, b: number) =>
+  sql<SqlBool>`ts >= ${a} and ts < ${b} and id >= ${requestIdPrefix(a)} and id < ${requestIdPrefix(b)}`;
+
 /** Where a query's sums come from: whole UTC days, whole hours, and the raw records of partial hours. */
 interface Plan {
   days: Span[];
@@ -300,7 +318,7 @@ function push(spans: Span[], [a, b]: Span): void {
  * whole hours around them, and the partial hours at its edges. Every whole day or hour lies
  * inside one bucket, so a row read per day or hour belongs to the bucket of its start.
  */
-function planOf(boundaries: readonly number[], daily: boolean): Plan {
+export function planOf(boundaries: readonly number[], daily: boolean): Plan {
   const plan: Plan = { days: [], hours: [], raw: [] };
   for (let i = 0; i + 1 < boundaries.length; i++) {
     const a = boundaries[i] as number;
@@ -419,7 +437,7 @@ export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promis
         sql`when ts < ${b} then ${bucketOf(boundaries, b - 1)}`,
       ];
       return sql`select case ${sql.join(whens, sql` `)} end as bucket, logs.* from logs
-        where ts >= ${a} and ts < ${b} and id >= ${requestIdPrefix(a)} and id < ${requestIdPrefix(b)}${where(keyConditions(q, 'logs'))}`;
+        where ${inSpan(a, b)}${where(keyConditions(q, 'logs'))}`;
     });
     const { rows } = await sql<SumRow>`select bucket${keySelect}, ${SUMS_FROM_LOGS} from (
         ${sql.join(spans, sql` union all `)}

@@ -29,6 +29,7 @@ import {
   type Operation,
   type ProviderUpstream,
   requestIdPrefix,
+  requestIdTime,
   type UpstreamAttempt,
   type UpstreamTarget,
 } from '../domain.js';
@@ -804,14 +805,14 @@ export class SqlStore implements Store {
     const bounds = { oldest: (await end('asc'))?.id, newest: (await end('desc'))?.id };
     if (!bounds.oldest || !bounds.newest) return [];
     const newest = Math.min(
-      idTime(bounds.newest),
+      requestIdTime(bounds.newest),
       filter.to === undefined ? Number.POSITIVE_INFINITY : filter.to - 1,
-      page.cursor ? idTime(decodeCursor(page.cursor)) : Number.POSITIVE_INFINITY,
+      page.cursor ? requestIdTime(decodeCursor(page.cursor)) : Number.POSITIVE_INFINITY,
     );
     const oldest = Math.max(
-      idTime(bounds.oldest),
+      requestIdTime(bounds.oldest),
       filter.from ?? Number.NEGATIVE_INFINITY,
-      page.since ? idTime(page.since) : Number.NEGATIVE_INFINITY,
+      page.since ? requestIdTime(page.since) : Number.NEGATIVE_INFINITY,
     );
     // Ids that do not begin with a time (none the gateway makes): the plain query, whatever it costs.
     if (!Number.isFinite(newest) || !Number.isFinite(oldest)) return select().limit(wanted).execute();
@@ -830,6 +831,3 @@ export class SqlStore implements Store {
 
 /** A record's UTC day as the end users' index has it (written the same way, so both databases use the index). */
 const LOG_DAY = sql.raw('ts / 86400000');
-
-/** The time a record id begins with (see `requestIdPrefix`). */
-const idTime = (id: string) => Number.parseInt(id.slice(4, 13), 36);

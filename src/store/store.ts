@@ -153,7 +153,7 @@ export interface Store {
   aggregateLogs(query: AggregateQuery): Promise<AggregateRow[]>;
   /**
    * Slides the end users' windows (the users table for the dashboard's ranges) to `now`'s
-   * hour; null when they end there already. Run by the log worker, on one replica at a time.
+   * minute; null when they end there already. Run by the log worker, on one replica at a time.
    */
   rollUserWindows(now: number): Promise<{ asOf: number; rebuilt: boolean } | null>;
   /** Deletes records (and refusal counts) older than `before` (epoch ms), rollups untouched; returns how many records. */

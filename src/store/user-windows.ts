@@ -10,20 +10,21 @@
 // an hour at its start and a minute or two at its end.
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { z } from 'zod';
-import { HOUR_MS, type LogRecord, requestIdPrefix } from '../domain.js';
+import { HOUR_MS, type LogRecord } from '../domain.js';
 import {
   type AggregateQuery,
   type AggregateRow,
   addTotals,
-  byCodePoint,
-  ceilHour,
   hourOf,
+  inSpan,
+  planOf,
   type RollupUpsert,
   SUMMED,
   SUMS_FROM_LOGS,
   SUMS_FROM_ROLLUPS,
   sumBy,
   type Totals,
+  topOrder,
   type UserSort,
   zeroTotals,
 } from './rollups.js';
@@ -129,20 +130,17 @@ export async function addLateRecords(
  * rollups, the partial hours at the edges from the log.
  */
 function userSums(from: number, to: number): RawBuilder<unknown> {
-  const fromLog = (a: number, b: number) =>
-    sql`select coalesce(connection_id, '') as connection_id, end_user, ${SUMS_FROM_LOGS} from logs
-      where ts >= ${a} and ts < ${b} and id >= ${requestIdPrefix(a)} and id < ${requestIdPrefix(b)}
-      and end_user is not null group by connection_id, end_user`;
-  const [firstHour, lastHour] = [ceilHour(from), hourOf(to)];
-  const parts =
-    firstHour < lastHour
-      ? [
-          sql`select connection_id, end_user, ${sql.raw(SUM_COLUMNS.join(', '))}, last_ts from log_user_hours
-            where hour >= ${firstHour} and hour < ${lastHour} and end_user <> ''`,
-          ...(from < firstHour ? [fromLog(from, firstHour)] : []),
-          ...(lastHour < to ? [fromLog(lastHour, to)] : []),
-        ]
-      : [fromLog(from, to)];
+  const { hours, raw } = planOf([from, to], false);
+  const parts = [
+    ...hours.map(
+      ([a, b]) => sql`select connection_id, end_user, ${sql.raw(SUM_COLUMNS.join(', '))}, last_ts from log_user_hours
+        where hour >= ${a} and hour < ${b} and end_user <> ''`,
+    ),
+    ...raw.map(
+      ([a, b]) => sql`select coalesce(connection_id, '') as connection_id, end_user, ${SUMS_FROM_LOGS} from logs
+        where ${inSpan(a, b)} and end_user is not null group by connection_id, end_user`,
+    ),
+  ];
   return sql`select connection_id, end_user, ${SUMS_FROM_ROLLUPS} from (${sql.join(parts, sql` union all `)}) as parts
     group by connection_id, end_user`;
 }
@@ -287,13 +285,7 @@ export async function userWindowsAggregate(
     const corrected = first.rows
       .map((row) => exactOf(userKey(row.connectionId, row.endUser), row))
       .filter((row): row is WindowRow => row !== undefined)
-      .sort(
-        (a, b) =>
-          b[by] - a[by] ||
-          b.requests - a.requests ||
-          byCodePoint(a.endUser, b.endUser) ||
-          byCodePoint(a.connectionId, b.connectionId),
-      );
+      .sort(topOrder(by, (row) => row));
     const last = corrected[limit - 1];
     if (!last) keep((await select([], sql``)).rows);
     else {
