@@ -150,7 +150,7 @@ export function createLogWriter(store: Pick<Store, 'insertLogs'>, options: LogWr
 
   /**
    * Writes batches until the queue is empty, at most `concurrency` at a time: another writer
-   * starts whenever a full batch waits and fewer are at work.
+   * starts whenever records wait and fewer are at work.
    */
   function flush(): Promise<void> {
     if (timer) {
