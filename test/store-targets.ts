@@ -70,6 +70,9 @@ export async function clearLogs(store: SqlStore): Promise<void> {
     'log_day_overall',
     'log_user_hours',
     'log_user_windows',
+    'log_alert_hours',
+    'log_alert_days',
+    'log_error_runs',
   ]) {
     await sql`delete from ${sql.table(table)}`.execute(store.db);
   }

@@ -2,7 +2,8 @@
 // models without a known price.
 import { describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { BURST_GAP_MS, computeAlerts } from './alerts.js';
+import { BURST_GAP_MS } from '../store/alert-rollups.js';
+import { computeAlerts } from './alerts.js';
 
 const T0 = Date.parse('2026-01-01T10:00:00Z');
 const blockedFlag = { type: 'policy_enforce_user_ids', description: 'Config set to block requests without user field' };

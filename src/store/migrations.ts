@@ -8,6 +8,9 @@ import {
   type SqlBool,
   sql,
 } from 'kysely';
+import { fillAlertRollups } from './alert-rollups.js';
+import { ERRORS_ONLY, FLAGGED_ONLY, UNPRICED_ONLY } from './rollups.js';
+import type { Database } from './schema.js';
 
 /** 64-bit integer for epoch milliseconds: SQLite's INTEGER is already 64-bit. */
 const bigint = 'bigint' as const;
@@ -275,11 +278,6 @@ const edgeProxies: Migration = {
   },
 };
 
-/** The Logs filters by operation or provider, errors only, a flag, or no price (alerts): each reads its newest rows from an index. */
-export const ERRORS_ONLY = sql<SqlBool>`(status >= 400 or error is not null)`;
-export const FLAGGED_ONLY = sql<SqlBool>`flags <> '[]'`;
-export const UNPRICED_ONLY = sql<SqlBool>`cost_usd is null`;
-
 /**
  * Issue 16: an index for each Logs filter that had none, so a page is the newest rows of
  * an index instead of a scan of the range. Errors (2 % of records), flagged records (5 %)
@@ -447,6 +445,52 @@ const userWindowOrders: Migration = {
   },
 };
 
+/** The columns of records summed as an alert reports them (schema.ts `AlertSums`). */
+const withAlertSums = <T extends string, C extends string>(table: CreateTableBuilder<T, C>) =>
+  table
+    .addColumn('connection_id', 'text', (col) => col.notNull())
+    .addColumn('subject', 'text', (col) => col.notNull())
+    .addColumn('count', 'integer', (col) => col.notNull())
+    .addColumn('first_ts', bigint, (col) => col.notNull())
+    .addColumn('last_ts', bigint, (col) => col.notNull())
+    .addColumn('connection_name', 'text')
+    .addColumn('detail', 'text');
+
+/**
+ * Issue 16: the rollups alerts read (alert-rollups.ts) — blocked and unpriced records per
+ * hour and per UTC day, and each connection's runs of upstream errors, the bursts among
+ * them (runs of 3 errors or more, BURST_MIN_ERRORS) in an index of their own — filled from
+ * the log's errors and unpriced records.
+ */
+const alertRollups: Migration = {
+  async up(db: Kysely<unknown>) {
+    for (const [table, unit] of [
+      ['log_alert_hours', 'hour'],
+      ['log_alert_days', 'day'],
+    ] as const)
+      await db.schema
+        .createTable(table)
+        .addColumn(unit, bigint, (col) => col.notNull())
+        .addColumn('kind', 'text', (col) => col.notNull())
+        .$call(withAlertSums)
+        .addPrimaryKeyConstraint(`${table}_pk`, [unit, 'kind', 'connection_id', 'subject'])
+        .execute();
+    // Runs of one connection never overlap: their ends are distinct.
+    await db.schema
+      .createTable('log_error_runs')
+      .$call(withAlertSums)
+      .addPrimaryKeyConstraint('log_error_runs_pk', ['connection_id', 'last_ts'])
+      .execute();
+    await db.schema
+      .createIndex('log_error_runs_bursts')
+      .on('log_error_runs')
+      .column('last_ts')
+      .where(sql<SqlBool>`count >= 3`)
+      .execute();
+    await fillAlertRollups(db as Kysely<Database>);
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
@@ -460,6 +504,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0010_log_filter_indexes': logFilterIndexes,
   '0011_rollups_by_shape': rollupsByShape,
   '0012_user_window_orders': userWindowOrders,
+  '0013_alert_rollups': alertRollups,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -178,6 +178,12 @@ describe.each(targets)('rollups on $name', (target) => {
       await sql`drop index ${sql.id(index)}`.execute(store.db);
   };
 
+  /** Undoes migration 0013: the alert rollups. */
+  const undoAlertRollups = async () => {
+    for (const table of ['log_alert_hours', 'log_alert_days', 'log_error_runs'])
+      await sql`drop table ${sql.table(table)}`.execute(store.db);
+  };
+
   /** Undoes migration 0011: the per-user hourly rollups with every key again, the tables shaped by query gone. */
   const undoRollupsByShape = async () => {
     for (const table of [
@@ -303,6 +309,7 @@ describe.each(targets)('rollups on $name', (target) => {
     await store.insertLogs(records);
     // Back to the schema before 0004, with the hourly rollups already holding the records:
     // the tables of 0004 and of every later migration go.
+    await undoAlertRollups();
     await undoRollupsByShape();
     for (const table of ['log_user_days', 'refusals', 'revoked_sessions', 'edge_tokens'])
       await sql`drop table ${sql.table(table)}`.execute(store.db);
@@ -328,6 +335,7 @@ describe.each(targets)('rollups on $name', (target) => {
       logRecord({ ts: hour + 5, connectionId: 'conn_c', model: 'claude', provider: 'anthropic', costUsd: 16 }),
     ];
     await store.insertLogs(records);
+    await undoAlertRollups();
     await undoRollupsByShape();
     await sql`delete from logs where connection_id = 'conn_c'`.execute(store.db);
     await rollupsWithoutProvider();

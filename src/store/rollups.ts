@@ -294,6 +294,15 @@ type Span = [number, number];
 
 const RAW_SPANS_PER_QUERY = 200;
 
+/**
+ * The Logs filters by errors only, a flag, or no price (alerts), as the partial indexes for
+ * them (migration 0010) were made: queries repeat them literally so both databases see
+ * that the index covers them.
+ */
+export const ERRORS_ONLY = sql<SqlBool>`(status >= 400 or error is not null)`;
+export const FLAGGED_ONLY = sql<SqlBool>`flags <> '[]'`;
+export const UNPRICED_ONLY = sql<SqlBool>`cost_usd is null`;
+
 /** Log records of [a, b): by time and, since ids begin with their time, by id, so the id indexes narrow it. */
 export const inSpan = (a: number, b: number) =>
   sql<SqlBool>`ts >= ${a} and ts < ${b} and id >= ${requestIdPrefix(a)} and id < ${requestIdPrefix(b)}`;

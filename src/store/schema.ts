@@ -114,6 +114,35 @@ export interface LogUserWindowsTable extends Omit<LogUserHoursTable, 'hour'> {
   spanHours: number;
 }
 
+/**
+ * Records summed as an alert reports them (see alert-rollups.ts): blocked requests of one
+ * flag type, unpriced successes of one model, or a run of upstream errors; per connection
+ * ('' = none). The name and detail are the latest record's.
+ */
+export interface AlertSums {
+  connectionId: string;
+  /** The flag type, the model, or the statuses seen ("500, 502"). */
+  subject: string;
+  count: number;
+  firstTs: number;
+  lastTs: number;
+  connectionName: string | null;
+  /** The flag's description, or the run's last error; null for unpriced. */
+  detail: string | null;
+}
+
+/** One hour's blocked (kind 'blocked') and unpriced ('unpriced') records of a connection and subject. */
+export interface LogAlertHoursTable extends AlertSums {
+  hour: number;
+  kind: string;
+}
+
+/** The same per UTC day: long ranges read these. */
+export interface LogAlertDaysTable extends AlertSums {
+  day: number;
+  kind: string;
+}
+
 /** Requests refused before a connection was known, counted per minute, IP, source and status. */
 export interface RefusalsTable {
   /** Start of the minute, epoch ms. */
@@ -158,6 +187,10 @@ export interface Database {
   logDayConnections: LogDayConnectionsTable;
   logUserHours: LogUserHoursTable;
   logUserWindows: LogUserWindowsTable;
+  logAlertHours: LogAlertHoursTable;
+  logAlertDays: LogAlertDaysTable;
+  /** A connection's upstream errors (5xx), each no more than BURST_GAP_MS after the one before. */
+  logErrorRuns: AlertSums;
   refusals: RefusalsTable;
   revokedSessions: RevokedSessionsTable;
   edgeTokens: EdgeTokensTable;

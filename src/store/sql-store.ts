@@ -34,12 +34,23 @@ import {
   type UpstreamTarget,
 } from '../domain.js';
 import { readStoredPolicy } from '../policy-settings.js';
-import { ERRORS_ONLY, FLAGGED_ONLY, migrationProvider, UNPRICED_ONLY } from './migrations.js';
+import { addAlertRollups, BURST_MIN_ERRORS, queryAlertGroups } from './alert-rollups.js';
+import { migrationProvider } from './migrations.js';
 import { PostgresBulk } from './postgres-bulk.js';
-import { type AggregateQuery, type AggregateRow, addRollups, aggregate, type RollupUpsert, SUMMED } from './rollups.js';
+import {
+  type AggregateQuery,
+  type AggregateRow,
+  addRollups,
+  aggregate,
+  ERRORS_ONLY,
+  FLAGGED_ONLY,
+  type RollupUpsert,
+  SUMMED,
+  UNPRICED_ONLY,
+} from './rollups.js';
 import type { AutoRepliesTable, ConnectionsTable, Database, EdgeTokensTable, LogsTable } from './schema.js';
 import type {
-  AlertRecord,
+  AlertGroup,
   AutoReplyPatch,
   ConnectionPatch,
   LogFilter,
@@ -627,6 +638,7 @@ export class SqlStore implements Store {
         counted = inserted.size === batch.length ? [...batch] : batch.filter((record) => inserted.has(record.id));
         upsert = this.writes.upsert(trx);
       }
+      await addAlertRollups(trx, counted, this.dialect === 'postgres');
       await addRollups(upsert, counted);
       await addLateRecords(trx, this.dialect, upsert, counted);
     });
@@ -659,6 +671,13 @@ export class SqlStore implements Store {
       const deleted = Number(result.numDeletedRows);
       total += deleted;
       if (deleted < RETENTION_CHUNK) break;
+    }
+    // Runs of upstream errors too short to be a burst, over before the cut: alerts never need them again.
+    for (;;) {
+      const { numAffectedRows } = await sql`delete from log_error_runs where (connection_id, last_ts) in
+        (select connection_id, last_ts from log_error_runs
+          where last_ts < ${before} and count < ${BURST_MIN_ERRORS} limit ${RETENTION_CHUNK})`.execute(this.db);
+      if (Number(numAffectedRows ?? 0) < RETENTION_CHUNK) break;
     }
     await this.db.deleteFrom('refusals').where('minute', '<', before).execute();
     return total;
@@ -765,26 +784,8 @@ export class SqlStore implements Store {
     return { records, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
   }
 
-  async queryAlertRecords(filter: LogFilter, limit: number): Promise<AlertRecord[]> {
-    const rows = await this.db
-      .selectFrom('logs')
-      .select([
-        'id',
-        'ts',
-        'connectionId',
-        'connectionName',
-        'model',
-        'status',
-        'error',
-        'flags',
-        'costUsd',
-        'totalTokens',
-      ])
-      .where(logConditions(filter))
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
-    return rows.map((row) => ({ ...row, ts: Number(row.ts), flags: JSON.parse(row.flags) as Flag[] }));
+  queryAlerts(query: { connectionId?: string; from: number; to: number }): Promise<AlertGroup[]> {
+    return queryAlertGroups(this.db, query);
   }
 
   /**

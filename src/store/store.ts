@@ -64,6 +64,24 @@ export interface LogPage {
   nextCursor: string | null;
 }
 
+/**
+ * Records grouped as an alert reports them: requests blocked by a policy (per flag type),
+ * successes without a known price (per model), or a burst of upstream errors; per connection.
+ */
+export interface AlertGroup {
+  kind: 'blocked' | 'unpriced' | 'burst';
+  connectionId: string | null;
+  /** The flag type (blocked), the model (unpriced), or the statuses seen, as "500, 502" (burst). */
+  subject: string;
+  count: number;
+  firstTs: number;
+  lastTs: number;
+  /** The latest record's. */
+  connectionName: string | null;
+  /** The latest record's flag description (blocked) or error (burst); null for unpriced. */
+  detail: string | null;
+}
+
 /** What alerts read of a record. */
 export type AlertRecord = Pick<
   LogRecord,
@@ -169,6 +187,6 @@ export interface Store {
   queryRefusals(filter: RefusalFilter, limit: number): Promise<RefusalCount[]>;
   /** Newest first; `since`: only records newer than this record id (ids are time-ordered). */
   queryLogs(filter: LogFilter, page: LogPageQuery): Promise<LogPage>;
-  /** The newest `limit` records of the filter, only the fields alerts read. */
-  queryAlertRecords(filter: LogFilter, limit: number): Promise<AlertRecord[]>;
+  /** The alert groups of [from, to), of one connection or every one. */
+  queryAlerts(query: { connectionId?: string; from: number; to: number }): Promise<AlertGroup[]>;
 }
