@@ -5,6 +5,7 @@ import {
   type Kysely,
   type Migration,
   type MigrationProvider,
+  PostgresAdapter,
   type SqlBool,
   sql,
 } from 'kysely';
@@ -491,6 +492,34 @@ const alertRollups: Migration = {
   },
 };
 
+/** The usage columns of a rollup row in PostgreSQL's own types, "none" as null. */
+const USAGE_VIEW_COLUMNS = sql`nullif(connection_id, '') as connection_id, nullif(model, '') as model, operation,
+  provider, requests, errors, flagged, moderated, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced,
+  latency_ms_sum / nullif(requests, 0) as avg_latency_ms`;
+
+/**
+ * Issue 16: on PostgreSQL, the request log and its rollups in PostgreSQL's own types, for
+ * operators who point Grafana, Metabase or psql at the database: `requests` (a row per
+ * record: timestamptz, booleans, jsonb), `usage_hourly` and `usage_daily` (per connection ×
+ * model × operation × provider). Views, so the gateway's tables keep one shape on both
+ * databases; SQLite keeps its own types and has none.
+ */
+const postgresViews: Migration = {
+  async up(db: Kysely<unknown>) {
+    if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+    await sql`create view requests as select id, to_timestamp(ts / 1000.0) as time, ts, connection_id, connection_name,
+      edge, endpoint, method, operation, provider, model, stream <> 0 as stream, status, error, latency_ms,
+      upstream_latency_ms, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens,
+      usage_estimated <> 0 as usage_estimated, cost_usd, upstream_id, organization, ip, user_agent, end_user,
+      trace_id, flags::jsonb as flags, moderated <> 0 as moderated, attempts::jsonb as attempts, request_body,
+      response_body from logs`.execute(db);
+    await sql`create view usage_hourly as select to_timestamp(hour / 1000.0) as hour, ${USAGE_VIEW_COLUMNS}
+      from log_hour_totals`.execute(db);
+    await sql`create view usage_daily as select to_timestamp(day / 1000.0) as day, ${USAGE_VIEW_COLUMNS}
+      from log_day_totals`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
@@ -505,6 +534,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0011_rollups_by_shape': rollupsByShape,
   '0012_user_window_orders': userWindowOrders,
   '0013_alert_rollups': alertRollups,
+  '0014_postgres_views': postgresViews,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -178,8 +178,10 @@ describe.each(targets)('rollups on $name', (target) => {
       await sql`drop index ${sql.id(index)}`.execute(store.db);
   };
 
-  /** Undoes migration 0013: the alert rollups. */
+  /** Undoes migrations 0013 and 0014: the alert rollups, and the views on the tables of earlier ones. */
   const undoAlertRollups = async () => {
+    for (const view of ['requests', 'usage_hourly', 'usage_daily'])
+      await sql`drop view if exists ${sql.table(view)}`.execute(store.db);
     for (const table of ['log_alert_hours', 'log_alert_days', 'log_error_runs'])
       await sql`drop table ${sql.table(table)}`.execute(store.db);
   };

@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
+import { postgresStoreTarget } from '../../test/store-targets.js';
 import { DAY_MS, requestIdPrefix } from '../domain.js';
 import { DEFAULT_POLICY } from '../policy-settings.js';
 import { openStore, type SqlStore } from './sql-store.js';
@@ -284,5 +285,55 @@ describe.each([sqliteTarget(), postgresTarget()])('store on $name', (target) => 
     await again.migrate();
     expect(await again.getSetting('k')).toBe('two');
     await again.close();
+  });
+});
+
+describe('the store on PostgreSQL, read from outside', () => {
+  const target = postgresStoreTarget();
+  let store: SqlStore;
+  beforeAll(async () => {
+    store = await target.open();
+  });
+  afterAll(async () => {
+    await store.close();
+    await target.cleanup();
+  });
+
+  it("shows the request log and its rollups in PostgreSQL's own types, for Grafana, Metabase or psql", async () => {
+    const ts = Date.UTC(2026, 5, 1, 10, 30, 0, 123);
+    const record = logRecord({
+      ts,
+      stream: true,
+      moderated: false,
+      flags: [{ type: 'policy_wordlists', description: 'matched a word' }],
+      costUsd: 0.25,
+      latencyMs: 40,
+    });
+    await store.insertLogs([record]);
+    const { rows } = await sql<Record<string, unknown>>`select time, stream, moderated, flags -> 0 ->> 'type' as flag,
+      pg_typeof(time)::text as time_type, pg_typeof(flags)::text as flags_type from requests`.execute(store.db);
+    expect(rows).toEqual([
+      {
+        time: new Date(ts),
+        stream: true,
+        moderated: false,
+        flag: 'policy_wordlists',
+        timeType: 'timestamp with time zone',
+        flagsType: 'jsonb',
+      },
+    ]);
+    const hourly = await sql<Record<string, unknown>>`select hour, connection_id, requests, cost_usd, avg_latency_ms
+      from usage_hourly`.execute(store.db);
+    expect(hourly.rows).toEqual([
+      {
+        hour: new Date(Date.UTC(2026, 5, 1, 10)),
+        connectionId: 'conn_a',
+        requests: 1,
+        costUsd: 0.25,
+        avgLatencyMs: 40,
+      },
+    ]);
+    const daily = await sql<{ day: Date }>`select day from usage_daily`.execute(store.db);
+    expect(daily.rows).toEqual([{ day: new Date(Date.UTC(2026, 5, 1)) }]);
   });
 });
