@@ -189,6 +189,31 @@ describe.each([sqliteStoreTarget(), postgresStoreTarget()])('alert rollups on $n
     ]);
   });
 
+  it('merges the runs of writers writing at once on the same connections, every error once', async () => {
+    await clearLogs(store);
+    // Each batch holds an error every 6 minutes on both connections, too far apart for a run; together the
+    // batches hold one a minute: one run per connection, made only if each writer sees the others' runs.
+    const batches = Array.from({ length: 6 }, (_, b) =>
+      Array.from({ length: 40 }, (_, i) =>
+        ['conn_a', 'conn_b'].map((connectionId, c) =>
+          logRecord({
+            ts: BASE + (i * 6 + b) * MINUTE + c,
+            connectionId,
+            status: 500 + (b % 3),
+            error: `error ${b}`,
+          }),
+        ),
+      ).flat(),
+    );
+    await Promise.all(batches.map((batch) => store.insertLogs(batch)));
+    const records = batches.flat();
+    await expectAlerts(records, BASE - HOUR_MS, BASE + DAY_MS);
+    expect(await store.queryAlerts({ from: BASE - HOUR_MS, to: BASE + DAY_MS })).toMatchObject([
+      { kind: 'burst', count: 240, subject: '500, 501, 502' },
+      { kind: 'burst', count: 240, subject: '500, 501, 502' },
+    ]);
+  });
+
   it('fills the alert rollups from the log when a store upgrades to them', async () => {
     await clearLogs(store);
     const { records, written } = fc.sample(recordsArb, { numRuns: 1, seed: 16 })[0] ?? { records: [], written: [] };

@@ -7,7 +7,7 @@
 // partial hours at the range's edges and for a burst the range cuts.
 import { type Kysely, type SqlBool, sql } from 'kysely';
 import type { Flag } from '../domain.js';
-import { dayOf, ERRORS_ONLY, hourOf, inSpan, planOf, UNPRICED_ONLY } from './rollups.js';
+import { byCodePoint, dayOf, ERRORS_ONLY, hourOf, inSpan, planOf, UNPRICED_ONLY } from './rollups.js';
 import type { AlertSums, Database } from './schema.js';
 import type { AlertGroup, AlertRecord } from './store.js';
 
@@ -75,7 +75,7 @@ const statusesOf = (group: AlertGroup) => group.subject.split(', ');
  * Joins upstream errors and runs of them (any order) into runs per connection: two belong
  * together when the later starts no more than BURST_GAP_MS after the earlier ends.
  */
-export function runsOf(errors: readonly AlertGroup[]): AlertGroup[] {
+function runsOf(errors: readonly AlertGroup[]): AlertGroup[] {
   const sorted = [...errors].sort((a, b) => a.firstTs - b.firstTs);
   const open = new Map<string | null, AlertGroup>();
   const runs: AlertGroup[] = [];
@@ -133,20 +133,8 @@ const CHUNK = 1000;
 /** Records the migration reads from the log at a time. */
 const FILL_CHUNK = 10_000;
 
-const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/**
- * Adds a batch of new records to the alert rollups, inside the caller's transaction. With
- * `lockRuns` (PostgreSQL) a transaction lock per connection whose runs change keeps writers
- * on several connections or replicas from merging the same runs at once; every writer takes
- * them before any rollup row's, in one order, so they cannot deadlock.
- */
-export async function addAlertRollups(
-  db: Kysely<Database>,
-  records: readonly AlertRecord[],
-  lockRuns: boolean,
-): Promise<void> {
-  await addErrorRuns(db, records, lockRuns);
+/** Adds a batch of new records' blocked and unpriced ones to their hours and days, inside the caller's transaction. */
+export async function addAlertRollups(db: Kysely<Database>, records: readonly AlertRecord[]): Promise<void> {
   const groups = blockedAndUnpriced(records);
   if (groups.length === 0) return;
   for (const unit of ['hour', 'day'] as const) {
@@ -193,10 +181,14 @@ async function upsert(db: Kysely<Database>, unit: Unit, rows: Array<AlertSums & 
 }
 
 /**
- * Merges the batch's upstream errors into their connections' runs: the runs within
- * BURST_GAP_MS of the batch's errors are read, joined with them, and written back.
+ * Merges a batch of new records' upstream errors into their connections' runs, inside the
+ * caller's transaction: the runs within BURST_GAP_MS of the batch's errors are read, joined
+ * with them, and written back. With `lockRuns` (PostgreSQL) a transaction lock per
+ * connection keeps writers on several connections or replicas from merging the same runs at
+ * once. The caller does this last: the locks are then held only until the commit, and a
+ * writer holding them waits for no other lock, so writers never deadlock on them.
  */
-async function addErrorRuns(db: Kysely<Database>, records: readonly AlertRecord[], lockRuns: boolean) {
+export async function addErrorRuns(db: Kysely<Database>, records: readonly AlertRecord[], lockRuns: boolean) {
   const errors = upstreamErrors(records);
   if (errors.length === 0) return;
   const connections = [...new Set(errors.map((e) => stored(e.connectionId)))].sort(byCodePoint);
@@ -278,7 +270,9 @@ export async function fillAlertRollups(db: Kysely<Database>): Promise<void> {
         .orderBy('id')
         .limit(FILL_CHUNK)
         .execute();
-      await addAlertRollups(db, rows.map(toAlertRecord), false);
+      const records = rows.map(toAlertRecord);
+      await addAlertRollups(db, records);
+      await addErrorRuns(db, records, false);
       const last = rows.at(-1);
       if (!last || rows.length < FILL_CHUNK) break;
       after = last.id;

@@ -45,7 +45,7 @@ export interface UserTop {
 }
 
 /** Strings in code-point order, as both databases compare them in a top list's order (see `UserTop`). */
-const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+export const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** A top list's order (see `UserTop`), for rows whose end user and connection `keysOf` gives (none sorts as ''). */
 export const topOrder =

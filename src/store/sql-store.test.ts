@@ -180,9 +180,20 @@ describe.each([sqliteTarget(), postgresTarget()])('store on $name', (target) => 
       flags: [{ type: 'policy_enforce_user_ids', description: 'Config set to block requests without user field' }],
       ts: 1_750_000_000_123,
     });
-    await store.insertLogs([record]);
+    // Text that array and JSON literals escape: quotes, backslashes, braces, commas, NULL, newlines, emoji.
+    const awkward = logRecord({
+      ts: 1_750_000_000_124,
+      userAgent: 'a\\b "c" {d,e} NULL',
+      endUser: '',
+      error: 'line 1\nline 2\t\u00e9 \u{1f43c}',
+      requestBody: '{"messages":[{"role":"user","content":"\\"hi\\" {x}"}]}',
+      responseBody: 'NULL',
+      connectionName: null,
+    });
+    await store.insertLogs([record, awkward]);
     await store.insertLogs([record]); // a retried batch is not an error
     expect(await store.findLog(record.id)).toEqual(record);
+    expect(await store.findLog(awkward.id)).toEqual(awkward);
     expect(await store.findLog('req_nothing')).toBeUndefined();
   });
 

@@ -34,7 +34,7 @@ import {
   type UpstreamTarget,
 } from '../domain.js';
 import { readStoredPolicy } from '../policy-settings.js';
-import { addAlertRollups, BURST_MIN_ERRORS, queryAlertGroups } from './alert-rollups.js';
+import { addAlertRollups, addErrorRuns, BURST_MIN_ERRORS, queryAlertGroups } from './alert-rollups.js';
 import { migrationProvider } from './migrations.js';
 import { PostgresBulk } from './postgres-bulk.js';
 import {
@@ -638,9 +638,10 @@ export class SqlStore implements Store {
         counted = inserted.size === batch.length ? [...batch] : batch.filter((record) => inserted.has(record.id));
         upsert = this.writes.upsert(trx);
       }
-      await addAlertRollups(trx, counted, this.dialect === 'postgres');
+      await addAlertRollups(trx, counted);
       await addRollups(upsert, counted);
       await addLateRecords(trx, this.dialect, upsert, counted);
+      await addErrorRuns(trx, counted, this.dialect === 'postgres');
     });
   }
 
