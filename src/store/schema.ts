@@ -3,6 +3,7 @@
 // in 64-bit integers, booleans are 0/1 integers and lists are JSON text, so rows read back
 // the same from either database.
 import type { LogRecord } from '../domain.js';
+import type { AlertGroup } from './store.js';
 
 export interface SettingsTable {
   key: string;
@@ -115,20 +116,12 @@ export interface LogUserWindowsTable extends Omit<LogUserHoursTable, 'hour'> {
 }
 
 /**
- * Records summed as an alert reports them (see alert-rollups.ts): blocked requests of one
- * flag type, unpriced successes of one model, or a run of upstream errors; per connection
- * ('' = none). The name and detail are the latest record's.
+ * An alert's group (store.ts `AlertGroup`) as a row: the share of one hour or day of blocked
+ * requests of one flag type or unpriced successes of one model, or a run of upstream
+ * errors, of a connection ('' = none).
  */
-export interface AlertSums {
+export interface AlertSums extends Omit<AlertGroup, 'kind' | 'connectionId'> {
   connectionId: string;
-  /** The flag type, the model, or the statuses seen ("500, 502"). */
-  subject: string;
-  count: number;
-  firstTs: number;
-  lastTs: number;
-  connectionName: string | null;
-  /** The flag's description, or the run's last error; null for unpriced. */
-  detail: string | null;
 }
 
 /** One hour's blocked (kind 'blocked') and unpriced ('unpriced') records of a connection and subject. */
