@@ -5,9 +5,19 @@
 // over 90 days then reads a few rows per connection and day, and the runs long enough to
 // be a burst, instead of every error of the range; the raw log is read only for the
 // partial hours at the range's edges and for a burst the range cuts.
-import { type Kysely, type SqlBool, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Flag } from '../domain.js';
-import { byCodePoint, dayOf, ERRORS_ONLY, hourOf, inSpan, planOf, UNPRICED_ONLY } from './rollups.js';
+import {
+  byCodePoint,
+  dayOf,
+  ERRORS_ONLY,
+  hourOf,
+  inSpan,
+  inUnitSpans,
+  planOf,
+  type Span,
+  UNPRICED_ONLY,
+} from './rollups.js';
 import type { AlertSums, Database } from './schema.js';
 import type { AlertGroup, AlertRecord } from './store.js';
 
@@ -197,20 +207,10 @@ export async function addErrorRuns(db: Kysely<Database>, records: readonly Alert
       from unnest(${connections}::text[]) as c order by k) as locks`.execute(db);
   const from = errors.reduce((min, e) => Math.min(min, e.firstTs), Number.POSITIVE_INFINITY) - BURST_GAP_MS;
   const to = errors.reduce((max, e) => Math.max(max, e.lastTs), 0) + BURST_GAP_MS;
-  const runs = await db
-    .selectFrom('logErrorRuns')
-    .selectAll()
-    .where('connectionId', 'in', connections)
-    .where('lastTs', '>=', from)
-    .where('firstTs', '<=', to)
-    .execute();
-  if (runs.length > 0)
-    await db
-      .deleteFrom('logErrorRuns')
-      .where('connectionId', 'in', connections)
-      .where('lastTs', '>=', from)
-      .where('firstTs', '<=', to)
-      .execute();
+  const near = (eb: ExpressionBuilder<Database, 'logErrorRuns'>) =>
+    eb.and([eb('connectionId', 'in', connections), eb('lastTs', '>=', from), eb('firstTs', '<=', to)]);
+  const runs = await db.selectFrom('logErrorRuns').selectAll().where(near).execute();
+  if (runs.length > 0) await db.deleteFrom('logErrorRuns').where(near).execute();
   const merged = runsOf([...runs.map((row) => groupOfRow(row, 'burst')), ...errors]).map(rowOf);
   for (let i = 0; i < merged.length; i += CHUNK)
     await db
@@ -233,19 +233,20 @@ const ALERT_COLUMNS = [
   'totalTokens',
 ] as const;
 
+/** The log records that can make an alert, each read from its partial index; unpriced errors come with the errors. */
+const ALERT_SOURCES = {
+  errors: ERRORS_ONLY,
+  unpriced: sql<SqlBool>`${UNPRICED_ONLY} and not ${ERRORS_ONLY}`,
+} as const;
+
 /** Records of [a, b) that can make an alert, from the errors' or the unpriced records' index. */
-export async function alertRecordsIn(
+async function alertRecordsIn(
   db: Kysely<Database>,
-  [a, b]: readonly [number, number],
+  [a, b]: Readonly<Span>,
   connectionId: string | null | undefined,
-  only: 'errors' | 'unpriced',
+  only: keyof typeof ALERT_SOURCES,
 ): Promise<AlertRecord[]> {
-  let query = db
-    .selectFrom('logs')
-    .select(ALERT_COLUMNS)
-    .where(inSpan(a, b))
-    // Unpriced errors come with the errors.
-    .where(only === 'errors' ? ERRORS_ONLY : sql<SqlBool>`${UNPRICED_ONLY} and not ${ERRORS_ONLY}`);
+  let query = db.selectFrom('logs').select(ALERT_COLUMNS).where(inSpan(a, b)).where(ALERT_SOURCES[only]);
   if (connectionId === null) query = query.where('connectionId', 'is', null);
   else if (connectionId !== undefined) query = query.where('connectionId', '=', connectionId);
   return (await query.execute()).map(toAlertRecord);
@@ -259,7 +260,7 @@ const toAlertRecord = (row: { ts: number | string; flags: string } & Omit<AlertR
 
 /** Fills the alert rollups from the log (migration 0013), a chunk of records at a time in the order of their ids. */
 export async function fillAlertRollups(db: Kysely<Database>): Promise<void> {
-  for (const only of [ERRORS_ONLY, sql<SqlBool>`${UNPRICED_ONLY} and not ${ERRORS_ONLY}`]) {
+  for (const only of Object.values(ALERT_SOURCES)) {
     let after = '';
     for (;;) {
       const rows = await db
@@ -297,14 +298,9 @@ export async function queryAlertGroups(
     ['hour', plan.hours],
   ] as const) {
     if (spans.length === 0) continue;
-    const column = sql.raw(unit);
-    const inSpans = sql.join(
-      spans.map(([a, b]) => sql`(${column} >= ${a} and ${column} < ${b})`),
-      sql` or `,
-    );
     const connection = q.connectionId === undefined ? sql`` : sql` and connection_id = ${q.connectionId}`;
     const { rows } = await sql<AlertSums & { kind: AlertGroup['kind'] }>`select kind, connection_id, subject, count,
-      first_ts, last_ts, connection_name, detail from ${sql.table(TABLE[unit])} where (${inSpans})${connection}`.execute(
+      first_ts, last_ts, connection_name, detail from ${sql.table(TABLE[unit])} where ${inUnitSpans(unit, spans)}${connection}`.execute(
       db,
     );
     for (const row of rows) parts.push(groupOfRow(row, row.kind));

@@ -290,7 +290,7 @@ export function addTotals(into: Totals, add: Totals): void {
   into.lastTs = Math.max(into.lastTs, add.lastTs);
 }
 
-type Span = [number, number];
+export type Span = [number, number];
 
 const RAW_SPANS_PER_QUERY = 200;
 
@@ -306,6 +306,13 @@ export const UNPRICED_ONLY = sql<SqlBool>`cost_usd is null`;
 /** Log records of [a, b): by time and, since ids begin with their time, by id, so the id indexes narrow it. */
 export const inSpan = (a: number, b: number) =>
   sql<SqlBool>`ts >= ${a} and ts < ${b} and id >= ${requestIdPrefix(a)} and id < ${requestIdPrefix(b)}`;
+
+/** Rollup rows of the day or hour spans given (by their `day` or `hour` column). */
+export const inUnitSpans = (unit: 'hour' | 'day', spans: readonly Span[]) =>
+  sql<SqlBool>`(${sql.join(
+    spans.map(([a, b]) => sql`(${sql.raw(unit)} >= ${a} and ${sql.raw(unit)} < ${b})`),
+    sql` or `,
+  )})`;
 
 /** Where a query's sums come from: whole UTC days, whole hours, and the raw records of partial hours. */
 interface Plan {
@@ -417,15 +424,11 @@ export async function aggregate(db: Kysely<Database>, q: AggregateQuery): Promis
   const sumRollups = async (table: string, unit: 'hour' | 'day', spans: readonly Span[]) => {
     if (spans.length === 0) return;
     const column = sql.raw(unit);
-    const inSpans = sql.join(
-      spans.map(([a, b]) => sql`(${column} >= ${a} and ${column} < ${b})`),
-      sql` or `,
-    );
     // One bucket: the database sums across days and hours, a row per group; more: a row per group and day or hour.
     const grouping = oneBucket ? keyList : [column, ...keyList];
     const { rows } =
       await sql<SumRow>`select ${oneBucket ? sql`` : sql`${column} as unit, `}${SUMS_FROM_ROLLUPS}${keySelect}
-      from ${sql.table(table)} where (${inSpans})${where(keyConditions(q, 'rollups'))}
+      from ${sql.table(table)} where ${inUnitSpans(unit, spans)}${where(keyConditions(q, 'rollups'))}
       ${grouping.length ? sql`group by ${sql.join(grouping)}` : sql``}`.execute(db);
     for (const row of rows)
       if (Number(row.requests) > 0) merge(oneBucket ? 0 : bucketOf(boundaries, Number(row.unit)), row, true);
