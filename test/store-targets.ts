@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { openStore, type SqlStore } from '../src/store/sql-store.js';
 
 export const POSTGRES_URL = process.env.USAGE_PANDA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -56,6 +57,19 @@ export function postgresStoreTarget(): StoreTarget {
       await pgQuery(`drop schema if exists ${schema} cascade`);
     },
   };
+}
+
+/** Opens the target's store for a suite: handed to `use` before its tests, closed and removed after them. */
+export function openForSuite(target: StoreTarget, use: (store: SqlStore) => void): void {
+  let store: SqlStore | undefined;
+  beforeAll(async () => {
+    store = await target.open();
+    use(store);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await target.cleanup();
+  });
 }
 
 /** Empties the request log and every rollup table, for a test that starts from no records. */

@@ -5,9 +5,9 @@
 // that writes and reads the rollups.
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { clearLogs, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
+import { clearLogs, openForSuite, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import { DAY_MS, HOUR_MS, type LogRecord } from '../domain.js';
 import { BURST_GAP_MS } from './alert-rollups.js';
 import type { SqlStore } from './sql-store.js';
@@ -110,12 +110,8 @@ const ordered = (groups: readonly AlertGroup[]) =>
 
 describe.each([sqliteStoreTarget(), postgresStoreTarget()])('alert rollups on $name', (target) => {
   let store: SqlStore;
-  beforeAll(async () => {
-    store = await target.open();
-  });
-  afterAll(async () => {
-    await store.close();
-    await target.cleanup();
+  openForSuite(target, (opened) => {
+    store = opened;
   });
 
   const write = async (written: readonly { record: LogRecord }[], batchSize: number) => {

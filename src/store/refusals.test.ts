@@ -1,7 +1,7 @@
 // Refusal counts and revoked sessions in both real databases: counts add up per minute,
 // IP, source and status across writes, and a revoked session stays revoked.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
+import { describe, expect, it } from 'vitest';
+import { openForSuite, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import { createRefusalCounter, OTHER_IPS } from './refusal-counter.js';
 import type { SqlStore } from './sql-store.js';
 
@@ -11,12 +11,8 @@ const BASE = 1_800_000_000_000;
 for (const target of [sqliteStoreTarget(), postgresStoreTarget()]) {
   describe(`refusals and revoked sessions on ${target.name}`, () => {
     let store: SqlStore;
-    beforeAll(async () => {
-      store = await target.open();
-    });
-    afterAll(async () => {
-      await store?.close();
-      await target.cleanup();
+    openForSuite(target, (opened) => {
+      store = opened;
     });
 
     it('adds counts to the row of their minute, IP, source and status, across writes, newest minute first', async () => {

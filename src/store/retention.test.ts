@@ -2,9 +2,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
+import { openForSuite, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import { readConfigFile } from '../config/config.js';
 import { applyRetention, RetentionSchema } from './retention.js';
 import type { SqlStore } from './sql-store.js';
@@ -14,12 +14,8 @@ const NOW = Date.UTC(2026, 6, 1, 12);
 
 describe.each([sqliteStoreTarget(), postgresStoreTarget()])('retention on $name', (target) => {
   let store: SqlStore;
-  beforeAll(async () => {
-    store = await target.open();
-  });
-  afterAll(async () => {
-    await store.close();
-    await target.cleanup();
+  openForSuite(target, (opened) => {
+    store = opened;
   });
 
   it('deletes records past recordDays, clears bodies past bodyDays, and keeps the rollups', async () => {

@@ -4,9 +4,9 @@
 // plain JS, written apart from the helpers that write the rollups.
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { clearLogs, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
+import { clearLogs, openForSuite, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import { DAY_MS, HOUR_MS, type LogRecord } from '../domain.js';
 import { newRequestId } from '../exchange.js';
 import type { AggregateRow, GroupKey, Totals } from './rollups.js';
@@ -117,12 +117,8 @@ const targets = [sqliteStoreTarget(), postgresStoreTarget()];
 
 describe.each(targets)('rollups on $name', (target) => {
   let store: SqlStore;
-  beforeAll(async () => {
-    store = await target.open();
-  });
-  afterAll(async () => {
-    await store.close();
-    await target.cleanup();
+  openForSuite(target, (opened) => {
+    store = opened;
   });
 
   const reset = () => clearLogs(store);

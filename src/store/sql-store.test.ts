@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { postgresStoreTarget } from '../../test/store-targets.js';
+import { openForSuite, postgresStoreTarget } from '../../test/store-targets.js';
 import { DAY_MS, requestIdPrefix } from '../domain.js';
 import { DEFAULT_POLICY } from '../policy-settings.js';
 import { openStore, type SqlStore } from './sql-store.js';
@@ -302,12 +302,8 @@ describe.each([sqliteTarget(), postgresTarget()])('store on $name', (target) => 
 describe('the store on PostgreSQL, read from outside', () => {
   const target = postgresStoreTarget();
   let store: SqlStore;
-  beforeAll(async () => {
-    store = await target.open();
-  });
-  afterAll(async () => {
-    await store.close();
-    await target.cleanup();
+  openForSuite(target, (opened) => {
+    store = opened;
   });
 
   it("shows the request log and its rollups in PostgreSQL's own types, for Grafana, Metabase or psql", async () => {

@@ -4,9 +4,9 @@
 // top list in every order.
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { logRecord } from '../../test/fixtures.js';
-import { clearLogs, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
+import { clearLogs, openForSuite, postgresStoreTarget, sqliteStoreTarget } from '../../test/store-targets.js';
 import { HOUR_MS, type LogRecord } from '../domain.js';
 import { newRequestId } from '../exchange.js';
 import {
@@ -96,12 +96,8 @@ const summary = (t: Totals) => ({
 
 describe.each([sqliteStoreTarget(), postgresStoreTarget()])("end users' windows on $name", (target) => {
   let store: SqlStore;
-  beforeAll(async () => {
-    store = await target.open();
-  });
-  afterAll(async () => {
-    await store.close();
-    await target.cleanup();
+  openForSuite(target, (opened) => {
+    store = opened;
   });
 
   const windowsQuery = (q: AggregateQuery) =>
