@@ -4,8 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { type Connection, type Flag, type Operation, requestIdPrefix, type UpstreamAttempt } from './domain.js';
 import type { PolicySettings } from './policy-settings.js';
 import type { NativeRoute } from './providers/native.js';
-import { classifyEndpoint, type Endpoint, operationOf } from './providers/openai/endpoints.js';
-import type { Usage } from './providers/openai/usage.js';
+import { classifyEndpoint, type Endpoint, operationOf } from './wire/endpoints.js';
+import type { Usage } from './wire/usage.js';
 
 export type RequestBody =
   | { kind: 'none' }

@@ -67,8 +67,8 @@ describe('the layers of src/', () => {
     expect(findCycle(layerImports())).toBeNull();
   });
 
-  it('keep the OpenAI wire format a leaf: providers/openai imports only the domain words', () => {
-    expect([...(layerImports().get('providers/openai') ?? [])]).toEqual(['domain']);
+  it('keep the OpenAI wire format a leaf: wire imports only the domain words', () => {
+    expect([...(layerImports().get('wire') ?? [])]).toEqual(['domain']);
   });
 
   it('find a cycle when there is one (the check can fail)', () => {

@@ -4,8 +4,8 @@
 // model costs null, never a made-up 0.
 import { calcPrice, type PriceOptions } from '@pydantic/genai-prices';
 import { z } from 'zod';
-import type { Endpoint } from '../providers/openai/endpoints.js';
-import type { Usage } from '../providers/openai/usage.js';
+import type { Endpoint } from '../wire/endpoints.js';
+import type { Usage } from '../wire/usage.js';
 import { imagePrice } from './image-prices.js';
 
 const Rate = z.number().nonnegative();

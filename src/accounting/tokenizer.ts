@@ -3,10 +3,10 @@
 // the first answer that needs counting: a gateway whose upstream always reports usage
 // (OpenAI does) never carries them.
 import { createParser } from 'eventsource-parser';
-import type { Endpoint } from '../providers/openai/endpoints.js';
-import { parseObject } from '../providers/openai/json.js';
-import { lastEventEnd } from '../providers/openai/sse.js';
-import type { Usage } from '../providers/openai/usage.js';
+import type { Endpoint } from '../wire/endpoints.js';
+import { parseObject } from '../wire/json.js';
+import { lastEventEnd } from '../wire/sse.js';
+import type { Usage } from '../wire/usage.js';
 
 type Counter = (text: string) => number;
 let loading: Promise<Counter> | null = null;

@@ -2,7 +2,7 @@
 // final stream chunk, in the Chat/Completions, Responses and audio spellings — including
 // cached input tokens, reasoning tokens and audio durations where upstream reports them.
 import type { Exchange } from '../exchange.js';
-import type { Usage } from '../providers/openai/usage.js';
+import type { Usage } from '../wire/usage.js';
 import { answerText, estimateUsage } from './tokenizer.js';
 
 const count = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AutoReply } from '../domain.js';
 import { storeUnavailable } from '../errors.js';
 import type { Exchange } from '../exchange.js';
-import { promptTexts } from '../providers/openai/prompt.js';
+import { promptTexts } from '../wire/prompt.js';
 import type { Store } from '../store/store.js';
 
 const Text = z.string().min(1).max(100_000);

@@ -8,8 +8,8 @@
 import { badRequest, batchFileUnreadable, policyBlocked } from '../errors.js';
 import { Exchange } from '../exchange.js';
 import type { PolicySettings } from '../policy-settings.js';
-import { isObject, type Json } from '../providers/openai/json.js';
-import { readTarget } from '../providers/openai/target.js';
+import { isObject, type Json } from '../wire/json.js';
+import { readTarget } from '../wire/target.js';
 import { runRequestPhase } from './pipeline.js';
 import type { PolicyContext } from './policy.js';
 import { hasContentPolicy } from './uninspected-endpoints.js';

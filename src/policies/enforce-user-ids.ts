@@ -1,6 +1,6 @@
 // Enforce User IDs: blocks requests that do not say which end user they are for
 // (the seed feature: ../shared/seed/enforce-user-ids.md).
-import type { Endpoint } from '../providers/openai/endpoints.js';
+import type { Endpoint } from '../wire/endpoints.js';
 import { booleanHeader, definePolicy, loosensBoolean } from './policy.js';
 
 export const USER_FIELD_ENDPOINTS: readonly Endpoint[] = [

@@ -1,6 +1,6 @@
 // Max prompt characters: blocks a request whose prompt text, all parts summed, is too long.
-import type { Endpoint } from '../providers/openai/endpoints.js';
-import { promptTexts } from '../providers/openai/prompt.js';
+import type { Endpoint } from '../wire/endpoints.js';
+import { promptTexts } from '../wire/prompt.js';
 import { countHeader, definePolicy, loosensLimit } from './policy.js';
 
 // Conversation items become the prompt of later responses: each addition is held to the limit too.

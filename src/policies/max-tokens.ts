@@ -1,7 +1,7 @@
 // Max tokens: blocks a request whose answer limit is missing or above the configured one.
 
 import type { Exchange } from '../exchange.js';
-import type { Endpoint } from '../providers/openai/endpoints.js';
+import type { Endpoint } from '../wire/endpoints.js';
 import { countHeader, definePolicy, loosensLimit } from './policy.js';
 
 const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions', 'responses'];

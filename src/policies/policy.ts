@@ -3,8 +3,8 @@
 import { z } from 'zod';
 import type { Exchange } from '../exchange.js';
 import type { PolicySettings } from '../policy-settings.js';
-import type { TextFilter } from '../providers/openai/answer.js';
-import type { Endpoint } from '../providers/openai/endpoints.js';
+import type { TextFilter } from '../wire/answer.js';
+import type { Endpoint } from '../wire/endpoints.js';
 
 export type SettingKey = Exclude<keyof PolicySettings, 'allowHeaderOverrides'>;
 

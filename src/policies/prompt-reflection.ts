@@ -4,8 +4,8 @@
 import { z } from 'zod';
 import type { Exchange } from '../exchange.js';
 import { REFLECTION_MODES, type ReflectionMode } from '../policy-settings.js';
-import type { Endpoint } from '../providers/openai/endpoints.js';
-import { promptTexts } from '../providers/openai/prompt.js';
+import type { Endpoint } from '../wire/endpoints.js';
+import { promptTexts } from '../wire/prompt.js';
 import { PhraseMatcher, PhraseWindow } from './phrase-matcher.js';
 import { definePolicy } from './policy.js';
 

@@ -1,7 +1,7 @@
 // Request wordlists: each prompt text is checked against the chosen lists; a hit is
 // flagged, redacted to `****` before forwarding, or blocks the request.
-import type { Endpoint } from '../providers/openai/endpoints.js';
-import { multipartPromptTexts, promptTexts } from '../providers/openai/prompt.js';
+import type { Endpoint } from '../wire/endpoints.js';
+import { multipartPromptTexts, promptTexts } from '../wire/prompt.js';
 import { scanWhole } from './phrase-matcher.js';
 import { definePolicy } from './policy.js';
 import { hasWordlists, loosensWordlists, recordHit, wordlistHeader, wordlistMatcher } from './wordlists.js';

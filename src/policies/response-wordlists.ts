@@ -1,7 +1,7 @@
 // Response wordlists: the answer text, whole or streamed, is checked against the chosen
 // lists; a hit is flagged, redacted to `****`, or ends the answer with a 422 (JSON) or
 // an error event (stream).
-import type { Endpoint } from '../providers/openai/endpoints.js';
+import type { Endpoint } from '../wire/endpoints.js';
 import { PhraseWindow } from './phrase-matcher.js';
 import { definePolicy } from './policy.js';
 import { hasWordlists, loosensWordlists, recordHit, wordlistHeader, wordlistMatcher } from './wordlists.js';

@@ -3,8 +3,8 @@
 // stream become OpenAI's again. The gateway speaks OpenAI's wire format everywhere else.
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { ProviderName } from '../domain.js';
-import type { Endpoint } from './openai/endpoints.js';
-import { isObject, type Json, parseObject } from './openai/json.js';
+import type { Endpoint } from '../wire/endpoints.js';
+import { isObject, type Json, parseObject } from '../wire/json.js';
 
 /** One call to a provider, as the gateway asks for it: OpenAI's request, the target's settings. */
 export interface ProviderCall {

@@ -2,7 +2,7 @@
 import { type PriceBook, priceProviderOf } from '../accounting/prices.js';
 import { type LogRecord, STANDALONE_CONNECTION_NAME } from '../domain.js';
 import type { Exchange } from '../exchange.js';
-import { isBilled } from '../providers/openai/endpoints.js';
+import { isBilled } from '../wire/endpoints.js';
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 

@@ -13,7 +13,7 @@ import {
 } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { NativeRoute } from '../providers/native.js';
-import { bodyFormatOf } from '../providers/openai/endpoints.js';
+import { bodyFormatOf } from '../wire/endpoints.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
 /**

@@ -4,8 +4,8 @@
 // when their text changed.
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { AnswerFilter } from '../policies/policy.js';
-import type { Endpoint } from '../providers/openai/endpoints.js';
-import { isObject, type Json, parseObject } from '../providers/openai/json.js';
+import type { Endpoint } from '../wire/endpoints.js';
+import { isObject, type Json, parseObject } from '../wire/json.js';
 
 /** The filter chain of a Responses content part. */
 const partKey = (json: Json) => `${json.output_index ?? 0}:${json.content_index ?? 0}`;

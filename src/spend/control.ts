@@ -8,7 +8,7 @@ import type { LogRecord } from '../domain.js';
 import { budgetExceeded, limitsUnavailable, policyBlocked, rateLimitExceeded } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Budget, Limit, PolicySettings } from '../policy-settings.js';
-import type { Endpoint } from '../providers/openai/endpoints.js';
+import type { Endpoint } from '../wire/endpoints.js';
 import { type BucketReservation, type SharedState, StateUnavailableError } from '../state/state.js';
 import { type Window, type WindowName, windowAt } from './windows.js';
 

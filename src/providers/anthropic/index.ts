@@ -1,8 +1,8 @@
 // Anthropic's Messages API behind OpenAI's chat completions: the system text taken out of
 // the messages, content parts and images, tools and tool results, stop reasons, usage with
 // cache tokens, the event stream as `chat.completion.chunk`s, and errors in OpenAI's shape.
-import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../openai/chat.js';
-import { array, count, isObject, type Json, parseObject, text } from '../openai/json.js';
+import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../../wire/chat.js';
+import { array, count, isObject, type Json, parseObject, text } from '../../wire/json.js';
 import { ChatChunks, openAiError, type ProviderAdapter, type ProviderCall, ProviderEventStream } from '../provider.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';

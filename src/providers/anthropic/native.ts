@@ -3,8 +3,8 @@
 // completion, so every policy and price applies whatever the target, and the chat answer,
 // its stream and its errors written back as Anthropic's.
 import { badRequest } from '../../errors.js';
-import { toolArguments } from '../openai/chat.js';
-import { array, count, isObject, type Json, text } from '../openai/json.js';
+import { toolArguments } from '../../wire/chat.js';
+import { array, count, isObject, type Json, text } from '../../wire/json.js';
 import { ChatStreamReader, type NativeApi } from '../provider.js';
 
 /** OpenAI's finish reasons as Anthropic's stop reasons. */

@@ -6,8 +6,8 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { missingProviderCredentials } from '../../errors.js';
-import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../openai/chat.js';
-import { array, count, isObject, type Json, parseObject, text } from '../openai/json.js';
+import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../../wire/chat.js';
+import { array, count, isObject, type Json, parseObject, text } from '../../wire/json.js';
 import {
   ChatChunks,
   openAiError,

@@ -2,8 +2,8 @@
 // generateContent / streamGenerateContent (roles, system instruction, parts, tools, usage
 // metadata, safety blocks as a clear error) and embedContent / batchEmbedContents.
 import { providerRefused } from '../../errors.js';
-import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../openai/chat.js';
-import { array, count, isObject, type Json, parseObject, text } from '../openai/json.js';
+import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../../wire/chat.js';
+import { array, count, isObject, type Json, parseObject, text } from '../../wire/json.js';
 import { ChatChunks, openAiError, type ProviderAdapter, type ProviderCall, ProviderEventStream } from '../provider.js';
 
 /** Gemini's finish reasons as OpenAI's; the safety ones are a content filter. */

@@ -2,7 +2,7 @@
 // takes. The endpoints listed are those whose text the gateway reads; every other request
 // is `other` (see docs/endpoints.md for the whole OpenAI API surface and how each part is
 // treated).
-import type { Operation } from '../../domain.js';
+import type { Operation } from '../domain.js';
 
 /** The body an endpoint takes: JSON, multipart/form-data, or either. */
 export type BodyFormat = 'json' | 'multipart' | 'either';
