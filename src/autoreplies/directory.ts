@@ -4,8 +4,8 @@ import { z } from 'zod';
 import type { AutoReply } from '../domain.js';
 import { storeUnavailable } from '../errors.js';
 import type { Exchange } from '../exchange.js';
-import { promptTexts } from '../wire/prompt.js';
 import type { Store } from '../store/store.js';
+import { promptTexts } from '../wire/prompt.js';
 
 const Text = z.string().min(1).max(100_000);
 

@@ -27,10 +27,10 @@ import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pip
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
 import { readNativeTarget } from '../providers/native.js';
+import type { SpendControl, SpendHold } from '../spend/control.js';
 import { filterAnswerTexts } from '../wire/answer.js';
 import { type Json, parseJsonObject } from '../wire/json.js';
 import { readTarget } from '../wire/target.js';
-import type { SpendControl, SpendHold } from '../spend/control.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
 import { ClientAbort } from './client-abort.js';
 import { clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';

@@ -8,8 +8,8 @@ import type { LogRecord } from '../domain.js';
 import { budgetExceeded, limitsUnavailable, policyBlocked, rateLimitExceeded } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Budget, Limit, PolicySettings } from '../policy-settings.js';
-import type { Endpoint } from '../wire/endpoints.js';
 import { type BucketReservation, type SharedState, StateUnavailableError } from '../state/state.js';
+import type { Endpoint } from '../wire/endpoints.js';
 import { type Window, type WindowName, windowAt } from './windows.js';
 
 export const RATE_LIMIT_FLAG = 'policy_rate_limit';
