@@ -169,22 +169,27 @@ export abstract class ProviderEventStream implements StreamTranslator {
 }
 
 /**
- * A provider's own API spoken by the client at a native route: its request read as OpenAI's
- * chat completion (so every policy, limit and price applies, whatever target answers), and
- * the chat answer, stream and errors written back in the provider's shapes.
+ * A client API that a chat-completions target can serve: its request written as a chat
+ * completion, and the chat answer, stream and errors written back in the API's own shapes.
+ * Used only when the target speaks another API than the client (DESIGN.md: translate only
+ * across providers).
  */
-export interface NativeApi {
+export interface ChatBridge {
+  /** The chat request; a body the chat format cannot express is a 400 naming the field. */
+  chatRequest(body: Json, endUser: string | undefined): Json;
+  /** A chat completion as the API's answer. */
+  answer(completion: Json): Json;
+  /** An error with its status and message in the API's shape. */
+  error(status: number, message: string): Json;
+  /** chat.completion.chunk events as the API's stream events. */
+  stream(): NativeStream;
+}
+
+/** A provider's own API spoken by the client at a native route (`/anthropic`, `/gemini`). */
+export interface NativeApi extends ChatBridge {
   provider: 'anthropic' | 'gemini';
   /** The header the provider's SDK sends its API key in. */
   keyHeader: string;
-  /** The chat request; a body it cannot read is a 400 naming the field. */
-  chatRequest(body: Json, endUserHeader: string | undefined): Json;
-  /** A chat completion as the provider's answer. */
-  answer(completion: Json): Json;
-  /** An error with its status and message in the provider's shape. */
-  error(status: number, message: string): Json;
-  /** chat.completion.chunk events (text) as the provider's stream events. */
-  stream(): NativeStream;
 }
 
 export interface NativeStream {
