@@ -40,7 +40,7 @@ export class Exchange {
   readonly operation: Operation;
 
   connection: Connection | null = null;
-  /** Set when the client speaks a provider's own API (a native route), read as chat completions. */
+  /** Set when the client speaks a provider's own API (a native route): `path` is then the provider's path. */
   native: NativeRoute | null = null;
   /** True when a standalone gateway applied its default policy to a request without a key. */
   standalone = false;
@@ -96,9 +96,11 @@ export class Exchange {
     readonly query: string,
     readonly headers: IncomingHttpHeaders,
     readonly ip: string | null,
+    /** A native route's endpoint, told apart by its own path (providers/native.ts); else classified here. */
+    endpoint?: Endpoint,
   ) {
     this.id = newRequestId(this.ts);
-    this.endpoint = classifyEndpoint(method, path);
+    this.endpoint = endpoint ?? classifyEndpoint(method, path);
     this.operation = operationOf(this.endpoint, path);
   }
 
@@ -125,6 +127,11 @@ export class Exchange {
     }
     if (this.body.kind === 'multipart') return this.body.fields[name];
     return undefined;
+  }
+
+  /** The path as the client called it, for messages: `/v1/…`, or the native route's. */
+  get clientPath(): string {
+    return this.native?.path ?? `/v1${this.path}`;
   }
 
   header(name: string): string | undefined {

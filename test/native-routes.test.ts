@@ -106,7 +106,12 @@ describe('@anthropic-ai/sdk at /anthropic/v1/messages', () => {
     const providerKey = `sk-ant-${fakeProviderKey()}`;
     const response = await fetch(`${stack.gateway.url}/anthropic/v1/messages`, {
       method: 'POST',
-      headers: { 'x-api-key': providerKey, 'x-usagepanda-api-key': anthropicKey, 'content-type': 'application/json' },
+      headers: {
+        'x-api-key': providerKey,
+        'x-usagepanda-api-key': anthropicKey,
+        'anthropic-version': '2023-06-01',
+        'content-type': 'application/json',
+      },
       body: JSON.stringify({ model: CLAUDE, max_tokens: 5, messages: [{ role: 'user', content: 'by header' }] }),
     });
     expect(response.status).toBe(200);
@@ -254,16 +259,32 @@ describe('@anthropic-ai/sdk at /anthropic/v1/messages', () => {
     expect((await readJson(missing)).error.message).toBe('Usage Panda: max_tokens: a number is required');
   });
 
-  it('answers a path it does not serve with 404 in Anthropic’s shape, calling nothing', async () => {
+  it('forwards a path it does not read to an Anthropic target as sent, and refuses it for another provider', async () => {
+    stack.mock.reset();
+    const providerKey = `sk-ant-${fakeProviderKey()}`;
+    const listed = await fetch(`${stack.gateway.url}/anthropic/v1/models?limit=2`, {
+      headers: { 'x-api-key': providerKey, 'x-usagepanda-api-key': anthropicKey, 'anthropic-version': '2023-06-01' },
+    });
+    expect(listed.status).toBe(200);
+    const sent = lastRequest(stack.mock, '/v1/models');
+    expect([sent.method, sent.query, sent.headers['x-api-key'], sent.headers['anthropic-version']]).toEqual([
+      'GET',
+      { limit: '2' },
+      providerKey,
+      '2023-06-01',
+    ]);
+    const record = await stack.record(listed.headers.get('x-usagepanda-request-id'));
+    expect(record).toMatchObject({ endpoint: '/anthropic/v1/models', method: 'GET', provider: 'anthropic', costUsd: 0 });
+
     stack.mock.reset();
     const response = await fetch(`${stack.gateway.url}/anthropic/v1/models`, { headers: { 'x-api-key': openaiKey } });
-    expect(response.status).toBe(404);
+    expect(response.status).toBe(400);
     expect(await readJson(response)).toEqual({
       type: 'error',
       error: {
-        type: 'not_found_error',
+        type: 'invalid_request_error',
         message:
-          'Usage Panda: GET /anthropic/v1/models is not served; the native route here is POST /anthropic/v1/messages',
+          'Usage Panda: GET /anthropic/v1/models is not available on provider openai: only anthropic targets serve it',
       },
     });
     expect(stack.mock.requests).toHaveLength(0);
@@ -437,12 +458,13 @@ describe('@google/genai at /gemini/v1beta/models/{model}:generateContent', () =>
       config: { tools, toolConfig: { functionCallingConfig: { mode: 'ANY' as never } } },
     });
     expect(first.functionCalls).toMatchObject([{ name: 'lookup', args: { echo: 'find panda' } }]);
+    // Gemini to Gemini: the SDK's own schema, as it sent it.
     const sent = lastRequest(stack.mock, `/v1beta/models/${GEMINI}:generateContent`);
     expect(sent.json).toMatchObject({
       tools: [
         {
           functionDeclarations: [
-            { name: 'lookup', parameters: { type: 'object', properties: { echo: { type: 'string' } } } },
+            { name: 'lookup', parameters: { type: 'OBJECT', properties: { echo: { type: 'STRING' } } } },
           ],
         },
       ],
@@ -458,7 +480,7 @@ describe('@google/genai at /gemini/v1beta/models/{model}:generateContent', () =>
       ],
       config: { tools },
     });
-    expect(second.text).toBe('Echo: tool result: {"content":"a bear"}');
+    expect(second.text).toBe('Echo: tool result: a bear');
   });
 
   it('answers a wrong key with 401 in Gemini’s error shape', async () => {
@@ -493,9 +515,9 @@ describe('@google/genai at /gemini/v1beta/models/{model}:generateContent', () =>
     });
   });
 
-  it('refuses Google’s built-in tools with 400 naming the field', async () => {
+  it('refuses Google’s built-in tools for an OpenAI target with 400 naming the field', async () => {
     const err = await geminiError(
-      gemini(geminiKey).models.generateContent({
+      gemini(openaiKey).models.generateContent({
         model: GEMINI,
         contents: 'x',
         config: { tools: [{ googleSearch: {} }] },

@@ -3,6 +3,7 @@
 // the first answer that needs counting: a gateway whose upstream always reports usage
 // (OpenAI does) never carries them.
 import { createParser } from 'eventsource-parser';
+import { promptTexts } from '../providers/view.js';
 import type { Endpoint } from '../wire/endpoints.js';
 import { parseObject } from '../wire/json.js';
 import { lastEventEnd } from '../wire/sse.js';
@@ -49,6 +50,14 @@ function promptTokens(endpoint: Endpoint, body: Record<string, unknown>, count: 
       return count(textOf(body.input));
     case 'responses':
       return count(textOf(body.input)) + (typeof body.instructions === 'string' ? count(body.instructions) : 0);
+    case 'anthropic.messages':
+    case 'gemini.generate':
+    case 'gemini.embed': {
+      // The providers' own APIs: what their readers list (a count for limits and budgets, not the provider's).
+      let tokens = 0;
+      for (const prompt of promptTexts(endpoint, body)) tokens += count(prompt.text);
+      return tokens;
+    }
     default:
       return null;
   }
@@ -173,7 +182,11 @@ export async function estimateUsage(
   const prompt = promptTokens(endpoint, body, count);
   if (prompt === null) return null;
   const completionTokens =
-    endpoint === 'embeddings' ? null : typeof completion === 'string' ? count(completion) : completion.count(encoder);
+    endpoint === 'embeddings' || endpoint === 'gemini.embed'
+      ? null
+      : typeof completion === 'string'
+        ? count(completion)
+        : completion.count(encoder);
   return {
     promptTokens: prompt,
     completionTokens,

@@ -2,6 +2,8 @@
 // final stream chunk, in the Chat/Completions, Responses and audio spellings — including
 // cached input tokens, reasoning tokens and audio durations where upstream reports them.
 import type { Exchange } from '../exchange.js';
+import { anthropicUsage } from '../providers/anthropic/usage.js';
+import { geminiUsage } from '../providers/gemini/usage.js';
 import type { Usage } from '../wire/usage.js';
 import { answerText, estimateUsage } from './tokenizer.js';
 
@@ -38,13 +40,30 @@ export function usageFrom(answer: unknown): Usage | null {
   return usage;
 }
 
+/** The usage an answer reports, in its API's own words. */
+function reportedUsage(ex: Exchange, answer: Record<string, unknown>): Usage | null {
+  switch (ex.endpoint) {
+    case 'anthropic.messages':
+      return anthropicUsage(answer.usage);
+    case 'gemini.generate':
+    case 'gemini.embed':
+      return geminiUsage(answer.usageMetadata);
+    case 'anthropic.count_tokens':
+    case 'gemini.count_tokens':
+      // A count of the prompt, not a use of the model.
+      return null;
+    default:
+      return usageFrom(answer);
+  }
+}
+
 /** Usage of a successful JSON answer: as reported, else counted by the tokenizer and marked estimated. */
 export async function usageOfAnswer(
   ex: Exchange,
   answer: Record<string, unknown>,
   status: number,
 ): Promise<Usage | null> {
-  const reported = usageFrom(answer);
+  const reported = reportedUsage(ex, answer);
   if (reported || status >= 400) return reported;
   return estimateUsage(ex.endpoint, ex.json, answerText(answer));
 }

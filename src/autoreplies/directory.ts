@@ -4,8 +4,8 @@ import { z } from 'zod';
 import type { AutoReply } from '../domain.js';
 import { storeUnavailable } from '../errors.js';
 import type { Exchange } from '../exchange.js';
+import { CHAT_ENDPOINTS, promptTexts } from '../providers/view.js';
 import type { Store } from '../store/store.js';
-import { promptTexts } from '../wire/prompt.js';
 
 const Text = z.string().min(1).max(100_000);
 
@@ -32,7 +32,7 @@ export function publicAutoReply(reply: AutoReply) {
 
 /** The prompt an auto-reply is compared with: last user message for chat, the prompt for completions. */
 function promptOf(ex: Exchange): { type: AutoReply['type']; text: string } | undefined {
-  if (ex.endpoint === 'chat.completions') {
+  if (CHAT_ENDPOINTS.includes(ex.endpoint)) {
     const last = promptTexts(ex.endpoint, ex.json)
       .filter((prompt) => prompt.role === 'user')
       .at(-1);

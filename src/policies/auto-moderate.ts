@@ -2,8 +2,8 @@
 // with the request's own provider key; a flagged result blocks, a failed check is a 502.
 import { z } from 'zod';
 import { moderationFailed } from '../errors.js';
+import { promptTexts } from '../providers/view.js';
 import type { Endpoint } from '../wire/endpoints.js';
-import { promptTexts } from '../wire/prompt.js';
 import { booleanHeader, definePolicy, loosensBoolean } from './policy.js';
 
 const ENDPOINTS: readonly Endpoint[] = [
@@ -15,6 +15,10 @@ const ENDPOINTS: readonly Endpoint[] = [
   'responses.compact',
   'conversations',
   'conversations.items',
+  'anthropic.messages',
+  'gemini.generate',
+  'gemini.embed',
+  'gemini.cached_contents',
 ];
 
 const ModerationAnswer = z.object({

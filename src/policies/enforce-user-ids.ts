@@ -11,6 +11,8 @@ export const USER_FIELD_ENDPOINTS: readonly Endpoint[] = [
   'images.edits',
   'images.variations',
   'responses',
+  'anthropic.messages',
+  'gemini.generate',
 ];
 
 export const MISSING_USER_FLAG = {

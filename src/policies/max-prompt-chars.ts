@@ -1,6 +1,7 @@
 // Max prompt characters: blocks a request whose prompt text, all parts summed, is too long.
+
+import { promptTexts } from '../providers/view.js';
 import type { Endpoint } from '../wire/endpoints.js';
-import { promptTexts } from '../wire/prompt.js';
 import { countHeader, definePolicy, loosensLimit } from './policy.js';
 
 // Conversation items become the prompt of later responses: each addition is held to the limit too.
@@ -12,6 +13,9 @@ const ENDPOINTS: readonly Endpoint[] = [
   'responses.compact',
   'conversations',
   'conversations.items',
+  'anthropic.messages',
+  'gemini.generate',
+  'gemini.cached_contents',
 ];
 
 const SURROGATE_PAIRS = /[\uD800-\uDBFF][\uDC00-\uDFFF]/g;

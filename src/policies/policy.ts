@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Exchange } from '../exchange.js';
 import type { PolicySettings } from '../policy-settings.js';
-import type { TextFilter } from '../wire/answer.js';
+import type { TextFilter } from '../providers/view.js';
 import type { Endpoint } from '../wire/endpoints.js';
 
 export type SettingKey = Exclude<keyof PolicySettings, 'allowHeaderOverrides'>;

@@ -4,12 +4,12 @@
 import { z } from 'zod';
 import type { Exchange } from '../exchange.js';
 import { REFLECTION_MODES, type ReflectionMode } from '../policy-settings.js';
+import { CHAT_ENDPOINTS, promptTexts } from '../providers/view.js';
 import type { Endpoint } from '../wire/endpoints.js';
-import { promptTexts } from '../wire/prompt.js';
 import { PhraseMatcher, PhraseWindow } from './phrase-matcher.js';
 import { definePolicy } from './policy.js';
 
-const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions'];
+const ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions', 'anthropic.messages', 'gemini.generate'];
 
 export const REFLECTION_FLAG = {
   type: 'policy_prompt_reflection',
@@ -36,7 +36,9 @@ export function protectedTexts(text: string): string[] {
 
 function protectedTextsOf(ex: Exchange): string[] {
   return promptTexts(ex.endpoint, ex.json)
-    .filter((prompt) => ex.endpoint !== 'chat.completions' || prompt.role === 'system' || prompt.role === 'developer')
+    .filter(
+      (prompt) => !CHAT_ENDPOINTS.includes(ex.endpoint) || prompt.role === 'system' || prompt.role === 'developer',
+    )
     .flatMap((prompt) => protectedTexts(prompt.text));
 }
 

@@ -1,7 +1,9 @@
 // Request wordlists: each prompt text is checked against the chosen lists; a hit is
 // flagged, redacted to `****` before forwarding, or blocks the request.
+
+import { promptTexts } from '../providers/view.js';
 import type { Endpoint } from '../wire/endpoints.js';
-import { multipartPromptTexts, promptTexts } from '../wire/prompt.js';
+import { multipartPromptTexts } from '../wire/prompt.js';
 import { scanWhole } from './phrase-matcher.js';
 import { definePolicy } from './policy.js';
 import { hasWordlists, loosensWordlists, recordHit, wordlistHeader, wordlistMatcher } from './wordlists.js';
@@ -21,6 +23,12 @@ export const TEXT_ENDPOINTS: readonly Endpoint[] = [
   'images.edits',
   'audio.transcriptions',
   'audio.translations',
+  'anthropic.messages',
+  'anthropic.count_tokens',
+  'gemini.generate',
+  'gemini.count_tokens',
+  'gemini.embed',
+  'gemini.cached_contents',
 ];
 
 export const requestWordlists = definePolicy({

@@ -6,7 +6,13 @@ import { PhraseWindow } from './phrase-matcher.js';
 import { definePolicy } from './policy.js';
 import { hasWordlists, loosensWordlists, recordHit, wordlistHeader, wordlistMatcher } from './wordlists.js';
 
-const ANSWER_ENDPOINTS: readonly Endpoint[] = ['completions', 'chat.completions', 'responses'];
+const ANSWER_ENDPOINTS: readonly Endpoint[] = [
+  'completions',
+  'chat.completions',
+  'responses',
+  'anthropic.messages',
+  'gemini.generate',
+];
 
 export const responseWordlists = definePolicy({
   setting: 'responseWordlists',

@@ -48,11 +48,13 @@ export const uninspectedEndpoints = definePolicy({
   loosens: () => false,
   onRequest(ex, passthrough) {
     if (isInspected(ex) || !ex.settings || !hasContentPolicy(ex.settings)) return;
-    if (passthrough.some((prefix) => isUnder(ex.path, prefix))) return;
+    // A native route's paths are listed as the client calls them (`/anthropic/v1/files`).
+    const path = ex.native?.path ?? ex.path;
+    if (passthrough.some((prefix) => isUnder(path, prefix))) return;
     ex.flag(
       {
         type: UNINSPECTED_FLAG_TYPE,
-        description: `endpoint not inspected by this connection's policy: ${ex.method} /v1${ex.path}`,
+        description: `endpoint not inspected by this connection's policy: ${ex.method} ${ex.clientPath}`,
       },
       { block: true },
     );

@@ -185,11 +185,18 @@ export interface ChatBridge {
   stream(): NativeStream;
 }
 
-/** A provider's own API spoken by the client at a native route (`/anthropic`, `/gemini`). */
+/**
+ * A provider's own API spoken by the client at a native route (`/anthropic`, `/gemini`):
+ * forwarded as sent to a target of that provider, bridged to chat completions for others.
+ */
 export interface NativeApi extends ChatBridge {
   provider: 'anthropic' | 'gemini';
-  /** The header the provider's SDK sends its API key in. */
+  /** The header the provider's SDK sends its API key in, and the provider reads it from. */
   keyHeader: string;
+  /** The header carrying the provider's request id, if it sends one. */
+  requestIdHeader: string | null;
+  /** An error event that ends a stream, in the API's own stream format. */
+  errorEvent(status: number, message: string): string;
 }
 
 export interface NativeStream {

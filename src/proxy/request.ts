@@ -13,6 +13,7 @@ import {
 } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { NativeRoute } from '../providers/native.js';
+import { endUserOf } from '../providers/view.js';
 import { bodyFormatOf } from '../wire/endpoints.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
@@ -95,15 +96,16 @@ function readKnownFields(ex: Exchange): void {
 }
 
 /**
- * A native route's body as the chat completion request every policy reads and every
- * target is sent. APIs without an end-user field take it from `x-usagepanda-user`.
+ * A native route's model, end user and stream, where its API keeps them (Gemini names the
+ * model and the stream in the path). APIs without an end-user field take it from
+ * `x-usagepanda-user`. The body stays the client's: policies read it through its API's reader.
  */
-export function readNativeBody(ex: Exchange, native: NativeRoute): void {
-  if (ex.body.kind !== 'json') throw badRequest('request body must be a JSON object');
-  const chat = native.api.chatRequest(ex.body.json, ex.header('x-usagepanda-user'));
-  ex.body = { kind: 'json', raw: ex.body.raw, json: chat };
-  ex.bodyRewritten = true;
-  readKnownFields(ex);
+export function readNativeFields(ex: Exchange, native: NativeRoute): void {
+  if (ex.endpoint !== 'other' && ex.body.kind !== 'json') throw badRequest('request body must be a JSON object');
+  const body = ex.json;
+  ex.model = native.model ?? (typeof body?.model === 'string' ? body.model : null);
+  ex.endUser = endUserOf(ex.endpoint, body) || ex.header('x-usagepanda-user') || null;
+  ex.stream = native.stream || body?.stream === true;
 }
 
 /** Parses a JSON body; too deep a nesting is refused before parsing (JSON.parse recurses). */
@@ -155,7 +157,7 @@ function unsupportedBody(ex: Exchange, format: BodyFormatName, type: string) {
     format === 'multipart' ? 'multipart/form-data' : format === 'json' ? 'JSON' : 'JSON or multipart/form-data';
   const sent = type.split(';')[0]?.trim() || 'no content type';
   return unsupportedMediaType(
-    `${ex.method} /v1${ex.path} takes a ${expected} body; the body sent as ${sent} is not one`,
+    `${ex.method} ${ex.clientPath} takes a ${expected} body; the body sent as ${sent} is not one`,
   );
 }
 

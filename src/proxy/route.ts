@@ -18,7 +18,6 @@ import {
   invalidKey,
   missingProviderKey,
   policyBlocked,
-  upstreamAnswerUntranslatable,
   upstreamTotalTimeout,
 } from '../errors.js';
 import { Exchange, type GatewayAnswer } from '../exchange.js';
@@ -27,8 +26,8 @@ import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pip
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
 import { readNativeTarget } from '../providers/native.js';
+import { answerIdOf, filterAnswerTexts } from '../providers/view.js';
 import type { SpendControl, SpendHold } from '../spend/control.js';
-import { filterAnswerTexts } from '../wire/answer.js';
 import { type Json, parseJsonObject } from '../wire/json.js';
 import { readTarget } from '../wire/target.js';
 import { loggedRequestBody, loggedResponseBody, StreamBodyLog } from './bodies.js';
@@ -36,7 +35,7 @@ import { ClientAbort } from './client-abort.js';
 import { clientHeaders, sendUpstream, upstreamHeaders } from './forward.js';
 import { multipartBoundary, rewriteMultipartFields } from './multipart.js';
 import { toLogRecord } from './record.js';
-import { parseBody, readBody, readNativeBody, readTraceId } from './request.js';
+import { parseBody, readBody, readNativeFields, readTraceId } from './request.js';
 import {
   type Cooldowns,
   moderationBase,
@@ -158,7 +157,7 @@ async function handle(deps: ProxyDeps, routing: RoutingDeps, req: IncomingMessag
     const { connection, policy, providerKey: clientProviderKey } = await authenticate(deps, ex);
     ex.traceId = readTraceId(ex);
     await parseBody(ex, req.headers['content-type'], await readBody(req, deps.maxBodyBytes, deps.clientBodyTimeoutMs));
-    if (ex.native) readNativeBody(ex, ex.native);
+    if (ex.native) readNativeFields(ex, ex.native);
     const settings = resolveSettings(ex, policy);
 
     const route = planRoute(routing, connection, ex);
@@ -229,13 +228,14 @@ function startExchange(req: IncomingMessage): { ex: Exchange; badTarget: Gateway
   const url = req.url ?? '/';
   const native = readNativeTarget(req.method ?? 'GET', url);
   if (native) {
-    // Read as OpenAI's chat completions; the query (Gemini's `alt`, `key`) is for the gateway only.
+    // The provider's own path and query, as they go to a target of that provider.
     const ex = new Exchange(
       req.method ?? 'GET',
-      '/chat/completions',
-      '',
+      native.upstreamPath,
+      native.upstreamQuery,
       req.headers,
       req.socket.remoteAddress ?? null,
+      native.route.endpoint,
     );
     const { keyHeader } = native.route.api;
     native.route.key = ex.header(keyHeader) ?? native.queryKey;
@@ -356,7 +356,7 @@ async function relayAnswer(
   sentAt: number,
   maxJsonAnswerBytes: number,
 ): Promise<void> {
-  const requestId = upstream.headers['x-request-id'];
+  const requestId = upstream.headers[ex.native ? (ex.native.api.requestIdHeader ?? '') : 'x-request-id'];
   if (typeof requestId === 'string') ex.upstreamId = requestId;
   const contentType = String(upstream.headers['content-type'] ?? '');
   const headers = clientHeaders(upstream.headers);
@@ -366,19 +366,15 @@ async function relayAnswer(
     ex.upstreamLatencyMs = performance.now() - sentAt;
     const answer = parseJsonObject(text);
     if (settings.logResponseBody) ex.responseBodyText = loggedResponseBody(ex, text, answer);
-    if (!answer) {
-      if (ex.native) throw upstreamAnswerUntranslatable(upstream.statusCode, 'a body that is not a JSON object');
-      return sendRaw(ex, res, upstream.statusCode, headers, text);
-    }
+    if (!answer) return sendRaw(ex, res, upstream.statusCode, headers, text);
     ex.usage = await usageOfAnswer(ex, answer, upstream.statusCode);
     if (upstream.statusCode >= 400) {
       ex.error = errorMessageFrom(answer) ?? `upstream answered ${upstream.statusCode}`;
-      const sent = ex.native ? JSON.stringify(ex.native.api.error(upstream.statusCode, ex.error)) : text;
-      return sendRaw(ex, res, upstream.statusCode, headers, sent);
+      return sendRaw(ex, res, upstream.statusCode, headers, text);
     }
+    if (ex.native) ex.upstreamId ??= answerIdOf(answer);
     const changed = filterAnswerTexts(ex.endpoint, answer, () => answerFilters(ex, settings));
     if (ex.blocked) throw policyBlocked(ex.blocking);
-    if (ex.native) return sendRaw(ex, res, upstream.statusCode, headers, JSON.stringify(ex.native.api.answer(answer)));
     const sent = changed ? JSON.stringify(answer) : text;
     if (settings.logResponseBody && changed) ex.responseBodyText = loggedResponseBody(ex, sent, answer);
     return sendRaw(ex, res, upstream.statusCode, headers, sent);
@@ -386,16 +382,12 @@ async function relayAnswer(
 
   if (upstream.statusCode >= 400) ex.error = `upstream answered ${upstream.statusCode}`;
   const isEventStream = contentType.includes('text/event-stream');
-  if (ex.native && !isEventStream) {
-    await upstream.body.dump();
-    throw upstreamAnswerUntranslatable(upstream.statusCode, contentType || 'a body without a content type');
-  }
   writeHead(ex, res, upstream.statusCode, headers);
   const inspector = isEventStream
     ? new StreamInspector(ex, upstream.statusCode < 400 ? streamAnswerFilter(ex, settings) : null)
     : null;
   const log = settings.logResponseBody ? new StreamBodyLog() : null;
-  await relayStream(ex, upstream.body, res, signal, inspector, log, ex.native?.api.stream() ?? null);
+  await relayStream(ex, upstream.body, res, signal, inspector, log);
   if (log) ex.responseBodyText = log.toString();
   ex.upstreamLatencyMs = performance.now() - sentAt;
 }

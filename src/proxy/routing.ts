@@ -5,10 +5,12 @@
 // is OpenAI's format again, so the relay, the policies and the accounting need not know.
 import { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
+import { errorMessageFrom } from '../accounting/usage.js';
 import type { Connection, ProviderName, ProviderUpstream, UpstreamTarget } from '../domain.js';
-import { badRequest, GatewayError, missingProviderKey } from '../errors.js';
+import { badRequest, GatewayError, missingProviderKey, upstreamAnswerUntranslatable } from '../errors.js';
 import type { Exchange } from '../exchange.js';
-import type { ProviderAdapter, ProviderCall } from '../providers/provider.js';
+import type { NativeRoute } from '../providers/native.js';
+import type { ChatBridge, ProviderAdapter, ProviderCall, ProviderRequest } from '../providers/provider.js';
 import { ADAPTERS } from '../providers/registry.js';
 import type { Endpoint } from '../wire/endpoints.js';
 import { parseJsonObject } from '../wire/json.js';
@@ -60,6 +62,23 @@ export interface RouteTarget {
   /** Names it for the cooldown. */
   key: string;
   adapter: ProviderAdapter;
+  /**
+   * How the target takes this request: null when as the client sent it (its own API), else
+   * the bridge that writes it as a chat completion and the answer back in the client's API.
+   */
+  bridge: ChatBridge | null;
+}
+
+/** Native endpoints a chat-completions target can answer, through their API's bridge. */
+const BRIDGED = new Set<Endpoint>(['anthropic.messages', 'gemini.generate']);
+
+/** How `target` takes the request: as sent (null), through a bridge, or not at all (undefined). */
+function bridgeFor(ex: Exchange, target: RouteTarget): ChatBridge | null | undefined {
+  if (ex.native) {
+    if (target.upstream.provider === ex.native.api.provider) return null;
+    return BRIDGED.has(ex.endpoint) && target.adapter.serves('chat.completions') ? ex.native.api : undefined;
+  }
+  return target.adapter.serves(ex.endpoint) ? null : undefined;
 }
 
 export interface RoutingDeps {
@@ -102,8 +121,11 @@ export function planRoute(
   // When every target is cooling down, trying one beats failing for sure.
   const order = weightedFirst(warm.length > 0 ? warm : serving, random);
   const first = order[0] as RouteTarget;
-  if (!first.adapter.serves(ex.endpoint)) throw cannotServe(ex.endpoint, first.upstream.provider);
-  return order.filter((t) => t.adapter.serves(ex.endpoint));
+  if (bridgeFor(ex, first) === undefined) throw cannotServe(ex, first.upstream.provider);
+  return order.flatMap((t) => {
+    const bridge = bridgeFor(ex, t);
+    return bridge === undefined ? [] : [{ ...t, bridge }];
+  });
 }
 
 /** Where the moderation check goes: the route's first OpenAI-compatible upstream, else the gateway's default. */
@@ -111,15 +133,19 @@ export function moderationBase(route: RouteTarget[], fallback: string): string {
   return route.find((t) => t.upstream.provider === 'openai')?.upstream.baseUrl ?? fallback;
 }
 
-const cannotServe = (endpoint: Endpoint, provider: ProviderName) =>
-  badRequest(`the ${endpoint} endpoint is not available on provider ${provider}`);
+const cannotServe = (ex: Exchange, provider: ProviderName) =>
+  badRequest(
+    ex.native
+      ? `${ex.method} ${ex.clientPath} is not available on provider ${provider}: only ${ex.native.api.provider} targets serve it`
+      : `the ${ex.endpoint} endpoint is not available on provider ${provider}`,
+  );
 
 function listTargets(deps: RoutingDeps, connection: Connection | null): RouteTarget[] {
   const make = (upstream: UpstreamTarget, index: number | undefined): RouteTarget => {
     const adapter = ADAPTERS[upstream.provider];
     if (!adapter) throw badRequest(`provider ${upstream.provider} is not supported yet`);
     const key = `${connection?.id ?? ''}#${index ?? ''}#${upstream.provider}#${upstream.baseUrl ?? ''}`;
-    return { upstream, index, key, adapter };
+    return { upstream, index, key, adapter, bridge: null };
   };
   if (connection && connection.targets.length > 0) return connection.targets.map((t, i) => make(t, i));
   const single = connection?.upstream ?? deps.upstream;
@@ -145,6 +171,7 @@ function azureTargets(targets: RouteTarget[], resource: string): RouteTarget[] {
       index: undefined,
       key: `azure#${baseUrl}`,
       adapter: ADAPTERS.azure as ProviderAdapter,
+      bridge: null,
     },
   ];
 }
@@ -263,27 +290,116 @@ async function sendTo(
   retries: number,
   abort: ClientAbort,
 ): Promise<UpstreamAnswer> {
-  const { upstream, adapter } = target;
+  const { upstream, adapter, bridge } = target;
   const apiKey = apiKeyFor(deps, ex, upstream, keys);
   if (adapter.needsApiKey && !apiKey) throw missingProviderKey();
   const model = providerModelOf(upstream, ex.model);
-  const call = providerCall(deps, ex, upstream, adapter, model, apiKey, forwardedBody);
-  const request = await adapter.request(call);
-  const send = (body: Buffer | string | null) =>
+  const send = (request: ProviderRequest, body = request.body) =>
     sendWithRetries(deps.agent, { ...request, body, signal: abort }, retries, ex, abort);
-  let response = await send(request.body);
-  if (adapter.name === 'openai' && response.statusCode === 400 && ex.streamUsageInjected) {
+  if (ex.native && !bridge) {
+    // The provider's own API on both sides: the client's request as it is.
+    const response = await send(nativeRequest(ex, ex.native, upstream, adapter, deps, model, apiKey, forwardedBody));
+    return { ...response, provider: adapter.name, model };
+  }
+  const call = bridge
+    ? bridgedCall(providerCall(deps, ex, upstream, adapter, model, apiKey, forwardedBody), bridge, ex)
+    : providerCall(deps, ex, upstream, adapter, model, apiKey, forwardedBody);
+  const request = await adapter.request(call);
+  let response = await send(request);
+  if (adapter.name === 'openai' && response.statusCode === 400 && ex.streamUsageInjected && !bridge) {
     // Perhaps a compatible server that refuses `stream_options`: ask once more exactly as
     // the client did (the tokenizer counts the answer). Had the client's own request been
     // at fault, this gets the same 400 back, now about what the client really sent.
     await response.body.dump();
     withdrawStreamUsage(ex);
-    response = await send(providerCall(deps, ex, upstream, adapter, model, apiKey, forwardedBody).rawBody);
+    response = await send(request, providerCall(deps, ex, upstream, adapter, model, apiKey, forwardedBody).rawBody);
     if (response.statusCode < 400) deps.streamOptionsRefusals.add(call.baseUrl);
   }
   const translate = adapter.translate;
-  if (!translate) return { ...response, provider: adapter.name, model };
-  return translatedAnswer(response, translate, call, adapter.name, model);
+  const answer = translate
+    ? await translatedAnswer(response, translate, call, adapter.name, model)
+    : { ...response, provider: adapter.name, model };
+  return bridge ? bridgedAnswer(answer, bridge, ex.stream) : answer;
+}
+
+/**
+ * A native request to a target of its own provider: method, path, query, body and the
+ * headers the provider reads as the client sent them, with the target's key in the header
+ * the provider reads it from. A target's model map renames the model where the API names it.
+ */
+function nativeRequest(
+  ex: Exchange,
+  native: NativeRoute,
+  upstream: UpstreamTarget,
+  adapter: ProviderAdapter,
+  deps: RoutingDeps,
+  model: string | null,
+  apiKey: string | null,
+  forwardedBody: () => Buffer | string | null,
+): ProviderRequest {
+  let path = ex.path;
+  let body = forwardedBody();
+  if (model !== null && model !== ex.model) {
+    if (native.model !== null) path = path.replace(/\/models\/[^/:]+:/, `/models/${encodeURIComponent(model)}:`);
+    else if (ex.json) body = JSON.stringify({ ...ex.json, model });
+  }
+  const headers = clientHeadersForProvider(ex);
+  if (apiKey) headers[native.api.keyHeader] = apiKey;
+  return {
+    base: upstream.baseUrl ?? baseUrlOf(deps, upstream, adapter),
+    method: ex.method,
+    path: path + ex.query,
+    headers,
+    body,
+  };
+}
+
+/** The call a bridged request makes: its chat completion, to the target's chat endpoint. */
+function bridgedCall(call: ProviderCall, bridge: ChatBridge, ex: Exchange): ProviderCall {
+  const chat = bridge.chatRequest(ex.json ?? {}, ex.endUser ?? undefined);
+  const json = call.model === null ? chat : { ...chat, model: call.model };
+  return {
+    ...call,
+    endpoint: 'chat.completions',
+    path: '/chat/completions',
+    query: '',
+    json,
+    rawBody: JSON.stringify(json),
+  };
+}
+
+/** A chat answer (JSON, error or stream) written in the client's API by its bridge. */
+async function bridgedAnswer(answer: UpstreamAnswer, bridge: ChatBridge, stream: boolean): Promise<UpstreamAnswer> {
+  const contentType = String(answer.headers['content-type'] ?? '');
+  const headers: Dispatcher.ResponseData['headers'] = {};
+  const requestId = answer.headers['x-request-id'];
+  if (typeof requestId === 'string') headers['x-request-id'] = requestId;
+  const isStream = answer.statusCode < 400 && stream && contentType.includes('text/event-stream');
+  if (!isStream) {
+    const text = await answer.body.text();
+    const json = parseJsonObject(text);
+    if (!contentType.includes('application/json') || !json) {
+      throw upstreamAnswerUntranslatable(answer.statusCode, contentType || 'a body without a content type');
+    }
+    const written =
+      answer.statusCode >= 400
+        ? bridge.error(answer.statusCode, errorMessageFrom(json) ?? `upstream answered ${answer.statusCode}`)
+        : bridge.answer(json);
+    headers['content-type'] = 'application/json';
+    return { ...answer, headers, body: answerBody([JSON.stringify(written)]) };
+  }
+  headers['content-type'] = 'text/event-stream; charset=utf-8';
+  headers['cache-control'] = 'no-cache';
+  const writer = bridge.stream();
+  async function* events(): AsyncGenerator<string> {
+    for await (const chunk of answer.body) {
+      const out = writer.push(chunk as Buffer | string);
+      if (out !== '') yield out;
+    }
+    const rest = writer.end();
+    if (rest !== '') yield rest;
+  }
+  return { ...answer, headers, body: answerBody(events()) };
 }
 
 function providerCall(

@@ -7,6 +7,9 @@ import type { AnswerFilter } from '../policies/policy.js';
 import type { Endpoint } from '../wire/endpoints.js';
 import { isObject, type Json, parseObject } from '../wire/json.js';
 
+/** A Gemini part whose text the model wrote as its answer (its thoughts aside). */
+const isTextPart = (part: unknown): boolean => isObject(part) && typeof part.text === 'string' && part.thought !== true;
+
 /** The filter chain of a Responses content part. */
 const partKey = (json: Json) => `${json.output_index ?? 0}:${json.content_index ?? 0}`;
 
@@ -61,8 +64,7 @@ export class StreamAnswerFilter {
     if (event.data === '[DONE]') return this.flushAll() + formatEvent(event, event.data);
     const json = parseObject(event.data);
     if (!json) return formatEvent(event, event.data);
-    const changed =
-      this.endpoint === 'responses' ? this.rewriteResponseEvent(event, json) : this.rewriteChoices(event, json);
+    const changed = this.rewriteEvent(event, json);
     return typeof changed === 'string' ? changed : formatEvent(event, changed ? JSON.stringify(json) : event.data);
   }
 
@@ -74,7 +76,7 @@ export class StreamAnswerFilter {
     }
     const json = parseObject(event.data);
     if (!json) return;
-    if (this.endpoint !== 'responses') this.rewriteChoices(event, json);
+    if (this.endpoint !== 'responses') this.rewriteEvent(event, json);
     else if (json.type === 'response.output_text.delta' && typeof json.delta === 'string') {
       this.pass(partKey(json), json.delta, false);
     } else if (json.type === 'response.output_text.done') {
@@ -112,6 +114,85 @@ export class StreamAnswerFilter {
     }
     this.remember(key, out);
     return out;
+  }
+
+  /** The event's text through the filters, in its API's shape; a string is the event's whole replacement. */
+  private rewriteEvent(event: EventSourceMessage, json: Json): boolean | string {
+    switch (this.endpoint) {
+      case 'responses':
+        return this.rewriteResponseEvent(event, json);
+      case 'anthropic.messages':
+        return this.rewriteMessageEvent(event, json);
+      case 'gemini.generate':
+        return this.rewriteGenerateChunk(event, json);
+      default:
+        return this.rewriteChoices(event, json);
+    }
+  }
+
+  /**
+   * Anthropic's events: the text deltas of each content block are filtered; text held back
+   * goes out as one more delta just before its block stops (or the message does).
+   */
+  private rewriteMessageEvent(event: EventSourceMessage, json: Json): boolean | string {
+    const key = String(json.index ?? 0);
+    switch (json.type) {
+      case 'content_block_delta': {
+        const delta = isObject(json.delta) ? json.delta : undefined;
+        if (delta?.type !== 'text_delta' || typeof delta.text !== 'string') return false;
+        if (!this.observesOnly) this.templates.set(key, { event, json });
+        const out = this.pass(key, delta.text, false);
+        if (out === delta.text) return false;
+        delta.text = out;
+        return true;
+      }
+      case 'content_block_stop': {
+        if (!this.chains.has(key)) return false;
+        const rest = this.pass(key, '', true);
+        return (rest === '' ? '' : this.synthetic(key, rest)) + formatEvent(event, event.data);
+      }
+      case 'message_stop':
+        return this.flushAll() + formatEvent(event, event.data);
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * Gemini's chunks: each candidate's text parts are filtered; text held back is added to
+   * the candidate's last chunk (the one with its finish reason).
+   */
+  private rewriteGenerateChunk(event: EventSourceMessage, json: Json): boolean {
+    let changed = false;
+    (Array.isArray(json.candidates) ? json.candidates : []).forEach((candidate: unknown, i: number) => {
+      if (!isObject(candidate)) return;
+      const key = String(candidate.index ?? i);
+      const final = typeof candidate.finishReason === 'string';
+      const content = isObject(candidate.content) ? candidate.content : { role: 'model', parts: [] };
+      const all = Array.isArray(content.parts) ? content.parts : [];
+      const parts = all.filter((part): part is Json & { text: string } => isTextPart(part));
+      if (parts.length === 0 && !final) return;
+      if (!final && !this.observesOnly) this.templates.set(key, { event, json });
+      for (const part of parts) {
+        const out = this.pass(key, part.text, false);
+        if (out !== part.text) {
+          part.text = out;
+          changed = true;
+        }
+      }
+      if (!final) return;
+      const rest = this.pass(key, '', true);
+      if (rest === '') return;
+      const last = parts.at(-1);
+      if (last) last.text += rest;
+      else {
+        all.push({ text: rest });
+        content.parts = all;
+        candidate.content = content;
+      }
+      changed = true;
+    });
+    return changed;
   }
 
   /** Chat and completion chunks: `choices[].delta.content` or `choices[].text`. */
@@ -208,6 +289,10 @@ export class StreamAnswerFilter {
     const json = structuredClone(template.json);
     if (this.endpoint === 'responses') {
       json.delta = text;
+    } else if (this.endpoint === 'anthropic.messages') {
+      json.delta = { type: 'text_delta', text };
+    } else if (this.endpoint === 'gemini.generate') {
+      json.candidates = [{ index: Number(key), content: { role: 'model', parts: [{ text }] } }];
     } else if (Array.isArray(json.choices)) {
       const choice = json.choices.find((c) => isObject(c) && String(c.index ?? 0) === key);
       json.choices = choice ? [choice] : [];

@@ -10,9 +10,12 @@ import { estimateUsage, StreamTextSample } from '../accounting/tokenizer.js';
 import { usageFrom } from '../accounting/usage.js';
 import { GatewayError, policyBlocked } from '../errors.js';
 import type { Exchange } from '../exchange.js';
-import type { NativeStream } from '../providers/provider.js';
-import { parseObject } from '../wire/json.js';
+import { anthropicUsage } from '../providers/anthropic/usage.js';
+import { geminiUsage } from '../providers/gemini/usage.js';
+import type { Endpoint } from '../wire/endpoints.js';
+import { isObject, type Json, parseObject } from '../wire/json.js';
 import { lastEventEnd, nextEventEnd } from '../wire/sse.js';
+import type { Usage } from '../wire/usage.js';
 import type { StreamBodyLog } from './bodies.js';
 import type { ClientAbort } from './client-abort.js';
 import { upstreamFailure } from './forward.js';
@@ -74,6 +77,34 @@ export class StreamOptionsRefusals {
 /** An event carrying usage; JSON text never holds these quotes unescaped inside a string. */
 const USAGE_OBJECT = '"usage":{';
 
+const objectId = (value: unknown) => (isObject(value) ? value.id : undefined);
+
+/** Reads a stream's usage from the events that carry it (found by `marker`), in the stream's API. */
+interface StreamUsageReader {
+  marker: string;
+  read(event: Json | undefined): Usage | null;
+}
+
+function streamUsageReader(endpoint: Endpoint): StreamUsageReader {
+  if (endpoint === 'anthropic.messages') {
+    // message_start has the input side, message_delta the output (newer APIs repeat the rest there).
+    const seen: Json = {};
+    return {
+      marker: USAGE_OBJECT,
+      read(event) {
+        const usage = isObject(event?.message) ? event.message.usage : event?.usage;
+        if (!isObject(usage)) return null;
+        Object.assign(seen, usage);
+        return anthropicUsage(seen);
+      },
+    };
+  }
+  if (endpoint === 'gemini.generate') {
+    return { marker: '"usageMetadata":{', read: (event) => geminiUsage(event?.usageMetadata) };
+  }
+  return { marker: USAGE_OBJECT, read: usageFrom };
+}
+
 /**
  * Watches the events going by for the answer's id and usage. Without answer filters (or
  * with filters that only audit) it never changes a byte; with them, each event is passed
@@ -93,11 +124,14 @@ export class StreamInspector {
    */
   private sample: StreamTextSample | null = new StreamTextSample();
 
+  private readonly usage: StreamUsageReader;
+
   constructor(
     private readonly ex: Exchange,
     private readonly answer: StreamAnswerFilter | null = null,
   ) {
     this.parser = createParser({ onEvent: (event) => this.onEvent(event) });
+    this.usage = streamUsageReader(ex.endpoint);
   }
 
   /**
@@ -140,7 +174,7 @@ export class StreamInspector {
       const error = policyBlocked(this.ex.blocking);
       this.ex.status = error.status;
       this.ex.error = error.message;
-      this.out += `data: ${JSON.stringify(error.toBody())}\n\n`;
+      this.out += errorEvent(this.ex, error.status, error.message, error.type);
       return;
     }
     this.out += rewritten;
@@ -156,18 +190,24 @@ export class StreamInspector {
     if (!this.sawFirstEvent) {
       this.sawFirstEvent = true;
       const first = parseObject(data);
-      const id = first?.id ?? (first?.response as { id?: unknown } | undefined)?.id;
+      const id = first && (first.id ?? first.responseId ?? objectId(first.response) ?? objectId(first.message));
       if (!this.ex.upstreamId && typeof id === 'string') this.ex.upstreamId = id;
     }
-    // Only the chunk that carries usage is parsed; chat chunks say `"usage":null` until then.
-    if (data.includes(USAGE_OBJECT)) {
-      const usage = usageFrom(parseObject(data));
+    // Only the events that carry usage are parsed; chat chunks say `"usage":null` until then.
+    if (data.includes(this.usage.marker)) {
+      const usage = this.usage.read(parseObject(data));
       if (usage) {
         this.ex.usage = usage;
         this.sample = null;
       }
     }
   }
+}
+
+/** The event that ends a stream with an error, in the client's API: OpenAI's error shape, or the native API's. */
+function errorEvent(ex: Exchange, status: number, message: string, type: string): string {
+  if (ex.native) return ex.native.api.errorEvent(status, message);
+  return `data: ${JSON.stringify({ error: { message, type, param: null, code: null } })}\n\n`;
 }
 
 /** What upstream adds to every chunk once include_usage is on; the client did not ask for it. */
@@ -228,13 +268,11 @@ export async function relayStream(
   abort: ClientAbort,
   inspector: StreamInspector | null,
   log: StreamBodyLog | null = null,
-  native: NativeStream | null = null,
 ): Promise<void> {
   const stripper = inspector && ex.streamUsageInjected ? new UsageChunkStripper() : null;
   // Policies rewrite first; then the usage the client did not ask for is taken out.
-  const send = async (openAi: Buffer | string) => {
-    log?.add(openAi);
-    const out = native ? native.push(openAi) : openAi;
+  const send = async (out: Buffer | string) => {
+    log?.add(out);
     if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal: abort.signal });
   };
   const write = (chunk: Buffer | string) => send(stripper ? stripper.push(chunk) : chunk);
@@ -246,7 +284,6 @@ export async function relayStream(
     }
     await write(inspector?.finish() ?? '');
     if (stripper) await send(stripper.end());
-    if (native) res.write(native.end());
     await inspector?.estimateMissingUsage();
   } catch (err) {
     // The client left; a total timeout (abort.failure) ends the stream with its error instead.
@@ -256,9 +293,9 @@ export async function relayStream(
     ex.status = failure instanceof GatewayError ? failure.status : 502;
     ex.error = `${message} (mid-stream)`;
     if (inspector) {
-      const event = `data: ${JSON.stringify({ error: { message: ex.error, type: 'upstream_error', param: null, code: null } })}\n\n`;
+      const event = errorEvent(ex, ex.status, ex.error, 'upstream_error');
       log?.add(event);
-      res.write(native ? native.push(event) + native.end() : event);
+      res.write(event);
     }
   }
   res.end();

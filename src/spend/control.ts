@@ -8,6 +8,7 @@ import type { LogRecord } from '../domain.js';
 import { budgetExceeded, limitsUnavailable, policyBlocked, rateLimitExceeded } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Budget, Limit, PolicySettings } from '../policy-settings.js';
+import { OUTPUT_ENDPOINTS, outputCaps } from '../providers/view.js';
 import { type BucketReservation, type SharedState, StateUnavailableError } from '../state/state.js';
 import type { Endpoint } from '../wire/endpoints.js';
 import { type Window, type WindowName, windowAt } from './windows.js';
@@ -26,10 +27,8 @@ const NANO = 1_000_000_000;
 export const toNano = (usd: number): number => Math.ceil(Math.round(usd * 1e12) / 1000);
 export const fromNano = (nano: number): number => nano / NANO;
 
-/** Endpoints whose answer is text counted in output tokens. */
-const OUTPUT_ENDPOINTS = new Set<Endpoint>(['chat.completions', 'completions', 'responses']);
 /** Endpoints whose prompt is counted in tokens. */
-const TOKEN_ENDPOINTS = new Set<Endpoint>(['chat.completions', 'completions', 'responses', 'embeddings']);
+const TOKEN_ENDPOINTS = new Set<Endpoint>([...OUTPUT_ENDPOINTS, 'embeddings', 'gemini.embed']);
 
 type Kind = 'requests' | 'tokens' | 'usd';
 
@@ -306,7 +305,7 @@ export class SpendControl {
       return amounts;
     }
     const prompt = (await countPromptTokens(ex.endpoint, ex.json)) ?? 0;
-    const output = OUTPUT_ENDPOINTS.has(ex.endpoint) ? this.maxOutput(ex, settings, prompt) : 0;
+    const output = OUTPUT_ENDPOINTS.includes(ex.endpoint) ? this.maxOutput(ex, settings, prompt) : 0;
     amounts.tokens = prompt + output;
     if (rules.some((rule) => rule.kind === 'usd')) {
       const cost = this.options.prices.cost({
@@ -341,9 +340,11 @@ export class SpendControl {
   /** The request's own maximum output, else the model's, else the connection's default; times `n` answers. */
   private maxOutput(ex: Exchange, settings: PolicySettings, prompt: number): number {
     const body = ex.json ?? {};
-    const asked = [body.max_completion_tokens, body.max_tokens, body.max_output_tokens].find(
+    // The largest cap the request sets: upstream may honour any of them.
+    const caps = outputCaps(ex.endpoint, body).filter(
       (value): value is number => typeof value === 'number' && Number.isInteger(value) && value > 0,
     );
+    const asked = caps.length > 0 ? Math.max(...caps) : undefined;
     const each =
       asked ??
       (ex.model

@@ -39,7 +39,51 @@ export const ENDPOINTS = {
   batches: { path: '/batches', operation: 'other', body: 'json', billed: false },
 } as const satisfies Record<string, EndpointInfo>;
 
-export type Endpoint = keyof typeof ENDPOINTS | 'other';
+/**
+ * The endpoints of the providers' own APIs that the gateway reads, at the native routes
+ * (`/anthropic/…`, `/gemini/…`; src/providers/native.ts tells them apart by path). Every
+ * other path under a native route is `other`: forwarded, or refused under a content policy.
+ */
+export const NATIVE_ENDPOINTS = {
+  /** Anthropic `POST /v1/messages`. */
+  'anthropic.messages': { path: '/v1/messages', operation: 'chat', body: 'json', billed: true },
+  /** Anthropic `POST /v1/messages/count_tokens`: the same body, counted, not answered. */
+  'anthropic.count_tokens': { path: '/v1/messages/count_tokens', operation: 'chat', body: 'json', billed: false },
+  /** Anthropic `POST /v1/messages/batches`: Messages requests a model reads later. */
+  'anthropic.batches': { path: '/v1/messages/batches', operation: 'other', body: 'json', billed: false },
+  /** Gemini `models/{model}:generateContent` and `:streamGenerateContent`. */
+  'gemini.generate': {
+    path: '/{version}/models/{model}:generateContent',
+    operation: 'chat',
+    body: 'json',
+    billed: true,
+  },
+  /** Gemini `models/{model}:countTokens`. */
+  'gemini.count_tokens': {
+    path: '/{version}/models/{model}:countTokens',
+    operation: 'chat',
+    body: 'json',
+    billed: false,
+  },
+  /** Gemini `models/{model}:embedContent` and `:batchEmbedContents`. */
+  'gemini.embed': {
+    path: '/{version}/models/{model}:embedContent',
+    operation: 'embedding',
+    body: 'json',
+    billed: true,
+  },
+  /** Gemini `cachedContents`: contents a model reads with every request that names the cache. */
+  'gemini.cached_contents': { path: '/{version}/cachedContents', operation: 'other', body: 'json', billed: false },
+} as const satisfies Record<string, EndpointInfo>;
+
+export type NativeEndpoint = keyof typeof NATIVE_ENDPOINTS;
+export type Endpoint = keyof typeof ENDPOINTS | NativeEndpoint | 'other';
+
+function infoOf(endpoint: Exclude<Endpoint, 'other'>): EndpointInfo {
+  return endpoint in ENDPOINTS
+    ? ENDPOINTS[endpoint as keyof typeof ENDPOINTS]
+    : NATIVE_ENDPOINTS[endpoint as NativeEndpoint];
+}
 
 const EXACT = new Map<string, Endpoint>();
 const PATTERNS: { segments: string[]; endpoint: Endpoint }[] = [];
@@ -78,17 +122,17 @@ const FAMILIES: Readonly<Record<string, Operation>> = {
 
 /** The operation a request records as: its endpoint's, else its API family's (`GET /responses/{id}` is a response). */
 export function operationOf(endpoint: Endpoint, path = ''): Operation {
-  if (endpoint !== 'other') return ENDPOINTS[endpoint].operation;
+  if (endpoint !== 'other') return infoOf(endpoint).operation;
   const family = path.split('/')[1] ?? '';
   return Object.hasOwn(FAMILIES, family) ? (FAMILIES[family] as Operation) : 'other';
 }
 
 /** The body the endpoint takes; null for `other`, which takes whatever upstream does. */
 export function bodyFormatOf(endpoint: Endpoint): BodyFormat | null {
-  return endpoint === 'other' ? null : ENDPOINTS[endpoint].body;
+  return endpoint === 'other' ? null : infoOf(endpoint).body;
 }
 
 /** Whether upstream bills the call itself; reads, deletes and unknown paths cost nothing. */
 export function isBilled(endpoint: Endpoint): boolean {
-  return endpoint !== 'other' && ENDPOINTS[endpoint].billed;
+  return endpoint !== 'other' && infoOf(endpoint).billed;
 }

@@ -122,3 +122,9 @@ export function multipartPromptTexts(
     },
   ];
 }
+
+/** One text of an answer, with the way to replace it (response-phase policies rewrite it). */
+export interface AnswerText {
+  text: string;
+  set(next: string): void;
+}

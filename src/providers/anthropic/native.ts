@@ -211,6 +211,10 @@ export function messageOf(completion: Json): Json {
   };
 }
 
+function anthropicError(status: number, message: string): Json {
+  return { type: 'error', error: { type: errorType(status), message } };
+}
+
 const event = (data: Json) => `event: ${String(data.type)}\ndata: ${JSON.stringify(data)}\n\n`;
 
 /** chat.completion.chunk events as Messages stream events: message_start, content blocks, message_delta, message_stop. */
@@ -309,6 +313,8 @@ export const anthropicMessages: NativeApi = {
   keyHeader: 'x-api-key',
   chatRequest: chatRequestOf,
   answer: messageOf,
-  error: (status, message) => ({ type: 'error', error: { type: errorType(status), message } }),
+  requestIdHeader: 'request-id',
+  error: anthropicError,
+  errorEvent: (status, message) => event(anthropicError(status, message)),
   stream: () => new MessagesStream(),
 };

@@ -264,6 +264,10 @@ export function responseOf(completion: Json): Json {
   };
 }
 
+function geminiError(status: number, message: string): Json {
+  return { error: { code: status, message, status: statusName(status) } };
+}
+
 const event = (data: Json) => `data: ${JSON.stringify(data)}\r\n\r\n`;
 
 /**
@@ -328,7 +332,9 @@ export function generateContent(route: { model: string; stream: boolean }): Nati
     keyHeader: 'x-goog-api-key',
     chatRequest: (body, endUser) => chatRequestOf(body, route, endUser),
     answer: responseOf,
-    error: (status, message) => ({ error: { code: status, message, status: statusName(status) } }),
+    requestIdHeader: null,
+    error: geminiError,
+    errorEvent: (status, message) => event(geminiError(status, message)),
     stream: () => new GenerateContentStream(),
   };
 }
