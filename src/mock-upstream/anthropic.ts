@@ -26,6 +26,7 @@ const ROLES = new Set(['user', 'assistant', 'system']);
 
 /** Anthropic's models, as `GET /v1/models` lists them to a client that sends `anthropic-version`. */
 const ANTHROPIC_MODELS = [
+  { id: 'claude-opus-5-5', display_name: 'Claude Opus 5.5' },
   { id: 'claude-opus-4-5', display_name: 'Claude Opus 4.5' },
   { id: 'claude-sonnet-4-5', display_name: 'Claude Sonnet 4.5' },
   { id: 'claude-haiku-4-5', display_name: 'Claude Haiku 4.5' },
