@@ -138,9 +138,9 @@ describe('Claude Code through /anthropic', () => {
   const providerKey = `sk-ant-${fakeProviderKey()}`;
   beforeAll(async () => {
     stack = await startStack();
+    // As the README sets it up: the Anthropic key stored with the connection's upstream.
     connection = await stack.createConnection({
-      upstream: { provider: 'anthropic', baseUrl: new URL(stack.mock.url).origin },
-      providerKey,
+      upstream: { provider: 'anthropic', baseUrl: new URL(stack.mock.url).origin, apiKey: providerKey },
     });
   });
   afterAll(() => stack?.close());
