@@ -122,6 +122,20 @@ describe('the native SDKs straight to the simulator', () => {
     expectAnthropicSent(mock, thinking?.type === 'thinking' ? thinking.signature : undefined);
   });
 
+  it('counts Anthropic tokens and lists Anthropic models with the SDK’s own calls', async () => {
+    const client = new Anthropic({ apiKey: `sk-ant-${fakeProviderKey()}`, baseURL: origin });
+    const counted = await client.messages.countTokens({
+      model: CLAUDE,
+      system: SYSTEM,
+      messages: [{ role: 'user', content: 'what do pandas eat' }],
+    });
+    expect(counted).toEqual({ input_tokens: 13 });
+    const models = [];
+    for await (const model of client.models.list()) models.push(model.id);
+    expect(models).toContain(CLAUDE);
+    expect(mock.requests.at(-1)).toMatchObject({ method: 'GET', path: '/v1/models' });
+  });
+
   it('answers Gemini thinking with thought parts and thoughtsTokenCount, countTokens and embedContent', async () => {
     mock.reset();
     const calls = await geminiCalls(new GoogleGenAI({ apiKey: 'AIza-test', httpOptions: { baseUrl: origin } }));
