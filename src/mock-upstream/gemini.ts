@@ -1,6 +1,9 @@
 // The simulator's Gemini API: generateContent and streamGenerateContent (`?alt=sse`) echo the
 // last user text, call a function when toolConfig demands one, block a prompt saying BLOCKME
-// for safety, and report usage metadata as word counts; embedContent and batchEmbedContents.
+// for safety, think when generationConfig.thinkingConfig asks (thoughtsTokenCount, and a thought
+// part with includeThoughts), read a `cachedContent` made by `POST /v1beta/cachedContents`
+// (cachedContentTokenCount), and report usage metadata as word counts; countTokens, embedContent
+// and batchEmbedContents.
 import type { MockAnswer } from './anthropic.js';
 
 type Json = Record<string, unknown>;
@@ -11,7 +14,13 @@ const array = (value: unknown): unknown[] => (Array.isArray(value) ? value : [])
 
 /** `/v1beta/models/{model}:{method}` */
 export const GEMINI_PATH =
-  /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$/;
+  /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens|embedContent|batchEmbedContents)$/;
+
+/** `/v1beta/cachedContents`, where a prompt prefix is cached for later generateContent calls. */
+export const GEMINI_CACHE_PATH = '/v1beta/cachedContents';
+
+/** The cached contents this mock instance made, by name (`cachedContents/…`), with their token counts. */
+export type GeminiCaches = Map<string, { model: string; tokens: number }>;
 
 export function geminiError(status: number, statusName: string, message: string): MockAnswer {
   return { status, json: { error: { code: status, message, status: statusName } } };
@@ -59,6 +68,7 @@ export function geminiApi(
   seq: number,
   words: (text: string) => number,
   pieces: (text: string) => string[],
+  caches: GeminiCaches = new Map(),
 ): MockAnswer {
   if (!apiKey)
     return geminiError(403, 'PERMISSION_DENIED', "Method doesn't allow unregistered callers. Please use an API key.");
@@ -75,17 +85,31 @@ export function geminiApi(
       },
     };
   }
+  if (method === 'countTokens') {
+    // The SDK sends `contents`; a full request can come as `generateContentRequest` too.
+    const request = isObject(params.generateContentRequest) ? params.generateContentRequest : params;
+    return { status: 200, json: { totalTokens: promptOf(request, words).tokens } };
+  }
   const contents = array(params.contents).filter(isObject);
   if (contents.length === 0)
     return geminiError(400, 'INVALID_ARGUMENT', '* GenerateContentRequest.contents: contents is not specified');
-  const system = isObject(params.systemInstruction) ? partsText(params.systemInstruction.parts) : '';
-  let promptTokens = words(system);
-  let lastUser = '';
-  for (const content of contents) {
-    const text = partsText(content.parts);
-    promptTokens += words(text);
-    if (content.role === 'user') lastUser = text;
+  const prompt = promptOf(params, words);
+  const lastUser = prompt.lastUser;
+  let promptTokens = prompt.tokens;
+  // A cached prefix counts in promptTokenCount, as Gemini reports it, and again in cachedContentTokenCount.
+  let cachedTokens = 0;
+  if (typeof params.cachedContent === 'string') {
+    const cached = caches.get(params.cachedContent);
+    if (!cached) return geminiError(403, 'PERMISSION_DENIED', `CachedContent not found (or permission denied)`);
+    cachedTokens = cached.tokens;
+    promptTokens += cachedTokens;
   }
+  const generation = isObject(params.generationConfig) ? params.generationConfig : {};
+  const thinkingConfig = isObject(generation.thinkingConfig) ? generation.thinkingConfig : null;
+  const thinks = thinkingConfig !== null && thinkingConfig.thinkingBudget !== 0;
+  const thought = `Thinking about: ${lastUser}`;
+  const thoughtsTokens = thinks ? words(thought) : 0;
+  const thoughtParts = thinks && thinkingConfig?.includeThoughts === true ? [{ text: thought, thought: true }] : [];
   const responseId = `gemini-mock${seq}`;
   if (lastUser.includes('BLOCKME')) {
     const blocked = {
@@ -105,7 +129,9 @@ export function geminiApi(
   const usageMetadata = {
     promptTokenCount: promptTokens,
     candidatesTokenCount: completionTokens,
-    totalTokenCount: promptTokens + completionTokens,
+    totalTokenCount: promptTokens + completionTokens + thoughtsTokens,
+    ...(cachedTokens > 0 ? { cachedContentTokenCount: cachedTokens } : {}),
+    ...(thinks ? { thoughtsTokenCount: thoughtsTokens } : {}),
   };
   const response = (parts: Json[], finishReason: string | undefined, usage: Json | undefined) => ({
     candidates: [{ content: { role: 'model', parts }, ...(finishReason ? { finishReason, index: 0 } : { index: 0 }) }],
@@ -113,12 +139,13 @@ export function geminiApi(
     modelVersion: model,
     responseId,
   });
-  const finalParts = fn ? [{ functionCall: { name: fn, args } }] : [{ text: answer }];
+  const finalParts = [...thoughtParts, ...(fn ? [{ functionCall: { name: fn, args } }] : [{ text: answer }])];
   if (method === 'generateContent') return { status: 200, json: response(finalParts, 'STOP', usageMetadata) };
   // Gemini's SSE ends events with CRLF pairs.
   const event = (data: unknown) => `data: ${JSON.stringify(data)}\r\n\r\n`;
   if (fn) return { status: 200, events: [event(response(finalParts, 'STOP', usageMetadata))] };
   const list = pieces(answer);
+  const thoughtEvents = thoughtParts.map((part) => event(response([part], undefined, undefined)));
   const events = list.map((text, i) =>
     event(
       response(
@@ -128,5 +155,47 @@ export function geminiApi(
       ),
     ),
   );
-  return { status: 200, events };
+  return { status: 200, events: [...thoughtEvents, ...events] };
+}
+
+/** The prompt of a generateContent request: its word count (system instruction included) and last user text. */
+function promptOf(params: Json, words: (text: string) => number): { tokens: number; lastUser: string } {
+  const system = isObject(params.systemInstruction) ? partsText(params.systemInstruction.parts) : '';
+  let tokens = words(system);
+  let lastUser = '';
+  for (const content of array(params.contents).filter(isObject)) {
+    const text = partsText(content.parts);
+    tokens += words(text);
+    if (content.role === 'user') lastUser = text;
+  }
+  return { tokens, lastUser };
+}
+
+/** `POST /v1beta/cachedContents`: caches the contents and system instruction for `ttl`, answered with its name. */
+export function geminiCreateCache(
+  params: Json,
+  apiKey: string | undefined,
+  seq: number,
+  words: (text: string) => number,
+  caches: GeminiCaches,
+): MockAnswer {
+  if (!apiKey)
+    return geminiError(403, 'PERMISSION_DENIED', "Method doesn't allow unregistered callers. Please use an API key.");
+  if (typeof params.model !== 'string' || params.model === '')
+    return geminiError(400, 'INVALID_ARGUMENT', '* CreateCachedContentRequest.cached_content.model: model is required');
+  const name = `cachedContents/mock${seq}`;
+  const tokens = promptOf(params, words).tokens;
+  caches.set(name, { model: params.model, tokens });
+  const now = new Date();
+  return {
+    status: 200,
+    json: {
+      name,
+      model: params.model,
+      createTime: now.toISOString(),
+      updateTime: now.toISOString(),
+      expireTime: new Date(now.getTime() + 3_600_000).toISOString(),
+      usageMetadata: { totalTokenCount: tokens },
+    },
+  };
 }

@@ -454,3 +454,215 @@ describe('recorded requests', () => {
     expect(mock.requests).toHaveLength(200);
   });
 });
+
+describe('what agents send', () => {
+  const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${mock.url.replace(/\/v1$/, '')}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  };
+  const anthropic = { 'x-api-key': 'sk-ant-test', 'anthropic-version': '2023-06-01' };
+
+  it('calls the function tool_choice requires, then answers its output in words', async () => {
+    const tools = [{ type: 'function', name: 'lookup', parameters: { type: 'object' } }];
+    const called = await client.responses.create({
+      model: 'gpt-4.1-mini',
+      input: 'find panda',
+      tools: [{ type: 'function', name: 'lookup', parameters: { type: 'object' }, strict: false }],
+      tool_choice: 'required',
+    });
+    expect(called.output).toEqual([
+      {
+        type: 'function_call',
+        id: expect.stringMatching(/^fc_mock/),
+        call_id: expect.stringMatching(/^call_mock/),
+        name: 'lookup',
+        arguments: '{"echo":"find panda"}',
+        status: 'completed',
+      },
+    ]);
+    const call = called.output[0];
+    const answered = await post('/v1/responses', {
+      model: 'gpt-4.1-mini',
+      tools,
+      tool_choice: 'required',
+      input: [
+        { role: 'user', content: 'find panda' },
+        call,
+        { type: 'function_call_output', call_id: call?.type === 'function_call' ? call.call_id : '', output: 'a bear' },
+      ],
+    });
+    expect(answered.json.output).toMatchObject([{ type: 'message', content: [{ text: 'Echo: tool result: a bear' }] }]);
+  });
+
+  it('calls a custom (freeform) tool with the text as its input', async () => {
+    const { json } = await post('/v1/responses', {
+      model: 'gpt-4.1-mini',
+      input: 'patch this',
+      tools: [{ type: 'custom', name: 'apply_patch' }],
+      tool_choice: { type: 'custom', name: 'apply_patch' },
+    });
+    expect(json.output).toMatchObject([{ type: 'custom_tool_call', name: 'apply_patch', input: 'patch this' }]);
+  });
+
+  it('reasons when asked, with encrypted content for stateless turns, and bills it as reasoning tokens', async () => {
+    const { json } = await post('/v1/responses', {
+      model: 'o4-mini',
+      input: 'think hard',
+      store: false,
+      reasoning: { effort: 'low', summary: 'auto' },
+      include: ['reasoning.encrypted_content'],
+    });
+    expect(json.output).toMatchObject([
+      {
+        type: 'reasoning',
+        summary: [{ type: 'summary_text', text: 'Thinking about: think hard' }],
+        encrypted_content: expect.any(String),
+      },
+      { type: 'message', content: [{ text: 'Echo: think hard' }] },
+    ]);
+    expect(json.usage).toEqual({
+      input_tokens: 2,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: 7,
+      output_tokens_details: { reasoning_tokens: 4 },
+      total_tokens: 9,
+    });
+  });
+
+  it('takes Anthropic messages with a mid-conversation system message, refuses another role', async () => {
+    const ok = await post(
+      '/v1/messages?beta=true',
+      {
+        model: 'claude-opus-4-5',
+        max_tokens: 100,
+        messages: [
+          { role: 'user', content: 'hi there' },
+          { role: 'system', content: [{ type: 'text', text: 'be brief' }] },
+        ],
+      },
+      anthropic,
+    );
+    expect([ok.status, ok.json.content]).toEqual([200, [{ type: 'text', text: 'Echo: hi there' }]]);
+    const bad = await post(
+      '/v1/messages',
+      { model: 'claude-opus-4-5', max_tokens: 100, messages: [{ role: 'tool', content: 'x' }] },
+      anthropic,
+    );
+    expect(bad).toEqual({
+      status: 400,
+      json: {
+        type: 'error',
+        error: {
+          type: 'invalid_request_error',
+          message: "messages.0.role: Input should be 'user', 'assistant' or 'system'",
+        },
+      },
+    });
+  });
+
+  it('refuses a thinking budget under 1024 or not under max_tokens, as Anthropic does', async () => {
+    const ask = (budget: number) =>
+      post(
+        '/v1/messages',
+        {
+          model: 'claude-opus-4-5',
+          max_tokens: 2000,
+          thinking: { type: 'enabled', budget_tokens: budget },
+          messages: [{ role: 'user', content: 'x' }],
+        },
+        anthropic,
+      );
+    expect((await ask(500)).json.error).toEqual({
+      type: 'invalid_request_error',
+      message: 'thinking.enabled.budget_tokens: Input should be greater than or equal to 1024',
+    });
+    expect((await ask(2000)).json.error).toEqual({
+      type: 'invalid_request_error',
+      message: '`max_tokens` must be greater than `thinking.budget_tokens`',
+    });
+    expect((await ask(1024)).status).toBe(200);
+  });
+
+  it('writes the prompt cache at a cache_control breakpoint, then reads it, 1-hour writes apart', async () => {
+    const ask = (question: string) =>
+      post(
+        '/v1/messages',
+        {
+          model: 'claude-opus-4-5',
+          max_tokens: 100,
+          system: [
+            { type: 'text', text: 'five words of system prompt', cache_control: { type: 'ephemeral', ttl: '1h' } },
+          ],
+          messages: [{ role: 'user', content: question }],
+        },
+        anthropic,
+      );
+    expect((await ask('first question')).json.usage).toMatchObject({
+      input_tokens: 2,
+      cache_creation_input_tokens: 5,
+      cache_read_input_tokens: 0,
+      cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 5 },
+    });
+    expect((await ask('second question')).json.usage).toMatchObject({
+      input_tokens: 2,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 5,
+    });
+  });
+
+  it('counts tokens and lists models in Anthropic’s shapes', async () => {
+    const counted = await post(
+      '/v1/messages/count_tokens',
+      { model: 'claude-opus-4-5', system: 'be brief', messages: [{ role: 'user', content: 'three words here' }] },
+      anthropic,
+    );
+    expect(counted).toEqual({ status: 200, json: { input_tokens: 5 } });
+    const models = await fetch(`${mock.url}/models`, { headers: anthropic });
+    expect(await models.json()).toMatchObject({
+      data: expect.arrayContaining([expect.objectContaining({ type: 'model', id: 'claude-opus-4-5' })]),
+      has_more: false,
+    });
+  });
+
+  it('answers Gemini countTokens, thinkingConfig and a cachedContent with their usage counts', async () => {
+    const key = { 'x-goog-api-key': 'AIza-test' };
+    const counted = await post(
+      '/v1beta/models/gemini-2.5-flash:countTokens',
+      { contents: [{ role: 'user', parts: [{ text: 'three words here' }] }] },
+      key,
+    );
+    expect(counted).toEqual({ status: 200, json: { totalTokens: 3 } });
+    const cache = await post(
+      '/v1beta/cachedContents',
+      { model: 'models/gemini-2.5-flash', contents: [{ role: 'user', parts: [{ text: 'a long shared document' }] }] },
+      key,
+    );
+    expect(cache.json).toMatchObject({
+      name: expect.stringMatching(/^cachedContents\//),
+      usageMetadata: { totalTokenCount: 4 },
+    });
+    const { json } = await post(
+      '/v1beta/models/gemini-2.5-flash:generateContent',
+      {
+        contents: [{ role: 'user', parts: [{ text: 'sum it up' }] }],
+        cachedContent: cache.json.name,
+        generationConfig: { thinkingConfig: { thinkingBudget: 1024, includeThoughts: true } },
+      },
+      key,
+    );
+    expect(json.candidates).toMatchObject([
+      { content: { parts: [{ text: 'Thinking about: sum it up', thought: true }, { text: 'Echo: sum it up' }] } },
+    ]);
+    expect(json.usageMetadata).toEqual({
+      promptTokenCount: 7,
+      cachedContentTokenCount: 4,
+      candidatesTokenCount: 4,
+      thoughtsTokenCount: 5,
+      totalTokenCount: 16,
+    });
+  });
+});

@@ -6,9 +6,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import busboy from 'busboy';
-import { anthropicMessages, type MockAnswer } from './anthropic.js';
+import {
+  anthropicCountTokens,
+  anthropicMessages,
+  anthropicModels,
+  type MockAnswer,
+  type PromptCache,
+} from './anthropic.js';
 import { BEDROCK_PATH, bedrockConverse } from './bedrock.js';
-import { GEMINI_PATH, geminiApi } from './gemini.js';
+import { GEMINI_CACHE_PATH, GEMINI_PATH, type GeminiCaches, geminiApi, geminiCreateCache } from './gemini.js';
 
 export interface ReceivedRequest {
   method: string;
@@ -106,6 +112,10 @@ interface Exchange {
   baseUrl: string;
   /** This mock instance's uploaded files, by id. */
   storedFiles: Map<string, StoredFile>;
+  /** This mock instance's Anthropic prompt cache (the prefixes at cache_control breakpoints it has seen). */
+  promptCache: PromptCache;
+  /** This mock instance's Gemini cached contents, by name. */
+  geminiCaches: GeminiCaches;
 }
 
 type Handler = (ex: Exchange) => void | Promise<void>;
@@ -122,6 +132,8 @@ export async function startMockUpstream(options: { port?: number; host?: string 
   const requests: ReceivedRequest[] = [];
   const failCounts = new Map<string, number>();
   const storedFiles = new Map<string, StoredFile>();
+  const promptCache: PromptCache = new Set();
+  const geminiCaches: GeminiCaches = new Map();
   const sockets = new Set<Socket>();
   let seq = 0;
   let baseUrl = '';
@@ -214,7 +226,20 @@ export async function startMockUpstream(options: { port?: number; host?: string 
       );
     }
     const noUsage = header(req, 'x-mock-no-usage') === 'true';
-    await handler({ req, res, seq: n, started, route, params, files: parsed.files, noUsage, baseUrl, storedFiles });
+    await handler({
+      req,
+      res,
+      seq: n,
+      started,
+      route,
+      params,
+      files: parsed.files,
+      noUsage,
+      baseUrl,
+      storedFiles,
+      promptCache,
+      geminiCaches,
+    });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -262,6 +287,8 @@ const routes = new Map<string, Handler>([
   ['GET /files', listFiles],
   // Anthropic's Messages API, at its own path (`/v1/messages`).
   ['POST /messages', messages],
+  ['POST /messages/count_tokens', countTokens],
+  [`POST ${GEMINI_CACHE_PATH}`, geminiCache],
 ]);
 
 const FILE_PATH = /^\/files\/([^/]+)(\/content)?$/;
@@ -344,18 +371,36 @@ function azure(ex: Exchange): void | Promise<void> {
 function messages(ex: Exchange): void | Promise<void> {
   return sendMockAnswer(
     ex,
-    anthropicMessages(ex.params, ex.req.headers, ex.seq, countWords, (text) => streamPieces(text)),
+    anthropicMessages(ex.params, ex.req.headers, ex.seq, countWords, (text) => streamPieces(text), ex.promptCache),
   );
 }
 
+function countTokens(ex: Exchange): void | Promise<void> {
+  return sendMockAnswer(ex, anthropicCountTokens(ex.params, ex.req.headers, countWords));
+}
+
+const geminiKey = (ex: Exchange) =>
+  header(ex.req, 'x-goog-api-key') ?? new URL(ex.req.url ?? '/', 'http://mock').searchParams.get('key') ?? undefined;
+
 function gemini(ex: Exchange): void | Promise<void> {
   const [, model = '', method = ''] = GEMINI_PATH.exec(ex.route) ?? [];
-  const apiKey =
-    header(ex.req, 'x-goog-api-key') ?? new URL(ex.req.url ?? '/', 'http://mock').searchParams.get('key') ?? undefined;
   return sendMockAnswer(
     ex,
-    geminiApi(model, method, ex.params, apiKey, ex.seq, countWords, (text) => streamPieces(text)),
+    geminiApi(
+      model,
+      method,
+      ex.params,
+      geminiKey(ex),
+      ex.seq,
+      countWords,
+      (text) => streamPieces(text),
+      ex.geminiCaches,
+    ),
   );
+}
+
+function geminiCache(ex: Exchange): void | Promise<void> {
+  return sendMockAnswer(ex, geminiCreateCache(ex.params, geminiKey(ex), ex.seq, countWords, ex.geminiCaches));
 }
 
 async function bedrock(ex: Exchange): Promise<void> {
@@ -618,6 +663,23 @@ function completions(ex: Exchange): void | Promise<void> {
   sendJson(ex.res, ex.seq, ex.started, 200, body);
 }
 
+/** The function or custom tool a Responses answer calls: the one tool_choice names, the first for `required`. */
+function responsesToolCall(params: Record<string, unknown>): { name: string; custom: boolean } | null {
+  const tools = Array.isArray(params.tools) ? params.tools.filter(isObject) : [];
+  const callable = tools.filter((t) => (t.type === 'function' || t.type === 'custom') && typeof t.name === 'string');
+  const choice = params.tool_choice;
+  let tool: Record<string, unknown> | undefined;
+  if (choice === 'required') tool = callable[0];
+  else if (isObject(choice) && (choice.type === 'function' || choice.type === 'custom')) {
+    tool = callable.find((t) => t.name === choice.name);
+  }
+  return tool ? { name: String(tool.name), custom: tool.type === 'custom' } : null;
+}
+
+/** A tool's output as the mock reads it back: a string, or the text parts of a list. */
+const toolOutputText = (output: unknown) =>
+  typeof output === 'string' ? output : contentText(output) || JSON.stringify(output);
+
 function responses(ex: Exchange): void | Promise<void> {
   const { params } = ex;
   const model = params.model;
@@ -625,12 +687,20 @@ function responses(ex: Exchange): void | Promise<void> {
   const input = params.input;
   let inputTokens = 0;
   let lastUser = '';
+  // A tool's output as the last input item is answered in words: that is how an agent's run ends.
+  let answersToolOutput = false;
   if (typeof input === 'string') {
     inputTokens = countWords(input);
     lastUser = input;
   } else if (Array.isArray(input)) {
     for (const item of input) {
       if (!isObject(item)) continue;
+      answersToolOutput = item.type === 'function_call_output' || item.type === 'custom_tool_call_output';
+      if (answersToolOutput) {
+        lastUser = `tool result: ${toolOutputText(item.output)}`;
+        inputTokens += countWords(lastUser);
+        continue;
+      }
       const text = contentText(item.content);
       inputTokens += countWords(text);
       if (item.role === 'user') lastUser = text;
@@ -643,6 +713,42 @@ function responses(ex: Exchange): void | Promise<void> {
   const answer = header(ex.req, 'x-mock-reply') ?? `Echo: ${lastUser}`;
   const id = `resp_mock${ex.seq}`;
   const itemId = `msg_mock${ex.seq}`;
+  const call = answersToolOutput ? null : responsesToolCall(params);
+  const callArguments = JSON.stringify({ echo: lastUser });
+  const callItem = (status: string, done: boolean) =>
+    call?.custom
+      ? {
+          type: 'custom_tool_call',
+          id: `ctc_mock${ex.seq}`,
+          call_id: `call_mock${ex.seq}`,
+          name: call.name,
+          input: done ? lastUser : '',
+          status,
+        }
+      : {
+          type: 'function_call',
+          id: `fc_mock${ex.seq}`,
+          call_id: `call_mock${ex.seq}`,
+          name: call?.name,
+          arguments: done ? callArguments : '',
+          status,
+        };
+  // A request with `reasoning` gets a reasoning item first (its summary when one is asked for, its
+  // encrypted content when `include` asks for it, as Codex's stateless `store: false` turns do).
+  const reasoningParams = isObject(params.reasoning) ? params.reasoning : null;
+  const thought = `Thinking about: ${lastUser}`;
+  const reasoningTokens = reasoningParams ? countWords(thought) : 0;
+  const summary = reasoningParams && typeof reasoningParams.summary === 'string' && reasoningParams.summary !== 'none';
+  const encrypted =
+    Array.isArray(params.include) && params.include.includes('reasoning.encrypted_content')
+      ? { encrypted_content: Buffer.from(`mock-reasoning-${ex.seq}`).toString('base64') }
+      : {};
+  const reasoningItem = (done: boolean) => ({
+    type: 'reasoning',
+    id: `rs_mock${ex.seq}`,
+    summary: summary && done ? [{ type: 'summary_text', text: thought }] : [],
+    ...encrypted,
+  });
   const message = (status: string, text: string) => ({
     type: 'message',
     id: itemId,
@@ -653,10 +759,15 @@ function responses(ex: Exchange): void | Promise<void> {
   const usage = (outputTokens: number) => ({
     input_tokens: inputTokens,
     input_tokens_details: { cached_tokens: 0 },
-    output_tokens: outputTokens,
-    output_tokens_details: { reasoning_tokens: 0 },
-    total_tokens: inputTokens + outputTokens,
+    output_tokens: outputTokens + reasoningTokens,
+    output_tokens_details: { reasoning_tokens: reasoningTokens },
+    total_tokens: inputTokens + outputTokens + reasoningTokens,
   });
+  const answerTokens = (text: string) => (call ? countWords(call.custom ? lastUser : callArguments) : countWords(text));
+  const output = (text: string) => [
+    ...(reasoningParams ? [reasoningItem(true)] : []),
+    call ? callItem('completed', true) : message('completed', text),
+  ];
   // `usage` undefined leaves the key out (x-mock-no-usage); null is what an unfinished response carries.
   const response = (status: string, output: unknown[], usage: object | null | undefined) => ({
     id,
@@ -685,35 +796,64 @@ function responses(ex: Exchange): void | Promise<void> {
       `event: ${String(data.type)}\ndata: ${JSON.stringify({ ...data, sequence_number: sequence++ })}\n\n`;
     // The whole event sequence the SDKs' responses.stream() helpers expect.
     const part = (text: string) => ({ type: 'output_text', text, annotations: [] });
-    const at = { item_id: itemId, output_index: 0, content_index: 0 };
     const events = [
       event({ type: 'response.created', response: response('in_progress', [], null) }),
       event({ type: 'response.in_progress', response: response('in_progress', [], null) }),
-      event({
-        type: 'response.output_item.added',
-        output_index: 0,
-        item: { ...message('in_progress', ''), content: [] },
-      }),
-      event({ type: 'response.content_part.added', ...at, part: part('') }),
     ];
-    for (const delta of pieces) events.push(event({ type: 'response.output_text.delta', ...at, delta }));
-    events.push(event({ type: 'response.output_text.done', ...at, text: streamed }));
-    events.push(event({ type: 'response.content_part.done', ...at, part: part(streamed) }));
-    events.push(event({ type: 'response.output_item.done', output_index: 0, item: message('completed', streamed) }));
-    const done = response(
-      'completed',
-      [message('completed', streamed)],
-      ex.noUsage ? undefined : usage(countWords(streamed)),
-    );
+    let outputIndex = 0;
+    if (reasoningParams) {
+      const at = { item_id: `rs_mock${ex.seq}`, output_index: outputIndex, summary_index: 0 };
+      events.push(event({ type: 'response.output_item.added', output_index: outputIndex, item: reasoningItem(false) }));
+      if (summary) {
+        events.push(
+          event({ type: 'response.reasoning_summary_part.added', ...at, part: { type: 'summary_text', text: '' } }),
+        );
+        events.push(event({ type: 'response.reasoning_summary_text.delta', ...at, delta: thought }));
+        events.push(event({ type: 'response.reasoning_summary_text.done', ...at, text: thought }));
+        events.push(
+          event({ type: 'response.reasoning_summary_part.done', ...at, part: { type: 'summary_text', text: thought } }),
+        );
+      }
+      events.push(event({ type: 'response.output_item.done', output_index: outputIndex, item: reasoningItem(true) }));
+      outputIndex++;
+    }
+    if (call) {
+      const item = callItem('in_progress', false);
+      const at = { item_id: item.id, output_index: outputIndex };
+      events.push(event({ type: 'response.output_item.added', output_index: outputIndex, item }));
+      if (call.custom) {
+        events.push(event({ type: 'response.custom_tool_call_input.delta', ...at, delta: lastUser }));
+        events.push(event({ type: 'response.custom_tool_call_input.done', ...at, input: lastUser }));
+      } else {
+        events.push(event({ type: 'response.function_call_arguments.delta', ...at, delta: callArguments }));
+        events.push(event({ type: 'response.function_call_arguments.done', ...at, arguments: callArguments }));
+      }
+      events.push(
+        event({ type: 'response.output_item.done', output_index: outputIndex, item: callItem('completed', true) }),
+      );
+    } else {
+      const at = { item_id: itemId, output_index: outputIndex, content_index: 0 };
+      events.push(
+        event({
+          type: 'response.output_item.added',
+          output_index: outputIndex,
+          item: { ...message('in_progress', ''), content: [] },
+        }),
+      );
+      events.push(event({ type: 'response.content_part.added', ...at, part: part('') }));
+      for (const delta of pieces) events.push(event({ type: 'response.output_text.delta', ...at, delta }));
+      events.push(event({ type: 'response.output_text.done', ...at, text: streamed }));
+      events.push(event({ type: 'response.content_part.done', ...at, part: part(streamed) }));
+      events.push(
+        event({ type: 'response.output_item.done', output_index: outputIndex, item: message('completed', streamed) }),
+      );
+    }
+    const done = response('completed', output(streamed), ex.noUsage ? undefined : usage(answerTokens(streamed)));
     events.push(event({ type: 'response.completed', response: done }));
     return sendStream(ex, events);
   }
 
-  const body = response(
-    'completed',
-    [message('completed', answer)],
-    ex.noUsage ? undefined : usage(countWords(answer)),
-  );
+  const body = response('completed', output(answer), ex.noUsage ? undefined : usage(answerTokens(answer)));
   sendJson(ex.res, ex.seq, ex.started, 200, body);
 }
 
@@ -801,7 +941,9 @@ function speech(ex: Exchange) {
   sendBytes(ex.res, ex.seq, ex.started, 200, 'audio/mpeg', SPEECH_BYTES);
 }
 
-function listModels(ex: Exchange): void {
+function listModels(ex: Exchange): void | Promise<void> {
+  // Anthropic's clients list models at the same path, and always say which API version they speak.
+  if (header(ex.req, 'anthropic-version')) return sendMockAnswer(ex, anthropicModels());
   sendRaw(ex.res, ex.seq, ex.started, 200, 'application/json', MODEL_LIST_JSON);
 }
 
