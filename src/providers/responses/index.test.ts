@@ -3,6 +3,8 @@ import type {
   Response as OpenAiResponse,
   ResponseCreateParamsNonStreaming,
   ResponseCreateParamsStreaming,
+  ResponseStreamEvent,
+  ResponseUsage,
   Tool,
 } from 'openai/resources/responses/responses';
 import { describe, expect, expectTypeOf, it } from 'vitest';
@@ -389,7 +391,7 @@ const COMPLETION = {
   },
 };
 
-const USAGE = {
+const USAGE: ResponseUsage = {
   input_tokens: 20,
   input_tokens_details: { cached_tokens: 5, cache_write_tokens: 0 },
   output_tokens: 10,
@@ -403,12 +405,9 @@ function bridgeFor(body: Json): ChatBridge {
   return bridge;
 }
 
-const TOOLS_REQUEST = request({
-  model: 'claude',
-  instructions: 'Be brief.',
-  input: 'Weather?',
-  tools: [{ type: 'function', name: 'weather', parameters: null, strict: null }, APPLY_PATCH],
-});
+const TOOLS: Tool[] = [{ type: 'function', name: 'weather', parameters: null, strict: null }, APPLY_PATCH];
+
+const TOOLS_REQUEST = request({ model: 'claude', instructions: 'Be brief.', input: 'Weather?', tools: TOOLS });
 
 describe('the chat answer as a response', () => {
   it('writes text, function calls and custom tool calls as output items, with usage and the request echoed', () => {
@@ -430,7 +429,7 @@ describe('the chat answer as a response', () => {
       temperature: null,
       text: { format: { type: 'text' } },
       tool_choice: 'auto',
-      tools: TOOLS_REQUEST.tools,
+      tools: TOOLS,
       top_p: null,
       truncation: 'disabled',
       output: [
@@ -458,7 +457,8 @@ describe('the chat answer as a response', () => {
         },
       ],
       usage: USAGE,
-    });
+      // The exact answer is also a `Response` as the openai SDK types it (output_text is the SDK's own).
+    } satisfies Omit<OpenAiResponse, 'output_text'>);
   });
 
   it('is incomplete when the chat answer stopped at its token cap or its content filter', () => {
@@ -568,7 +568,7 @@ describe('the chat stream as Responses events', () => {
       content_index: 0,
       delta: 'Let me ',
       logprobs: [],
-    });
+    } satisfies ResponseStreamEvent);
     expect(out[13]).toEqual({
       type: 'response.function_call_arguments.done',
       sequence_number: 13,
@@ -576,7 +576,7 @@ describe('the chat stream as Responses events', () => {
       output_index: 1,
       name: 'weather',
       arguments: '{"city":"Paris"}',
-    });
+    } satisfies ResponseStreamEvent);
     const completed = out.at(-1)?.response as Json;
     expect(completed.status).toBe('completed');
     expect(completed.usage).toEqual(USAGE);
@@ -631,7 +631,7 @@ describe('the chat stream as Responses events', () => {
       code: 'server_error',
       message: 'overloaded',
       param: null,
-    });
+    } satisfies ResponseStreamEvent);
     const failed = out[6]?.response as Json;
     expect(failed.status).toBe('failed');
     expect(failed.error).toEqual({ code: 'server_error', message: 'overloaded' });
