@@ -271,6 +271,85 @@ describe('the request as a chat completion', () => {
     expect(chatOf(request({ model: 'm', input: 'Hi', user: 'bob' }), 'alice').user).toBe('bob');
   });
 
+  it('translates a Codex turn: developer rules, reasoning dropped, shell and apply_patch calls with their outputs', () => {
+    // The request as Codex (codex-rs ResponsesApiRequest) sends it on its second model call of a turn.
+    const shell: Tool = {
+      type: 'function',
+      name: 'shell',
+      description: 'Runs a shell command',
+      strict: false,
+      parameters: { type: 'object', properties: { command: { type: 'array', items: { type: 'string' } } } },
+    };
+    const chat = chatOf(
+      request({
+        model: 'claude-sonnet-4-5',
+        instructions: 'You are Codex.',
+        input: [
+          { type: 'message', role: 'developer', content: [{ type: 'input_text', text: '<permissions/>' }] },
+          { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Fix the test' }] },
+          {
+            type: 'reasoning',
+            id: 'rs_1',
+            summary: [{ type: 'summary_text', text: 'Look first' }],
+            encrypted_content: 'gAAA',
+          },
+          { type: 'function_call', name: 'shell', arguments: '{"command":["ls"]}', call_id: 'call_a' },
+          { type: 'function_call_output', call_id: 'call_a', output: 'a.ts' },
+          {
+            type: 'custom_tool_call',
+            call_id: 'call_b',
+            name: 'apply_patch',
+            input: '*** Begin Patch',
+          },
+          { type: 'custom_tool_call_output', call_id: 'call_b', output: 'Success' },
+        ],
+        tools: [shell, APPLY_PATCH],
+        tool_choice: 'auto',
+        parallel_tool_calls: false,
+        reasoning: { effort: 'medium', summary: 'auto' },
+        store: false,
+        stream: true,
+        include: ['reasoning.encrypted_content'],
+        prompt_cache_key: 'conv-1',
+        text: { verbosity: 'medium' },
+      }),
+    );
+    expect(chat.messages).toEqual([
+      { role: 'system', content: 'You are Codex.' },
+      { role: 'developer', content: '<permissions/>' },
+      { role: 'user', content: [{ type: 'text', text: 'Fix the test' }] },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'shell', arguments: '{"command":["ls"]}' } }],
+      },
+      { role: 'tool', tool_call_id: 'call_a', content: 'a.ts' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          {
+            id: 'call_b',
+            type: 'function',
+            function: { name: 'apply_patch', arguments: '{"input":"*** Begin Patch"}' },
+          },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_b', content: 'Success' },
+    ]);
+    expect((chat.tools as Json[]).map((tool) => (tool.function as Json).name)).toEqual(['shell', 'apply_patch']);
+    expect(chat).toMatchObject({
+      tool_choice: 'auto',
+      parallel_tool_calls: false,
+      reasoning_effort: 'medium',
+      verbosity: 'medium',
+      prompt_cache_key: 'conv-1',
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    expect(chat).not.toHaveProperty('store');
+  });
+
   it('refuses what only OpenAI has, naming the field', () => {
     const base = { model: 'm', input: 'Hi' };
     expect(refusal(request({ ...base, previous_response_id: 'resp_1' }))).toBe(
