@@ -274,7 +274,12 @@ describe('@anthropic-ai/sdk at /anthropic/v1/messages', () => {
       '2023-06-01',
     ]);
     const record = await stack.record(listed.headers.get('x-usagepanda-request-id'));
-    expect(record).toMatchObject({ endpoint: '/anthropic/v1/models', method: 'GET', provider: 'anthropic', costUsd: 0 });
+    expect(record).toMatchObject({
+      endpoint: '/anthropic/v1/models',
+      method: 'GET',
+      provider: 'anthropic',
+      costUsd: 0,
+    });
 
     stack.mock.reset();
     const response = await fetch(`${stack.gateway.url}/anthropic/v1/models`, { headers: { 'x-api-key': openaiKey } });

@@ -91,7 +91,8 @@ export async function parseBody(ex: Exchange, contentType: string | undefined, r
 
 function readKnownFields(ex: Exchange): void {
   ex.model = ex.field('model') ?? null;
-  ex.endUser = ex.field('user') || ex.field('safety_identifier') || null;
+  // Clients that send no end user of their own (Codex) name it in `x-usagepanda-user`.
+  ex.endUser = ex.field('user') || ex.field('safety_identifier') || ex.header('x-usagepanda-user') || null;
   ex.stream = ex.json?.stream === true || ex.field('stream') === 'true';
 }
 

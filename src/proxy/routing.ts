@@ -12,6 +12,7 @@ import type { Exchange } from '../exchange.js';
 import type { NativeRoute } from '../providers/native.js';
 import type { ChatBridge, ProviderAdapter, ProviderCall, ProviderRequest } from '../providers/provider.js';
 import { ADAPTERS } from '../providers/registry.js';
+import { responsesBridge } from '../providers/responses/index.js';
 import type { Endpoint } from '../wire/endpoints.js';
 import { parseJsonObject } from '../wire/json.js';
 import type { ClientAbort } from './client-abort.js';
@@ -72,13 +73,18 @@ export interface RouteTarget {
 /** Native endpoints a chat-completions target can answer, through their API's bridge. */
 const BRIDGED = new Set<Endpoint>(['anthropic.messages', 'gemini.generate']);
 
-/** How `target` takes the request: as sent (null), through a bridge, or not at all (undefined). */
-function bridgeFor(ex: Exchange, target: RouteTarget): ChatBridge | null | undefined {
+/**
+ * How `target` takes the request: as sent (null), through a bridge, or not at all
+ * (undefined). `responses` makes the request's Responses bridge, once, when a target needs it.
+ */
+function bridgeFor(ex: Exchange, target: RouteTarget, responses: () => ChatBridge): ChatBridge | null | undefined {
   if (ex.native) {
     if (target.upstream.provider === ex.native.api.provider) return null;
     return BRIDGED.has(ex.endpoint) && target.adapter.serves('chat.completions') ? ex.native.api : undefined;
   }
-  return target.adapter.serves(ex.endpoint) ? null : undefined;
+  if (target.adapter.serves(ex.endpoint)) return null;
+  // Responses to a provider that speaks only chat: the Agents SDK and Codex run on any provider.
+  return ex.endpoint === 'responses' && target.adapter.serves('chat.completions') ? responses() : undefined;
 }
 
 export interface RoutingDeps {
@@ -121,9 +127,14 @@ export function planRoute(
   // When every target is cooling down, trying one beats failing for sure.
   const order = weightedFirst(warm.length > 0 ? warm : serving, random);
   const first = order[0] as RouteTarget;
-  if (bridgeFor(ex, first) === undefined) throw cannotServe(ex, first.upstream.provider);
+  let responses: ChatBridge | undefined;
+  const responsesOnce = () => {
+    responses ??= responsesBridge();
+    return responses;
+  };
+  if (bridgeFor(ex, first, responsesOnce) === undefined) throw cannotServe(ex, first.upstream.provider);
   return order.flatMap((t) => {
-    const bridge = bridgeFor(ex, t);
+    const bridge = bridgeFor(ex, t, responsesOnce);
     return bridge === undefined ? [] : [{ ...t, bridge }];
   });
 }
