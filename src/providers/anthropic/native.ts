@@ -1,7 +1,7 @@
-// Anthropic's Messages API spoken by the client (`/anthropic/v1/messages`, for
-// `@anthropic-ai/sdk` with its baseURL at the gateway): the request read as OpenAI's chat
-// completion, so every policy and price applies whatever the target, and the chat answer,
-// its stream and its errors written back as Anthropic's.
+// Anthropic's Messages API spoken by the client (`/anthropic/v1/messages`), bridged to a
+// target of another provider: the request written as OpenAI's chat completion, and the
+// chat answer, its stream and its errors written back as Anthropic's. (To an Anthropic
+// target the request goes as sent: see providers/native.ts and routing.)
 import { badRequest } from '../../errors.js';
 import { toolArguments } from '../../wire/chat.js';
 import { array, count, isObject, type Json, text } from '../../wire/json.js';

@@ -1,8 +1,8 @@
 // Gemini's generateContent spoken by the client
-// (`/gemini/v1beta/models/{model}:generateContent|streamGenerateContent`, for
-// `@google/genai` with its baseUrl at the gateway): the request read as OpenAI's chat
-// completion, so every policy and price applies whatever the target, and the chat answer,
-// its stream and its errors written back as Gemini's.
+// (`/gemini/v1beta/models/{model}:generateContent|streamGenerateContent`), bridged to a
+// target of another provider: the request written as OpenAI's chat completion, and the
+// chat answer, its stream and its errors written back as Gemini's. (To a Gemini target the
+// request goes as sent: see providers/native.ts and routing.)
 import { badRequest } from '../../errors.js';
 import { toolArguments } from '../../wire/chat.js';
 import { array, count, isObject, type Json, text } from '../../wire/json.js';
