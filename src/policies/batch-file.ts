@@ -8,6 +8,7 @@
 import { badRequest, batchFileUnreadable, policyBlocked } from '../errors.js';
 import { Exchange } from '../exchange.js';
 import type { PolicySettings } from '../policy-settings.js';
+import { endUserOf } from '../providers/view.js';
 import { isObject, type Json } from '../wire/json.js';
 import { readTarget } from '../wire/target.js';
 import { runRequestPhase } from './pipeline.js';
@@ -56,6 +57,63 @@ function lineExchange(parent: Exchange, line: BatchLine, where: string, settings
 }
 
 /**
+ * One request of a batch through the request phase; its flags become the batch's, a
+ * blocking one (or a redaction that cannot be written back) named by `where` in the 422.
+ */
+async function checkRequest(
+  ex: Exchange,
+  lineEx: Exchange,
+  where: string,
+  canRewrite: boolean,
+  settings: PolicySettings,
+  ctx: PolicyContext,
+): Promise<void> {
+  try {
+    await runRequestPhase(lineEx, settings, ctx);
+  } catch (err) {
+    if (!lineEx.blocked) throw err;
+  }
+  if (lineEx.moderated) ex.moderated = true;
+  for (const flag of lineEx.flags) {
+    const blocks = lineEx.blocking.includes(flag.description) || (lineEx.bodyRewritten && !canRewrite);
+    if (blocks) {
+      const cannot = lineEx.blocking.includes(flag.description) ? '' : ' (a stored file cannot be redacted)';
+      ex.flag({ type: flag.type, description: `${where}: ${flag.description}${cannot}` }, { block: true });
+    } else if (!ex.flags.some((seen) => seen.type === flag.type && seen.description === flag.description)) {
+      ex.flag({ ...flag }, { block: false });
+    }
+  }
+  if (ex.blocked) throw policyBlocked(ex.blocking);
+}
+
+/**
+ * Anthropic's message batches (`POST /anthropic/v1/messages/batches`): each request's
+ * `params` passes the request phase as a Messages request would; redactions are made in
+ * place, so the batch goes upstream with them.
+ */
+export async function inspectMessageBatch(ex: Exchange, settings: PolicySettings, ctx: PolicyContext): Promise<void> {
+  if (ex.endpoint !== 'anthropic.batches' || !ex.json || !hasContentPolicy(settings)) return;
+  const requests = ex.json.requests;
+  if (!Array.isArray(requests)) throw badRequest('requests: an array of batch requests is required');
+  for (const [index, request] of requests.entries()) {
+    const where = `requests.${index}`;
+    if (!isObject(request) || !isObject(request.params) || Array.isArray(request.params)) {
+      throw badRequest(`${where}: a batch request needs "custom_id" and an object "params"`);
+    }
+    const params = request.params;
+    const lineEx = new Exchange('POST', '/v1/messages', '', ex.headers, ex.ip, 'anthropic.messages');
+    lineEx.connection = ex.connection;
+    lineEx.native = ex.native;
+    lineEx.settings = settings;
+    lineEx.body = { kind: 'json', raw: Buffer.alloc(0), json: params };
+    lineEx.model = typeof params.model === 'string' ? params.model : null;
+    lineEx.endUser = endUserOf('anthropic.messages', params) || ex.header('x-usagepanda-user') || null;
+    await checkRequest(ex, lineEx, where, true, settings, ctx);
+    if (lineEx.bodyRewritten) ex.bodyRewritten = true;
+  }
+}
+
+/**
  * Passes every line through the request phase; throws the 422 of the first refused.
  * Answers the file with redacted lines rewritten, or null when no line changed.
  */
@@ -74,22 +132,7 @@ async function checkLines(
     const where = `${label} line ${index + 1}`;
     const line = readLine(text, where);
     const lineEx = lineExchange(ex, line, where, settings);
-    try {
-      await runRequestPhase(lineEx, settings, ctx);
-    } catch (err) {
-      if (!lineEx.blocked) throw err;
-    }
-    if (lineEx.moderated) ex.moderated = true;
-    for (const flag of lineEx.flags) {
-      const blocks = lineEx.blocking.includes(flag.description) || (lineEx.bodyRewritten && !canRewrite);
-      if (blocks) {
-        const cannot = lineEx.blocking.includes(flag.description) ? '' : ' (a stored file cannot be redacted)';
-        ex.flag({ type: flag.type, description: `${where}: ${flag.description}${cannot}` }, { block: true });
-      } else if (!ex.flags.some((seen) => seen.type === flag.type && seen.description === flag.description)) {
-        ex.flag({ ...flag }, { block: false });
-      }
-    }
-    if (ex.blocked) throw policyBlocked(ex.blocking);
+    await checkRequest(ex, lineEx, where, canRewrite, settings, ctx);
     if (lineEx.bodyRewritten) {
       // A CRLF file keeps its line ends.
       lines[index] = JSON.stringify(line.json) + (text.endsWith('\r') ? '\r' : '');

@@ -21,7 +21,7 @@ import {
   upstreamTotalTimeout,
 } from '../errors.js';
 import { Exchange, type GatewayAnswer } from '../exchange.js';
-import { inspectBatchFile, inspectBatchInput } from '../policies/batch-file.js';
+import { inspectBatchFile, inspectBatchInput, inspectMessageBatch } from '../policies/batch-file.js';
 import { answerFilters, resolveSettings, runRequestPhase } from '../policies/pipeline.js';
 import type { AnswerFilter, PolicyContext } from '../policies/policy.js';
 import type { PolicySettings } from '../policy-settings.js';
@@ -183,6 +183,7 @@ async function handle(deps: ProxyDeps, routing: RoutingDeps, req: IncomingMessag
     await runRequestPhase(ex, settings, ctx);
     await inspectBatchFile(ex, settings, ctx);
     await inspectBatchInput(ex, settings, ctx);
+    await inspectMessageBatch(ex, settings, ctx);
     const autoReply = await deps.autoReplies.match(ex);
     if (autoReply) {
       // Answered by the gateway itself: no upstream call, nothing to pay.
