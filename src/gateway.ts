@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Agent } from 'undici';
+import { withBilledParts } from './accounting/billed-parts.js';
 import { createPriceBook } from './accounting/prices.js';
 import { AdminAuthLimit } from './admin/auth-limit.js';
 import type { AdminDeps } from './admin/index.js';
@@ -269,7 +270,9 @@ export async function serve(config: Config, options: GatewayOptions, parts: Serv
         seconds: config.targetCooldownSeconds,
       }),
       mockOrigin: mockUpstream ? new URL(mockUpstream.url).origin : null,
-      record(record, ex) {
+      record(proxyRecord, ex) {
+        // The proxy's record has the total cost; the parts it was billed for are added here.
+        const record = withBilledParts(proxyRecord, ex, prices);
         metrics.observe(record);
         if (isRefusal(record)) {
           // Counted per IP and minute, not logged nor traced: a loop of wrong keys must not fill the log.
