@@ -527,7 +527,7 @@ const postgresViews: Migration = {
  */
 const billedParts: Migration = {
   async up(db: Kysely<unknown>) {
-    for (const column of ['cache_write_tokens', 'cache_write_1h_tokens', 'web_search_requests']) {
+    for (const column of ['cache_write_tokens', 'cache_write1h_tokens', 'web_search_requests']) {
       await db.schema.alterTable('logs').addColumn(column, 'integer').execute();
     }
     await db.schema.alterTable('logs').addColumn('service_tier', 'text').execute();
@@ -538,7 +538,7 @@ const billedParts: Migration = {
       latency_ms, upstream_latency_ms, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens,
       usage_estimated <> 0 as usage_estimated, cost_usd, upstream_id, organization, ip, user_agent, end_user,
       trace_id, flags::jsonb as flags, moderated <> 0 as moderated, attempts::jsonb as attempts, request_body,
-      response_body, cache_write_tokens, cache_write_1h_tokens, web_search_requests, service_tier,
+      response_body, cache_write_tokens, cache_write1h_tokens, web_search_requests, service_tier,
       cost_breakdown::jsonb as cost_breakdown from logs`.execute(db);
   },
 };

@@ -262,9 +262,21 @@ const LOG_METADATA_COLUMNS = Object.keys({
   edge: true,
 } satisfies Record<LogMetadataColumn, true>) as LogMetadataColumn[];
 
-function toLogRecord({ edge, ...row }: Selectable<LogsTable>): LogRecord {
+function toLogRecord({
+  edge,
+  cacheWriteTokens,
+  cacheWrite1hTokens,
+  webSearchRequests,
+  serviceTier,
+  costBreakdown,
+  ...row
+}: Selectable<LogsTable>): LogRecord {
+  // The billed parts are absent from records that have none (made before they existed, or free).
+  const billed = { cacheWriteTokens, cacheWrite1hTokens, webSearchRequests, serviceTier };
   return {
     ...row,
+    ...Object.fromEntries(Object.entries(billed).filter(([, value]) => value !== null)),
+    ...(costBreakdown ? { costBreakdown: JSON.parse(costBreakdown) as CostBreakdown } : {}),
     // Only an edge's records say where they were served.
     ...(edge ? { edge } : {}),
     ts: Number(row.ts),
@@ -274,7 +286,6 @@ function toLogRecord({ edge, ...row }: Selectable<LogsTable>): LogRecord {
     usageEstimated: row.usageEstimated === 1,
     flags: JSON.parse(row.flags) as Flag[],
     attempts: row.attempts ? (JSON.parse(row.attempts) as UpstreamAttempt[]) : [],
-    costBreakdown: row.costBreakdown ? (JSON.parse(row.costBreakdown) as CostBreakdown) : null,
   };
 }
 
