@@ -102,6 +102,25 @@ export interface UpstreamAttempt {
   latencyMs: number;
 }
 
+/**
+ * What each priced part of a request cost, USD, at the rates it was billed at (batch and
+ * service-tier prices applied); the parts sum to the record's costUsd.
+ */
+export interface CostBreakdown {
+  /** Input tokens neither read from nor written to the provider's cache. */
+  input: number;
+  /** Input tokens read from the cache. */
+  cachedInput: number;
+  /** Input tokens written to the cache for 5 minutes (Anthropic's default). */
+  cacheWrite: number;
+  /** Input tokens written to the cache for an hour. */
+  cacheWrite1h: number;
+  /** Output tokens, reasoning included. */
+  output: number;
+  /** Server-side web searches, billed per request. */
+  webSearch: number;
+}
+
 /** One request through the proxy, as stored. Times are epoch milliseconds. */
 export interface LogRecord {
   id: string;
@@ -124,6 +143,18 @@ export interface LogRecord {
   cachedTokens: number | null;
   /** Reasoning tokens (part of completionTokens). */
   reasoningTokens: number | null;
+  /**
+   * Prompt tokens written to the provider's cache (part of promptTokens), and of those the
+   * ones kept for an hour. Absent (like the fields below) in records made before they existed.
+   */
+  cacheWriteTokens?: number | null;
+  cacheWrite1hTokens?: number | null;
+  /** Server-side web searches the provider ran. */
+  webSearchRequests?: number | null;
+  /** The service tier the provider says served the request (`default`, `flex`, `priority`, `standard`, `batch`). */
+  serviceTier?: string | null;
+  /** costUsd by part; null when the request was not priced by tokens (images, audio, unknown, free). */
+  costBreakdown?: CostBreakdown | null;
   /** True when the gateway counted the tokens because upstream reported no usage. */
   usageEstimated: boolean;
   /** USD; null when the model's price is unknown. Blocked and auto-replied requests cost 0. */

@@ -105,14 +105,14 @@ describe('price lookups after the first', () => {
           model,
           usage: usage(prompt, completion, cached || null),
         });
-        expect(cost, `${provider}/${model} at ${prompt} prompt tokens`).toBe(expected);
+        expect(cost, `${provider}/${model} at ${prompt} prompt tokens`).toBeCloseTo(expected ?? Number.NaN, 15);
         const again = book.cost({
           provider,
           endpoint: 'chat.completions',
           model,
           usage: usage(prompt, completion, cached || null),
         });
-        expect(again, 'the same usage again (remembered for the minute)').toBe(expected);
+        expect(again, 'the same usage again').toBeCloseTo(expected ?? Number.NaN, 15);
       }
     }
     // A tier really is in play: the second prompt costs more per token than the first.

@@ -1,6 +1,8 @@
 // Reads token usage from upstream answers: the `usage` object of JSON answers and of the
 // final stream chunk, in the Chat/Completions, Responses and audio spellings — including
-// cached input tokens, reasoning tokens and audio durations where upstream reports them.
+// cached input tokens, reasoning tokens, audio durations and the service tier where upstream
+// reports them, and the cache writes and web searches that the gateway's own translations
+// from Anthropic and Bedrock (and LiteLLM-style servers) add in Anthropic's spelling.
 import type { Exchange } from '../exchange.js';
 import { anthropicUsage } from '../providers/anthropic/usage.js';
 import { geminiUsage } from '../providers/gemini/usage.js';
@@ -35,6 +37,9 @@ export function usageFrom(answer: unknown): Usage | null {
     cachedTokens: count(inputDetails?.cached_tokens),
     reasoningTokens: count(outputDetails?.reasoning_tokens),
     audioSeconds,
+    ...cacheWritesAndSearches(u),
+    serviceTier:
+      tierOf(record.service_tier) ?? tierOf(objectOf(record.response)?.service_tier) ?? tierOf(u.service_tier),
   };
   if (prompt === null && completion === null && total === null && audioSeconds === null) return null;
   return usage;
@@ -56,6 +61,24 @@ function reportedUsage(ex: Exchange, answer: Record<string, unknown>): Usage | n
       return usageFrom(answer);
   }
 }
+
+/**
+ * Cache writes and web searches in OpenAI-shaped usage, as Anthropic spells them (and LiteLLM
+ * writes them): `cache_creation_input_tokens`, `cache_creation.ephemeral_1h_input_tokens`,
+ * `server_tool_use.web_search_requests`. Absent fields stay absent: OpenAI's usage has none.
+ */
+function cacheWritesAndSearches(u: Record<string, unknown>): Partial<Usage> {
+  const parts: Partial<Usage> = {};
+  const writes = count(u.cache_creation_input_tokens);
+  if (writes !== null) parts.cacheWriteTokens = writes;
+  const hour = count(objectOf(u.cache_creation)?.ephemeral_1h_input_tokens);
+  if (hour !== null) parts.cacheWrite1hTokens = hour;
+  const searches = count(objectOf(u.server_tool_use)?.web_search_requests);
+  if (searches !== null) parts.webSearchRequests = searches;
+  return parts;
+}
+
+const tierOf = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
 
 /** Usage of a successful JSON answer: as reported, else counted by the tokenizer and marked estimated. */
 export async function usageOfAnswer(

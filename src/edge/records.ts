@@ -26,6 +26,22 @@ export const LogRecordSchema = z
     totalTokens: nullable(z.number().int().nonnegative()),
     cachedTokens: nullable(z.number().int().nonnegative()),
     reasoningTokens: nullable(z.number().int().nonnegative()),
+    cacheWriteTokens: nullable(z.number().int().nonnegative()).optional(),
+    cacheWrite1hTokens: nullable(z.number().int().nonnegative()).optional(),
+    webSearchRequests: nullable(z.number().int().nonnegative()).optional(),
+    serviceTier: nullable(z.string().max(100)).optional(),
+    costBreakdown: nullable(
+      z
+        .object({
+          input: z.number(),
+          cachedInput: z.number(),
+          cacheWrite: z.number(),
+          cacheWrite1h: z.number(),
+          output: z.number(),
+          webSearch: z.number(),
+        })
+        .strict(),
+    ).optional(),
     usageEstimated: z.boolean(),
     costUsd: nullable(z.number()),
     upstreamId: nullable(z.string().max(500)),

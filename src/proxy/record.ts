@@ -1,4 +1,5 @@
 // Turns a finished exchange into its log record, priced.
+import { withBilledParts } from '../accounting/billed-parts.js';
 import { type PriceBook, priceProviderOf } from '../accounting/prices.js';
 import { type LogRecord, STANDALONE_CONNECTION_NAME } from '../domain.js';
 import type { Exchange } from '../exchange.js';
@@ -8,7 +9,7 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 export function toLogRecord(ex: Exchange, provider: string, prices: PriceBook): LogRecord {
   const header = (name: string) => ex.header(name) ?? null;
-  return {
+  const record: LogRecord = {
     id: ex.id,
     ts: ex.ts,
     connectionId: ex.connection?.id ?? null,
@@ -42,6 +43,8 @@ export function toLogRecord(ex: Exchange, provider: string, prices: PriceBook): 
     responseBody: ex.responseBodyText,
     attempts: ex.attempts,
   };
+  // The total above; the parts it was billed for (cache writes, web searches, tier, cost by part) beside it.
+  return withBilledParts(record, ex, prices);
 }
 
 /** Operations the provider does not bill per request. */

@@ -520,6 +520,29 @@ const postgresViews: Migration = {
   },
 };
 
+/**
+ * Issue 24: prices as providers bill — the cache writes (and their 1-hour part), web searches
+ * and service tier a record was billed for, and its cost by part (CostBreakdown as JSON). On
+ * PostgreSQL the `requests` view gains them at its end (a view can only grow there).
+ */
+const billedParts: Migration = {
+  async up(db: Kysely<unknown>) {
+    for (const column of ['cache_write_tokens', 'cache_write1h_tokens', 'web_search_requests']) {
+      await db.schema.alterTable('logs').addColumn(column, 'integer').execute();
+    }
+    await db.schema.alterTable('logs').addColumn('service_tier', 'text').execute();
+    await db.schema.alterTable('logs').addColumn('cost_breakdown', 'text').execute();
+    if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+    await sql`create or replace view requests as select id, to_timestamp(ts / 1000.0) as time, ts, connection_id,
+      connection_name, edge, endpoint, method, operation, provider, model, stream <> 0 as stream, status, error,
+      latency_ms, upstream_latency_ms, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens,
+      usage_estimated <> 0 as usage_estimated, cost_usd, upstream_id, organization, ip, user_agent, end_user,
+      trace_id, flags::jsonb as flags, moderated <> 0 as moderated, attempts::jsonb as attempts, request_body,
+      response_body, cache_write_tokens, cache_write1h_tokens, web_search_requests, service_tier,
+      cost_breakdown::jsonb as cost_breakdown from logs`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_policies': policies,
@@ -535,6 +558,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0012_user_window_orders': userWindowOrders,
   '0013_alert_rollups': alertRollups,
   '0014_postgres_views': postgresViews,
+  '0015_billed_parts': billedParts,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -33,7 +33,17 @@ export interface ConnectionsTable {
 /** The record's columns; what SQL cannot hold as is goes in as 0/1 or JSON text. */
 export type LogsTable = Omit<
   LogRecord,
-  'operation' | 'stream' | 'usageEstimated' | 'moderated' | 'flags' | 'attempts'
+  | 'operation'
+  | 'stream'
+  | 'usageEstimated'
+  | 'moderated'
+  | 'flags'
+  | 'attempts'
+  | 'cacheWriteTokens'
+  | 'cacheWrite1hTokens'
+  | 'webSearchRequests'
+  | 'serviceTier'
+  | 'costBreakdown'
 > & {
   operation: string;
   stream: number;
@@ -43,6 +53,12 @@ export type LogsTable = Omit<
   flags: string;
   /** UpstreamAttempt[] as JSON; null in records written before it existed. */
   attempts: string | null;
+  cacheWriteTokens: number | null;
+  cacheWrite1hTokens: number | null;
+  webSearchRequests: number | null;
+  serviceTier: string | null;
+  /** CostBreakdown as JSON; null when the record has none. */
+  costBreakdown: string | null;
 };
 
 export interface AutoRepliesTable {

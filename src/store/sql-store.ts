@@ -22,6 +22,7 @@ import pg from 'pg';
 import {
   type AutoReply,
   type Connection,
+  type CostBreakdown,
   DAY_MS,
   type EdgeToken,
   type Flag,
@@ -211,6 +212,12 @@ function toLogRow(record: LogRecord): LogsTable {
     usageEstimated: bit(record.usageEstimated),
     flags: JSON.stringify(record.flags),
     attempts: JSON.stringify(record.attempts),
+    // Every row has every column (PostgreSQL's bulk insert takes the columns of the first).
+    cacheWriteTokens: record.cacheWriteTokens ?? null,
+    cacheWrite1hTokens: record.cacheWrite1hTokens ?? null,
+    webSearchRequests: record.webSearchRequests ?? null,
+    serviceTier: record.serviceTier ?? null,
+    costBreakdown: record.costBreakdown ? JSON.stringify(record.costBreakdown) : null,
   };
 }
 
@@ -235,6 +242,11 @@ const LOG_METADATA_COLUMNS = Object.keys({
   totalTokens: true,
   cachedTokens: true,
   reasoningTokens: true,
+  cacheWriteTokens: true,
+  cacheWrite1hTokens: true,
+  webSearchRequests: true,
+  serviceTier: true,
+  costBreakdown: true,
   usageEstimated: true,
   costUsd: true,
   upstreamId: true,
@@ -250,9 +262,21 @@ const LOG_METADATA_COLUMNS = Object.keys({
   edge: true,
 } satisfies Record<LogMetadataColumn, true>) as LogMetadataColumn[];
 
-function toLogRecord({ edge, ...row }: Selectable<LogsTable>): LogRecord {
+function toLogRecord({
+  edge,
+  cacheWriteTokens,
+  cacheWrite1hTokens,
+  webSearchRequests,
+  serviceTier,
+  costBreakdown,
+  ...row
+}: Selectable<LogsTable>): LogRecord {
+  // The billed parts are absent from records that have none (made before they existed, or free).
+  const billed = { cacheWriteTokens, cacheWrite1hTokens, webSearchRequests, serviceTier };
   return {
     ...row,
+    ...Object.fromEntries(Object.entries(billed).filter(([, value]) => value !== null)),
+    ...(costBreakdown ? { costBreakdown: JSON.parse(costBreakdown) as CostBreakdown } : {}),
     // Only an edge's records say where they were served.
     ...(edge ? { edge } : {}),
     ts: Number(row.ts),

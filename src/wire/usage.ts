@@ -15,6 +15,11 @@ export interface Usage {
   reasoningTokens?: number | null;
   /** Server-side web searches the provider ran and bills per request. */
   webSearchRequests?: number | null;
+  /**
+   * The service tier the provider says served the request (OpenAI's `service_tier`: `default`,
+   * `flex`, `priority`; Anthropic's `usage.service_tier`: `standard`, `priority`, `batch`): it changes the price.
+   */
+  serviceTier?: string | null;
   /** Seconds of audio, for transcriptions and translations that report it. */
   audioSeconds?: number | null;
   /** True when counted by the gateway's tokenizer because upstream reported no usage. */

@@ -4,6 +4,7 @@
 import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../../wire/chat.js';
 import { array, count, isObject, type Json, parseObject, text } from '../../wire/json.js';
 import { ChatChunks, openAiError, type ProviderAdapter, type ProviderCall, ProviderEventStream } from '../provider.js';
+import { anthropicUsage } from './usage.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** Anthropic requires max_tokens; OpenAI's clients often leave it out. */
@@ -123,12 +124,21 @@ export function toAnthropicRequest(call: Pick<ProviderCall, 'json' | 'model' | '
   };
 }
 
-/** Anthropic's usage as OpenAI's: prompt tokens include the cache reads and writes. */
+/**
+ * Anthropic's usage as OpenAI's: prompt tokens include the cache reads and writes, and the
+ * writes (5-minute and 1-hour), web searches and service tier are kept (see chatUsage).
+ */
 export function openAiUsage(usage: unknown): Json {
-  const u = isObject(usage) ? usage : {};
-  const cacheRead = count(u.cache_read_input_tokens);
-  const prompt = count(u.input_tokens) + cacheRead + count(u.cache_creation_input_tokens);
-  return chatUsage({ prompt, completion: count(u.output_tokens), cached: cacheRead });
+  const u = anthropicUsage(isObject(usage) ? usage : {});
+  return chatUsage({
+    prompt: u?.promptTokens ?? 0,
+    completion: u?.completionTokens ?? 0,
+    cached: u?.cachedTokens ?? 0,
+    cacheWrite: u?.cacheWriteTokens ?? 0,
+    cacheWrite1h: u?.cacheWrite1hTokens ?? 0,
+    webSearches: u?.webSearchRequests ?? 0,
+    ...(u?.serviceTier ? { serviceTier: u.serviceTier } : {}),
+  });
 }
 
 /** A Messages answer as a chat completion. */

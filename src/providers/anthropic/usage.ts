@@ -1,6 +1,7 @@
 // Anthropic's `usage` object (Messages answers, `message_start` and `message_delta` events)
 // in the gateway's words: input counts every token the model read, cache reads and writes
-// included, and the writes are kept apart because Anthropic bills them above plain input.
+// included, and the writes are kept apart because Anthropic bills them above plain input (the
+// 1-hour ones above the 5-minute ones); web searches and the service tier change the bill too.
 import { count, isObject } from '../../wire/json.js';
 import type { Usage } from '../../wire/usage.js';
 
@@ -21,5 +22,6 @@ export function anthropicUsage(usage: unknown): Usage | null {
     cacheWriteTokens: write,
     cacheWrite1hTokens: count(creation.ephemeral_1h_input_tokens),
     webSearchRequests: count(tools.web_search_requests),
+    serviceTier: typeof usage.service_tier === 'string' && usage.service_tier !== '' ? usage.service_tier : null,
   };
 }

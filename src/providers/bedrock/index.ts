@@ -116,11 +116,13 @@ export function toConverseRequest(json: Json | null): Json {
   };
 }
 
+/** Converse usage as OpenAI's: prompt tokens include the cache reads and writes, the writes kept apart (see chatUsage). */
 export function openAiUsage(usage: unknown): Json {
   const u = isObject(usage) ? usage : {};
   const cacheRead = count(u.cacheReadInputTokens);
-  const prompt = count(u.inputTokens) + cacheRead + count(u.cacheWriteInputTokens);
-  return chatUsage({ prompt, completion: count(u.outputTokens), cached: cacheRead });
+  const cacheWrite = count(u.cacheWriteInputTokens);
+  const prompt = count(u.inputTokens) + cacheRead + cacheWrite;
+  return chatUsage({ prompt, completion: count(u.outputTokens), cached: cacheRead, cacheWrite });
 }
 
 export function toChatCompletion(answer: Json, model: string | null): Json {

@@ -5,6 +5,7 @@ import { providerRefused } from '../../errors.js';
 import { asksForStreamUsage, chatUsage, contentText, toolArguments } from '../../wire/chat.js';
 import { array, count, isObject, type Json, parseObject, text } from '../../wire/json.js';
 import { ChatChunks, openAiError, type ProviderAdapter, type ProviderCall, ProviderEventStream } from '../provider.js';
+import { geminiUsage } from './usage.js';
 
 /** Gemini's finish reasons as OpenAI's; the safety ones are a content filter. */
 const FINISH_REASONS: Record<string, string> = {
@@ -113,17 +114,15 @@ export function toGeminiRequest(json: Json | null): Json {
   };
 }
 
+/** Gemini's usage metadata as OpenAI's usage: thinking tokens are completion (reasoning) tokens, cache reads cached ones. */
 export function openAiUsage(metadata: unknown): Json {
-  const u = isObject(metadata) ? metadata : {};
-  const prompt = count(u.promptTokenCount);
-  // Thinking tokens are billed as output: they count as completion (reasoning) tokens.
-  const completion = count(u.candidatesTokenCount) + count(u.thoughtsTokenCount);
+  const u = geminiUsage(isObject(metadata) ? metadata : {});
   return chatUsage({
-    prompt,
-    completion,
-    cached: count(u.cachedContentTokenCount),
-    reasoning: count(u.thoughtsTokenCount),
-    total: count(u.totalTokenCount),
+    prompt: u?.promptTokens ?? 0,
+    completion: u?.completionTokens ?? 0,
+    cached: u?.cachedTokens ?? 0,
+    reasoning: u?.reasoningTokens ?? 0,
+    total: u?.totalTokens ?? 0,
   });
 }
 
