@@ -1,5 +1,6 @@
 import { calcPrice } from '@pydantic/genai-prices';
 import { describe, expect, it } from 'vitest';
+import { anthropicUsage } from '../providers/anthropic/usage.js';
 import { createPriceBook } from './prices.js';
 import { usageFrom } from './usage.js';
 
@@ -124,5 +125,46 @@ describe('price lookups after the first', () => {
         usage: usage(prompt, 0),
       }) ?? 0) / prompt;
     expect(perToken(300_000)).toBeGreaterThan(perToken(1000));
+  });
+});
+
+describe('prices as providers bill them (literal rates, USD per million tokens)', () => {
+  const book = createPriceBook();
+  const anthropic = (usage: Record<string, unknown>) =>
+    book.bill({
+      provider: 'anthropic',
+      endpoint: 'anthropic.messages',
+      model: 'claude-sonnet-4-5',
+      usage: anthropicUsage(usage),
+    });
+
+  it('prices Anthropic 5-minute cache writes at $3.75, not as input at $3', () => {
+    // input $3, 5-minute write $3.75, output $15: 10 × 3 + 2000 × 3.75 + 102 × 15 = 9060 micro-dollars.
+    const bill = anthropic({ input_tokens: 10, cache_creation_input_tokens: 2000, output_tokens: 102 });
+    expect(bill.costUsd).toBeCloseTo(0.00906, 12);
+    expect(bill.parts).toMatchObject({ input: 0.00003, cacheWrite: 0.0075, cacheWrite1h: 0, output: 0.00153 });
+  });
+
+  it('prices 1-hour writes at $6, reads at $0.30 and web searches at $10 per thousand', () => {
+    const bill = anthropic({
+      input_tokens: 100,
+      cache_creation_input_tokens: 3000,
+      cache_creation: { ephemeral_5m_input_tokens: 1000, ephemeral_1h_input_tokens: 2000 },
+      cache_read_input_tokens: 5000,
+      output_tokens: 200,
+      server_tool_use: { web_search_requests: 3 },
+    });
+    // 100 × 3 + 1000 × 3.75 + 2000 × 6 + 5000 × 0.30 + 200 × 15 = 20,550 µ$; 3 searches = 30,000 µ$.
+    expect(bill.costUsd).toBeCloseTo(0.05055, 12);
+    expect(bill.parts).toMatchObject({ cacheWrite1h: 0.012, cachedInput: 0.0015, webSearch: 0.03 });
+  });
+
+  it('prices OpenAI cached input at its rate and the flex tier at half', () => {
+    // gpt-4o: input $2.50, cached $1.25, output $10.
+    const usage = { promptTokens: 1000, completionTokens: 100, totalTokens: 1100, cachedTokens: 400 };
+    const standard = book.bill({ provider: 'openai', endpoint: 'chat.completions', model: 'gpt-4o', usage });
+    expect(standard.costUsd).toBeCloseTo(600 * 2.5e-6 + 400 * 1.25e-6 + 100 * 10e-6, 12);
+    const batch = book.bill({ provider: 'openai', endpoint: 'chat.completions', model: 'gpt-4o', usage, batch: true });
+    expect(batch.costUsd).toBeCloseTo((standard.costUsd ?? 0) / 2, 12);
   });
 });

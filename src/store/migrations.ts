@@ -527,11 +527,23 @@ const postgresViews: Migration = {
  */
 const billedParts: Migration = {
   async up(db: Kysely<unknown>) {
-    for (const column of ['cache_write_tokens', 'cache_write1h_tokens', 'web_search_requests']) {
-      await db.schema.alterTable('logs').addColumn(column, 'integer').execute();
+    // A store that ran it before (an upgrade run again from an earlier migration) has them already.
+    const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+    const has = postgres
+      ? new Set<string>()
+      : new Set((await sql<{ name: string }>`pragma table_info(logs)`.execute(db)).rows.map((row) => row.name));
+    const columns = [
+      ['cache_write_tokens', 'integer'],
+      ['cache_write1h_tokens', 'integer'],
+      ['web_search_requests', 'integer'],
+      ['service_tier', 'text'],
+      ['cost_breakdown', 'text'],
+    ] as const;
+    for (const [column, type] of columns) {
+      if (postgres)
+        await sql`alter table logs add column if not exists ${sql.ref(column)} ${sql.raw(type)}`.execute(db);
+      else if (!has.has(column)) await db.schema.alterTable('logs').addColumn(column, type).execute();
     }
-    await db.schema.alterTable('logs').addColumn('service_tier', 'text').execute();
-    await db.schema.alterTable('logs').addColumn('cost_breakdown', 'text').execute();
     if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
     await sql`create or replace view requests as select id, to_timestamp(ts / 1000.0) as time, ts, connection_id,
       connection_name, edge, endpoint, method, operation, provider, model, stream <> 0 as stream, status, error,
