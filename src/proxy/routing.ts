@@ -401,16 +401,7 @@ async function bridgedAnswer(answer: UpstreamAnswer, bridge: ChatBridge, stream:
   }
   headers['content-type'] = 'text/event-stream; charset=utf-8';
   headers['cache-control'] = 'no-cache';
-  const writer = bridge.stream();
-  async function* events(): AsyncGenerator<string> {
-    for await (const chunk of answer.body) {
-      const out = writer.push(chunk as Buffer | string);
-      if (out !== '') yield out;
-    }
-    const rest = writer.end();
-    if (rest !== '') yield rest;
-  }
-  return { ...answer, headers, body: answerBody(events()) };
+  return { ...answer, headers, body: answerBody(rewritten(answer.body, bridge.stream())) };
 }
 
 function providerCall(
@@ -485,16 +476,22 @@ async function translatedAnswer(
   }
   headers['content-type'] = 'text/event-stream; charset=utf-8';
   headers['cache-control'] = 'no-cache';
-  const translator = translate.stream(call);
-  async function* events(): AsyncGenerator<string> {
-    for await (const chunk of response.body) {
-      const out = translator.push(chunk as Buffer);
-      if (out !== '') yield out;
-    }
-    const rest = translator.end();
-    if (rest !== '') yield rest;
+  const body = answerBody(rewritten(response.body, translate.stream(call)));
+  return { statusCode: response.statusCode, headers, body, provider, model };
+}
+
+/** A stream's chunks as a writer rewrites them (a provider's events as OpenAI's, or OpenAI's as a client API's). */
+async function* rewritten(
+  source: AsyncIterable<unknown>,
+  writer: { push(chunk: Buffer): string; end(): string },
+): AsyncGenerator<string> {
+  for await (const chunk of source) {
+    // Byte streams both: undici's answer bodies and answerBody's (not in object mode).
+    const out = writer.push(chunk as Buffer);
+    if (out !== '') yield out;
   }
-  return { statusCode: response.statusCode, headers, body: answerBody(events()), provider, model };
+  const rest = writer.end();
+  if (rest !== '') yield rest;
 }
 
 /** A readable of translated text that also reads whole, as undici's answer bodies do. */
